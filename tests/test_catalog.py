@@ -1,0 +1,106 @@
+"""The shipped catalog, `local` measured at run time, and the user's own resources file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vc3tui.engine.catalog import load_catalog, remove_user_resource, save_user_resource
+from vc3tui.engine.models import BatchKind, Feature, NodeShape, Resource
+from vc3tui.engine.tomlfile import FileErrors
+
+CURATED = {
+    # name: (organization fragment, cores, memory MB, storage MB, native os, features)
+    "cori": ("NERSC", 32, 4000, 10000, "suse:12", ["shifter"]),
+    "mwt2": ("Midwest Tier 2", 4, 1000, 1000, "scientificlinux:6.9", []),
+    "midway": ("Research Computing Center", 64, 4000, 10000, "scientificlinux:6.7", []),
+    "stampede2": ("TACC", 96, 2000, 10000, "centos:7.4", ["singularity"]),
+    "coreos": ("University of Chicago", 4, 1000, 1000, "scientificlinux:6.9", ["singularity"]),
+    "uct3": ("ATLAS Tier 3", 4, 1000, 1000, "scientificlinux:6.9", []),
+    "ndccl": ("Notre Dame", 4, 1000, 10000, "redhat:7", ["singularity"]),
+    "bridges": ("PSC", 28, 4000, 35000, "centos:7.3", ["singularity"]),
+    "vc3-test-pool": ("VC3", 4, 1000, 1000, "centos:6.9", []),
+    "hoffman2": ("Los Angeles", 8, 1000, 10000, "centos:6.9", []),
+    "osg-connect": ("Open Science Grid", 4, 1000, 1000, "unknown", []),
+}
+
+
+def test_shipped_catalog_has_the_eleven_curated_profiles_and_local() -> None:
+    catalog = load_catalog()
+    assert set(catalog.resources) == set(CURATED) | {"local"}
+    for name, (org, cores, memory, disk, os_name, features) in CURATED.items():
+        r = catalog.get(name)
+        assert org in r.organization, r.organization
+        assert (r.node.cores, r.node.memory_mb, r.node.disk_mb, r.native_os) == (cores, memory, disk, os_name)
+        assert list(r.features) == features
+        assert r.login_hosts and r.description
+
+
+def test_local_is_measured_now() -> None:
+    local = load_catalog().get("local")
+    assert local.batch is BatchKind.FORK
+    assert local.node.cores == os.cpu_count()
+    assert local.node.memory_mb > 100
+    assert load_catalog().sorted()[0].name == "local"
+
+
+def test_user_file_keeps_comments_and_overrides_shipped(tmp_path: Path) -> None:
+    path = tmp_path / "resources.toml"
+    path.write_text("# my own sites, edited by hand\n\n[resources.lab]  # the lab cluster\nbatch = 'slurm'\nlogin_hosts = ['lab.example.edu']\n")
+    save_user_resource(
+        path,
+        Resource(name="cori", batch=BatchKind.SLURM, login_hosts=["cori.nersc.gov"], partition="debug",
+                 node=NodeShape(cores=64), features=[Feature.SHIFTER]),  # fmt: skip
+    )
+    text = path.read_text()
+    assert "# my own sites, edited by hand" in text and "# the lab cluster" in text
+    catalog = load_catalog(path)
+    assert catalog.origin["cori"] == "user" and catalog.get("cori").partition == "debug"
+    assert catalog.get("cori").node.cores == 64
+    assert catalog.get("lab").login_hosts == ["lab.example.edu"]
+    assert remove_user_resource(path, "lab")
+    assert "lab" not in load_catalog(path).resources
+    assert "# my own sites, edited by hand" in path.read_text()
+    assert not remove_user_resource(path, "lab")
+
+
+def test_bad_user_file_names_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "resources.toml"
+    path.write_text("[resources.lab]\nbatch = 'slurm'\nport = 0\n")
+    with pytest.raises(FileErrors) as caught:
+        load_catalog(path)
+    assert str(caught.value) == f"{path}:3: resources.lab.port: must be at least 1, got 0; change the value"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vc3tui", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_resource_list_and_show(home: Path) -> None:
+    listing = run_cli("resource", "list")
+    assert listing.returncode == 0
+    assert listing.stdout.splitlines()[0].split()[:3] == ["NAME", "BATCH", "CORES"]
+    assert "stampede2" in listing.stdout and "Texas Advanced Computing Center" in listing.stdout
+    data = json.loads(run_cli("resource", "list", "--json").stdout)
+    assert {r["name"] for r in data} == set(CURATED) | {"local"}
+    shown = json.loads(run_cli("resource", "show", "bridges", "--json").stdout)
+    assert shown["node"] == {"cores": 28, "memory_mb": 4000, "disk_mb": 35000}
+    assert shown["origin"] == "shipped"
+    assert "native OS     centos:7.3" in run_cli("resource", "show", "bridges").stdout
+
+
+def test_cli_unknown_resource_is_one_line(home: Path) -> None:
+    result = run_cli("resource", "show", "atlantis")
+    assert result.returncode == 2
+    assert result.stderr == "vc3tui: no resource named 'atlantis'; `vc3tui resource list` shows the catalog\n"
+
+
+def test_cli_version() -> None:
+    from vc3tui import __version__
+
+    assert run_cli("--version").stdout.strip() == f"vc3tui {__version__}"

@@ -1,0 +1,80 @@
+"""Blueprints: the TOML form of a cluster recipe, checked before anything starts.
+
+Every problem is reported at once, one line each (`FILE:LINE: field: message; hint`), so a user
+fixes a file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
+from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
+
+Finding = tuple[Loc, str, str]
+
+FIELD_HINTS = {
+    "count": "the number of workers to start, 0 or more",
+    "cores": "cores per worker, e.g. 1",
+    "memory_mb": "memory per worker in MB, e.g. 2000",
+    "disk_mb": "scratch disk per worker in MB, e.g. 1000",
+    "weight": "this allocation's share relative to the others, e.g. 1",
+    "max_pilots": "the most pilots this allocation may hold; leave it out for no cap",
+    "min": "the fewest workers autoscaling keeps, 0 or more",
+    "max": "the most workers autoscaling starts, 1 or more",
+    "walltime": "how long each pilot may run, e.g. '2h'",
+    "expiration": "when the cluster terminates itself, e.g. '72h'",
+}
+
+
+def load_blueprint(path: Path, *, allocations: Collection[str], environments: Collection[str] = ()) -> Blueprint:
+    """Read, validate and cross-check a blueprint file; raise FileErrors listing every problem."""
+    data, lines = read_toml(path, "blueprint")
+    blueprint = validate_file(Blueprint, data, path, lines, FIELD_HINTS)
+    findings = check_blueprint(blueprint, allocations=allocations, environments=environments)
+    if findings:
+        raise FileErrors([located(path, lines, loc, message, hint) for loc, message, hint in findings])
+    return blueprint
+
+
+def check_blueprint(
+    blueprint: Blueprint, *, allocations: Collection[str], environments: Collection[str] = ()
+) -> list[Finding]:
+    """Checks that span fields or need the store: (where, what is wrong, what to do)."""
+    findings: list[Finding] = []
+    known = ", ".join(sorted(allocations)) or "none yet"
+    seen: set[str] = set()
+    for index, use in enumerate(blueprint.allocations):
+        where: Loc = ("allocations", index, "name")
+        if use.name in seen:
+            findings.append((where, f"allocation {use.name!r} is listed twice", "list each allocation once"))
+        elif use.name not in allocations:
+            findings.append(
+                (where, f"unknown allocation {use.name!r}", f"create it with `vc3tui allocation create` or use one of: {known}")
+            )
+        seen.add(use.name)
+    head = blueprint.head
+    if head.placement is HeadPlacement.ALLOCATION and head.allocation not in allocations:
+        findings.append((("head", "allocation"), f"unknown allocation {head.allocation!r}", f"use one of: {known}"))
+    if blueprint.middleware is MiddlewareKind.NONE and not blueprint.workers.command:
+        findings.append(
+            (("middleware",), "middleware 'none' runs workers.command on each pilot", "set workers.command = [\"...\"]")
+        )
+    if blueprint.workers.command is not None and not blueprint.workers.command:
+        findings.append((("workers", "command"), "is empty", 'give the command to run, e.g. ["./work.sh"]'))
+    if blueprint.entry is not None and not blueprint.entry:
+        findings.append((("entry",), "is empty", 'give the command to run on the head, e.g. ["python3", "job.py"]'))
+    scale = blueprint.autoscale
+    if scale and not scale.min <= blueprint.workers.count <= scale.max:
+        findings.append(
+            (("workers", "count"), f"{blueprint.workers.count} is outside autoscale {scale.min}..{scale.max}", "start within the range")
+        )
+    env = blueprint.environment
+    named_only = env.name and not (env.require or env.pip or env.os or env.mounts or env.variables)
+    if named_only and env.name not in environments:
+        choices = ", ".join(sorted(environments)) or "none defined yet"
+        findings.append(
+            (("environment", "name"), f"unknown environment {env.name!r}", f"define it inline or use one of: {choices}")
+        )
+    return findings

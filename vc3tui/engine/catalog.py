@@ -1,0 +1,129 @@
+"""The resource catalog: shipped site profiles, this machine (`local`), and the user's own file.
+
+The user's `resources.toml` is written with tomlkit, so comments and layout they added survive
+every `resource add` or edit; the user's entries override shipped ones of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from pydantic import Field
+
+from vc3tui.engine.models import Allocation, BatchKind, Name, NodeShape, Resource, Strict
+from vc3tui.engine.states import AllocationState
+from vc3tui.engine.tomlfile import KeyLines, read_toml, validate_file
+
+LOCAL = "local"
+
+LOCAL_ALLOCATION = Allocation(
+    name=LOCAL, resource=LOCAL, state=AllocationState.READY, reason="this machine, always available"
+)
+
+
+class ResourceFile(Strict):
+    """The shape of the shipped catalog and of the user's resources.toml."""
+
+    resources: dict[Name, Resource] = Field(default_factory=dict)
+
+
+@dataclass
+class Catalog:
+    resources: dict[str, Resource] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> Resource | None:
+        return self.resources.get(name)
+
+    def sorted(self) -> list[Resource]:
+        return sorted(self.resources.values(), key=lambda r: (r.name != LOCAL, r.name))
+
+
+def load_catalog(user_file: Path | None = None, *, scratch: Path | None = None) -> Catalog:
+    """Shipped profiles, then `local` measured now, then the user's file on top."""
+    catalog = Catalog()
+    shipped = files("vc3tui.engine").joinpath("catalog.toml").read_text()
+    for name, resource in _parse(shipped, Path("catalog.toml")).items():
+        catalog.resources[name], catalog.origin[name] = resource, "shipped"
+    catalog.resources[LOCAL], catalog.origin[LOCAL] = local_resource(scratch), "measured"
+    if user_file is not None and user_file.exists():
+        data, lines = read_toml(user_file, "resources")
+        for name, resource in _validate(data, user_file, lines).items():
+            catalog.resources[name], catalog.origin[name] = resource, "user"
+    return catalog
+
+
+def _parse(text: str, path: Path) -> dict[str, Resource]:
+    return _validate(tomllib.loads(text), path, KeyLines(text))
+
+
+def _validate(data: dict[str, Any], path: Path, lines: KeyLines) -> dict[str, Resource]:
+    tables = data.get("resources")
+    if isinstance(tables, dict):
+        data = {**data, "resources": {n: {**t, "name": n} if isinstance(t, dict) else t for n, t in tables.items()}}
+    return validate_file(ResourceFile, data, path, lines).resources
+
+
+def local_resource(scratch: Path | None = None) -> Resource:
+    """This machine, measured at run time, with the fork batch system."""
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    disk_mb = shutil.disk_usage(scratch or Path.home()).free // 2**20
+    return Resource(
+        name=LOCAL,
+        display_name="This machine",
+        organization="you",
+        description=f"{platform.node()}: pilots run as local processes",
+        batch=BatchKind.FORK,
+        node=NodeShape(cores=os.cpu_count() or 1, memory_mb=max(memory_mb, 1), disk_mb=max(disk_mb, 1)),
+        native_os=_native_os(),
+        scratch_dir=str(scratch) if scratch else None,
+        poll_interval=2,
+    )
+
+
+def _native_os() -> str:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return platform.system().lower()
+    info = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    dist = info.get("ID", "linux").strip('"')
+    version = info.get("VERSION_ID", "").strip('"')
+    return f"{dist}:{version}" if version else dist
+
+
+def save_user_resource(user_file: Path, resource: Resource) -> None:
+    """Add or replace one resource in the user's file, keeping everything else they wrote."""
+    document = tomlkit.parse(user_file.read_text()) if user_file.exists() else tomlkit.document()
+    tables = document.setdefault("resources", tomlkit.table(is_super_table=True))
+    body = resource.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
+    table = tomlkit.table()
+    for key, value in body.items():
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table[key] = value
+    tables[resource.name] = table
+    user_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    user_file.write_text(tomlkit.dumps(document))
+
+
+def remove_user_resource(user_file: Path, name: str) -> bool:
+    if not user_file.exists():
+        return False
+    document = tomlkit.parse(user_file.read_text())
+    tables = document.get("resources", {})
+    if name not in tables:
+        return False
+    del tables[name]
+    user_file.write_text(tomlkit.dumps(document))
+    return True

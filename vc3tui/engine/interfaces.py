@@ -1,0 +1,175 @@
+"""The three seams every site and middleware plugs into: Executor, BatchSystem, Middleware.
+
+Each is a typing.Protocol so an implementation needs no base class; the factory only ever talks
+to these. Commands are argv lists: an implementation that must pass one through a remote shell
+quotes every element with shlex.quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from vc3tui.engine.models import BatchKind, Cluster, Head, MiddlewareKind, Pilot
+from vc3tui.engine.states import PilotStage, PilotState
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def summary(self) -> str:
+        """One line for the user: the command's own last error line, not a traceback."""
+        lines = [line for line in (self.stderr or self.stdout).splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else f"exit status {self.returncode}"
+        return f"{self.argv[0]}: {last}" if not last.startswith(self.argv[0]) else last
+
+
+class CommandFailed(Exception):
+    def __init__(self, result: CommandResult) -> None:
+        super().__init__(result.summary())
+        self.result = result
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs things where an allocation lives: this machine, or a login node over one SSH connection."""
+
+    label: str
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult: ...
+
+    async def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
+        """Run a POSIX sh script fed on stdin, so its text never shows on a command line."""
+        ...
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        """Write a file atomically (temporary name, then rename): readers see old or new, never half."""
+        ...
+
+    async def get(self, path: str) -> bytes: ...
+
+    async def spawn(
+        self, argv: Sequence[str], *, log_path: str, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> int:
+        """Start a detached session leader that outlives us and holds no channel; return its pid."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PilotShape:
+    """What every pilot of one submission asks the batch system for."""
+
+    cores: int
+    memory_mb: int
+    disk_mb: int
+    walltime: int
+    partition: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Pilots that share a shape and a command, submitted in one call (an array where possible)."""
+
+    pilots: Sequence[Pilot]
+    shape: PilotShape
+    workdir: str
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One pilot as the batch system and its own markers see it."""
+
+    state: PilotState
+    native: str = ""
+    reason: str = ""
+    stage: PilotStage | None = None
+    exit_code: int | None = None
+    host: str | None = None
+    started_at: float | None = None
+
+
+@runtime_checkable
+class BatchSystem(Protocol):
+    kind: BatchKind
+
+    def render(self, submission: Submission) -> str:
+        """The job script for a submission, with the full pilot tags inside it."""
+        ...
+
+    async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
+        """Submit every pilot of the submission in as few calls as possible; tag -> job id."""
+        ...
+
+    async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
+        """One round trip for all pilots; a tag missing from the answer is not known to the system."""
+        ...
+
+    async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None: ...
+
+
+@dataclass(frozen=True)
+class HeadLaunch:
+    """How to start a middleware's manager: the command, and where workers will find it."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    ports: Mapping[str, int]
+    address: str
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker as the manager sees it, named by the pilot tag it was started with."""
+
+    name: str
+    tag: str | None
+    busy: bool
+
+
+@runtime_checkable
+class Middleware(Protocol):
+    kind: MiddlewareKind
+
+    def head_launch(self, cluster: Cluster, workdir: str, host: str) -> HeadLaunch: ...
+
+    async def ready(self, executor: Executor, head: Head) -> bool:
+        """Whether the manager answers, asked of the manager itself."""
+        ...
+
+    def worker_command(self, cluster: Cluster, head: Head, tag: str) -> list[str]: ...
+
+    async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]: ...
+
+    async def demand(self, executor: Executor, head: Head) -> int:
+        """Tasks waiting for a worker slot, for autoscaling."""
+        ...
+
+    async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
+        """Ask these workers to finish what they run, take nothing new, and exit."""
+        ...
+
+    def secrets(self, cluster: Cluster) -> Mapping[str, bytes]:
+        """Files (name -> content) to keep 0600 in the cluster's private dir; never on a command line."""
+        ...

@@ -1,0 +1,373 @@
+"""The engine's nouns (DESIGN.md vocabulary) as pydantic models.
+
+Everything read from a file or a site passes through these, so a bad value is caught once, here,
+with a message a user can act on. Strings that may reach a remote shell are restricted to safe
+characters at this layer; quoting is still applied wherever a shell is involved.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from vc3tui.engine.durations import Duration
+from vc3tui.engine.states import (
+    ALLOCATION_CONDITIONS,
+    AllocationState,
+    ClusterCondition,
+    ClusterState,
+    PilotStage,
+    PilotState,
+    check_allocation_move,
+    check_cluster_move,
+    check_pilot_move,
+)
+
+
+def _pattern(regex: str, what: str, hint: str):
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}; {hint}")
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[str, _pattern(r"[A-Za-z0-9_-]{1,64}", "name", "use 1-64 of A-Z a-z 0-9 _ -")]
+HostName = Annotated[
+    str, _pattern(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "host name", "use a DNS name or an IP address")
+]
+Login = Annotated[
+    str, _pattern(r"[A-Za-z_][A-Za-z0-9._-]{0,63}", "login name", "use the user name you log in with")
+]
+BatchToken = Annotated[
+    str,
+    _pattern(r"[A-Za-z0-9_.,:+=@/-]{1,128}", "batch system value", "use letters, digits and _ . , : + = @ / -"),
+]
+OsSpec = Annotated[
+    str, _pattern(r"[a-z0-9]+(:[0-9.]+)?", "operating system", "write it as DIST[:VERSION], e.g. 'centos:7.4'")
+]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo in a file must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BatchKind(StrEnum):
+    FORK = "fork"
+    SLURM = "slurm"
+    PBS = "pbs"
+    TORQUE = "torque"
+    LSF = "lsf"
+    SGE = "sge"
+    CONDOR = "condor"
+
+
+class MiddlewareKind(StrEnum):
+    DASK = "dask"
+    WORKQUEUE = "workqueue"
+    SPARK = "spark"
+    HTCONDOR = "htcondor"
+    JUPYTERLAB = "jupyterlab"
+    NONE = "none"
+
+
+class Feature(StrEnum):
+    SINGULARITY = "singularity"
+    APPTAINER = "apptainer"
+    SHIFTER = "shifter"
+    CVMFS = "cvmfs"
+
+
+class HeadPlacement(StrEnum):
+    LOCAL = "local"
+    ALLOCATION = "allocation"
+    EXTERNAL = "external"
+
+
+class NodeShape(Strict):
+    cores: int = Field(1, gt=0)
+    memory_mb: int = Field(1000, gt=0)
+    disk_mb: int = Field(1000, gt=0)
+
+
+class Resource(Strict):
+    """A site profile: where to log in, which batch system, what a node looks like."""
+
+    name: Name
+    display_name: str = ""
+    organization: str = ""
+    description: str = ""
+    login_hosts: list[HostName] = Field(default_factory=list)
+    port: int = Field(22, ge=1, le=65535)
+    batch: BatchKind
+    partition: BatchToken | None = None
+    node: NodeShape = Field(default_factory=NodeShape)
+    native_os: str = "unknown"
+    features: list[Feature] = Field(default_factory=list)
+    scratch_dir: str | None = None
+    docs_url: str = ""
+    poll_interval: Duration = 30
+    max_channels: int = Field(4, ge=2, le=64)
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+
+class StageResult(Strict):
+    """One step of allocation validation: what was checked, how long it took, how to fix it."""
+
+    stage: str
+    ok: bool
+    seconds: float = 0.0
+    detail: str = ""
+    fix: str = ""
+
+
+class Allocation(Strict):
+    """My account on a resource, with the key pair vc3tui made for it."""
+
+    name: Name
+    resource: Name
+    login: Login | None = None
+    key_path: str | None = None
+    account: BatchToken | None = None
+    max_pilots: int | None = Field(None, gt=0)
+    owner: str | None = None
+    state: AllocationState = AllocationState.NEW
+    reason: str = ""
+    report: list[StageResult] = Field(default_factory=list)
+
+    def move(self, state: AllocationState, reason: str = "") -> None:
+        check_allocation_move(self.state, state)
+        self.state = state
+        self.reason = reason
+
+
+class Environment(Strict):
+    """What the builder must provide on a worker."""
+
+    name: Name | None = None
+    require: list[str] = Field(default_factory=list, description="builder requirements NAME[:MIN[:MAX]]")
+    pip: list[str] = Field(default_factory=list, description="pip requirement specifiers")
+    os: OsSpec | None = None
+    mounts: list[str] = Field(default_factory=list)
+    variables: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _variable_names(self) -> "Environment":
+        for key in self.variables:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"{key!r} is not an environment variable name; use A-Z a-z 0-9 _")
+        return self
+
+
+class Member(Strict):
+    name: str = Field(min_length=1)
+    email: str = ""
+    key_fingerprint: str = ""
+
+
+class AllocationDescriptor(Strict):
+    """An allocation as a project shares it: who owns it and where, never a key."""
+
+    name: Name
+    resource: Name
+    owner: str
+    account: BatchToken | None = None
+
+
+class Project(Strict):
+    name: Name
+    description: str = ""
+    members: list[Member] = Field(default_factory=list)
+    resources: list[Resource] = Field(default_factory=list)
+    environments: list[Environment] = Field(default_factory=list)
+    blueprints: dict[str, str] = Field(default_factory=dict, description="blueprint name -> TOML text")
+    allocations: list[AllocationDescriptor] = Field(default_factory=list)
+
+
+class WorkerSpec(Strict):
+    count: int = Field(1, ge=0)
+    cores: int = Field(1, gt=0)
+    memory_mb: int = Field(1000, gt=0)
+    disk_mb: int = Field(1000, gt=0)
+    walltime: Annotated[Duration, Field(gt=0)] = 3600
+    command: list[str] | None = None
+
+
+class AllocationUse(Strict):
+    """One allocation a blueprint draws pilots from, with its share."""
+
+    name: Name
+    weight: float = Field(1.0, gt=0)
+    max_pilots: int | None = Field(None, gt=0)
+
+
+class HeadSpec(Strict):
+    placement: HeadPlacement = HeadPlacement.LOCAL
+    allocation: Name | None = None
+    address: str | None = None
+
+    @model_validator(mode="after")
+    def _placement_needs(self) -> "HeadSpec":
+        if self.placement is HeadPlacement.ALLOCATION and not self.allocation:
+            raise ValueError("placement 'allocation' needs head.allocation = \"<allocation name>\"")
+        if self.placement is HeadPlacement.EXTERNAL and not self.address:
+            raise ValueError("placement 'external' needs head.address, the running manager's address")
+        return self
+
+
+class Autoscale(Strict):
+    min: int = Field(0, ge=0)
+    max: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Autoscale":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max})")
+        return self
+
+
+class Blueprint(Strict):
+    """A cluster recipe; its file form is TOML. Checks that span fields live in blueprint.py."""
+
+    name: Name
+    description: str = ""
+    middleware: MiddlewareKind
+    environment: Environment = Field(default_factory=Environment)
+    workers: WorkerSpec = Field(default_factory=WorkerSpec)
+    allocations: list[AllocationUse] = Field(min_length=1)
+    head: HeadSpec = Field(default_factory=HeadSpec)
+    entry: list[str] | None = None
+    autoscale: Autoscale | None = None
+    peaceful: bool = True
+    expiration: Annotated[Duration, Field(gt=0)] | None = None
+
+
+class Condition(Strict):
+    """A fact about a running cluster that changes each cycle, with why it holds."""
+
+    kind: ClusterCondition
+    reason: str = ""
+    allocation: Name | None = None
+    since: float = Field(default_factory=time.time)
+
+    @model_validator(mode="after")
+    def _scope(self) -> "Condition":
+        if (self.kind in ALLOCATION_CONDITIONS) != (self.allocation is not None):
+            raise ValueError(f"condition {self.kind} applies to {'one allocation' if self.allocation is None else 'the cluster'}")
+        return self
+
+
+class Head(Strict):
+    """Identity of a head node, so a restarted engine can find and stop it."""
+
+    host: str = "localhost"
+    hostname: str = ""
+    pid: int | None = None
+    job_id: str | None = None
+    started_at: float | None = None
+    ports: dict[str, int] = Field(default_factory=dict)
+    address: str = ""
+
+
+class Cluster(Strict):
+    id: str = Field(pattern=r"^[0-9a-f]{8,32}$")
+    name: Name
+    blueprint: Blueprint
+    state: ClusterState = ClusterState.NEW
+    reason: str = ""
+    conditions: list[Condition] = Field(default_factory=list)
+    requested: int = Field(0, ge=0)
+    peaceful: bool = True
+    created_at: float = Field(default_factory=time.time)
+    expires_at: float | None = None
+    head: Head | None = None
+
+    def move(self, state: ClusterState, reason: str) -> None:
+        check_cluster_move(self.state, state)
+        self.state = state
+        self.reason = reason
+
+
+class Pilot(Strict):
+    """One batch job on one allocation; its row and tag exist before the job does."""
+
+    cluster_id: str
+    allocation: Name
+    index: int = Field(ge=0)
+    tag: str
+    state: PilotState = PilotState.INTENT
+    stage: PilotStage | None = None
+    job_id: str | None = None
+    host: str | None = None
+    reason: str = ""
+    exit_code: int | None = None
+    created_at: float = Field(default_factory=time.time)
+    submitted_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    def move(self, state: PilotState, reason: str = "") -> bool:
+        """Apply a state change; True when it changed anything worth an event."""
+        if state is self.state and (not reason or reason == self.reason):
+            return False
+        check_pilot_move(self.state, state)
+        self.state = state
+        if reason:
+            self.reason = reason
+        return True
+
+    @property
+    def job_name(self) -> str:
+        return job_name(self.tag)
+
+
+class ClusterCounts(Strict):
+    """The four numbers every view shows: error counts failed and held pilots."""
+
+    requested: int = 0
+    running: int = 0
+    queued: int = 0
+    error: int = 0
+
+
+def pilot_tag(installation_id: str, cluster_id: str, index: int) -> str:
+    """Unique per installation, cluster and pilot, so no two installations touch each other's jobs."""
+    return f"vc3-{installation_id}-{cluster_id}-{index}"
+
+
+def job_name(tag: str) -> str:
+    """A batch job name within Torque's 15 characters; the full tag travels in the job's comment."""
+    _, installation, _, index = tag.split("-")
+    return f"vc3{installation[:6]}{_base36(int(index))}"[:15]
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+class Event(Strict):
+    """A state change with a human reason, kept in the store and streamed to every view."""
+
+    cluster_id: str | None = None
+    kind: str
+    message: str
+    at: float = Field(default_factory=time.time)
+    id: int | None = None

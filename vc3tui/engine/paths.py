@@ -1,0 +1,66 @@
+"""Where vc3tui keeps things: platformdirs by default, all of it under VC3TUI_HOME when set.
+
+Shipped files (builder, themes) live inside the wheel under `vc3tui/_shipped/`; in a source
+checkout they are the top-level `builder/` and `themes/` folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "vc3tui"
+HOME_VARIABLE = "VC3TUI_HOME"
+
+
+@dataclass(frozen=True)
+class Dirs:
+    """The three per-user directories; created 0700 on first use because they hold keys."""
+
+    config: Path
+    data: Path
+    cache: Path
+
+    @classmethod
+    def from_environment(cls) -> "Dirs":
+        home = os.environ.get(HOME_VARIABLE)
+        if home:
+            root = Path(home).expanduser().resolve()
+            return cls(config=root / "config", data=root / "data", cache=root / "cache")
+        return cls(
+            config=Path(platformdirs.user_config_dir(APP_NAME)),
+            data=Path(platformdirs.user_data_dir(APP_NAME)),
+            cache=Path(platformdirs.user_cache_dir(APP_NAME)),
+        )
+
+    def ensure(self) -> "Dirs":
+        for path in (self.config, self.data, self.cache):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self
+
+    @property
+    def database(self) -> Path:
+        return self.data / "vc3tui.sqlite3"
+
+    @property
+    def user_resources(self) -> Path:
+        return self.config / "resources.toml"
+
+    @property
+    def settings(self) -> Path:
+        return self.config / "settings.toml"
+
+
+def shipped_dir(name: str) -> Path:
+    """The installed copy of a shipped folder (`builder` or `themes`), else the checkout's."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "_shipped" / name
+    if installed.is_dir():
+        return installed
+    checkout = package.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"vc3tui is missing its {name}/ folder (looked in {installed} and {checkout}); reinstall vc3tui")

@@ -1,0 +1,346 @@
+"""One SQLite database holding every allocation, cluster, pilot and event.
+
+Intent is written before action: `add_pilot_intents` commits a pilot's row and tag before anyone
+submits its job, so a crash can neither lose nor duplicate a pilot. The engine calls the store
+through `AsyncStore`, which keeps SQLite on one thread of its own so no call blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vc3tui.engine.models import Allocation, Cluster, ClusterCounts, Environment, Event, Pilot, Project, pilot_tag
+from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
+from vc3tui.engine.states import PilotState
+
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "afs", "panfs", "fuse.sshfs", "9p"}
+)
+
+_PILOT_COLUMNS = (
+    "tag", "cluster_id", "allocation", "idx", "state", "stage", "job_id", "host", "reason",
+    "exit_code", "created_at", "submitted_at", "started_at", "ended_at",
+)  # fmt: skip
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is; the message says what to do."""
+
+
+def filesystem_type(path: Path, mountinfo: str | None = None) -> str:
+    """The type of the filesystem holding `path`, from /proc/self/mountinfo (longest mount prefix)."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return "unknown"
+    target = str(path.resolve())
+    best, best_type = "", "unknown"
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount_point = fields[4].replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, right.split()[0]
+    return best_type
+
+
+@dataclass
+class CycleWrites:
+    """Everything one engine cycle changes, committed in one transaction."""
+
+    clusters: list[Cluster] = field(default_factory=list)
+    pilots: list[Pilot] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.clusters or self.pilots or self.events)
+
+
+class Store:
+    """Synchronous store; use it from one thread (AsyncStore does that for the engine)."""
+
+    def __init__(self, path: Path, *, filesystem: str | None = None) -> None:
+        self.path = path
+        self.warnings: list[str] = []
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fs = filesystem or filesystem_type(path.parent)
+        self.wal = fs not in NETWORK_FILESYSTEMS
+        if not self.wal:
+            self.warnings.append(
+                f"{path.parent} is on a network filesystem ({fs}): SQLite WAL is off there, and two "
+                "hosts sharing this store can corrupt it; set VC3TUI_HOME to a local directory"
+            )
+        try:
+            self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute(f"PRAGMA journal_mode = {'WAL' if self.wal else 'DELETE'}")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the store ({exc}); move the file aside to start afresh") from exc
+        self.installation_id = self._installation_id()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self, target: int = SCHEMA_VERSION) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer vc3tui (schema {current}, this one knows {SCHEMA_VERSION}); "
+                "upgrade vc3tui"
+            )
+        for version in range(current, target):
+            with self.transaction() as db:
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+
+    def _installation_id(self) -> str:
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'installation_id'").fetchone()
+            if row:
+                return row[0]
+            value = secrets.token_hex(6)
+            db.execute("INSERT INTO meta (key, value) VALUES ('installation_id', ?)", (value,))
+            return value
+
+    # allocations, environments, projects: whole models as JSON, keyed by name
+
+    def put_allocation(self, allocation: Allocation) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO allocations (name, data, updated_at) VALUES (?, ?, ?)",
+            (allocation.name, allocation.model_dump_json(), time.time()),
+        )
+
+    def allocation(self, name: str) -> Allocation | None:
+        row = self._db.execute("SELECT data FROM allocations WHERE name = ?", (name,)).fetchone()
+        return Allocation.model_validate_json(row[0]) if row else None
+
+    def allocations(self) -> list[Allocation]:
+        rows = self._db.execute("SELECT data FROM allocations ORDER BY name")
+        return [Allocation.model_validate_json(row[0]) for row in rows]
+
+    def delete_allocation(self, name: str) -> bool:
+        return self._db.execute("DELETE FROM allocations WHERE name = ?", (name,)).rowcount > 0
+
+    def put_environment(self, environment: Environment) -> None:
+        if not environment.name:
+            raise ValueError("only named environments are stored")
+        self._db.execute(
+            "INSERT OR REPLACE INTO environments (name, data) VALUES (?, ?)",
+            (environment.name, environment.model_dump_json()),
+        )
+
+    def environments(self) -> list[Environment]:
+        rows = self._db.execute("SELECT data FROM environments ORDER BY name")
+        return [Environment.model_validate_json(row[0]) for row in rows]
+
+    def put_project(self, project: Project) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO projects (name, data) VALUES (?, ?)", (project.name, project.model_dump_json())
+        )
+
+    def projects(self) -> list[Project]:
+        return [Project.model_validate_json(row[0]) for row in self._db.execute("SELECT data FROM projects")]
+
+    # clusters
+
+    def put_cluster(self, cluster: Cluster) -> None:
+        with self.transaction() as db:
+            self._write_cluster(db, cluster)
+
+    def cluster(self, cluster_id: str) -> Cluster | None:
+        row = self._db.execute("SELECT data FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+        return Cluster.model_validate_json(row[0]) if row else None
+
+    def live_cluster_named(self, name: str) -> Cluster | None:
+        row = self._db.execute(
+            "SELECT data FROM clusters WHERE name = ? AND state != 'terminated' ORDER BY updated_at DESC",
+            (name,),
+        ).fetchone()
+        return Cluster.model_validate_json(row[0]) if row else None
+
+    def clusters(self, *, include_terminated: bool = True) -> list[Cluster]:
+        where = "" if include_terminated else "WHERE state != 'terminated'"
+        rows = self._db.execute(f"SELECT data FROM clusters {where} ORDER BY name, updated_at")
+        return [Cluster.model_validate_json(row[0]) for row in rows]
+
+    def set_requested(self, cluster_id: str, requested: int, peaceful: bool) -> None:
+        """Any process may write a desired size; the lease holder carries it out."""
+        cluster = self.cluster(cluster_id)
+        if cluster is None:
+            raise KeyError(cluster_id)
+        cluster.requested = requested
+        cluster.peaceful = peaceful
+        self.put_cluster(cluster)
+
+    def counts(self, cluster_id: str) -> ClusterCounts:
+        requested = self._db.execute("SELECT requested FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+        by_state = dict(
+            self._db.execute(
+                "SELECT state, COUNT(*) FROM pilots WHERE cluster_id = ? GROUP BY state", (cluster_id,)
+            ).fetchall()
+        )
+        return ClusterCounts(
+            requested=requested[0] if requested else 0,
+            running=by_state.get(PilotState.RUNNING, 0) + by_state.get(PilotState.DRAINING, 0),
+            queued=by_state.get(PilotState.QUEUED, 0) + by_state.get(PilotState.INTENT, 0),
+            error=by_state.get(PilotState.FAILED, 0) + by_state.get(PilotState.HELD, 0),
+        )
+
+    # pilots
+
+    def add_pilot_intents(self, cluster_id: str, allocation: str, count: int) -> list[Pilot]:
+        """Commit `count` new pilot rows with unique tags, before any job exists for them."""
+        with self.transaction() as db:
+            (top,) = db.execute("SELECT COALESCE(MAX(idx), -1) FROM pilots WHERE cluster_id = ?", (cluster_id,)).fetchone()
+            pilots = [
+                Pilot(
+                    cluster_id=cluster_id,
+                    allocation=allocation,
+                    index=index,
+                    tag=pilot_tag(self.installation_id, cluster_id, index),
+                )
+                for index in range(top + 1, top + 1 + count)
+            ]
+            self._write_pilots(db, pilots)
+        return pilots
+
+    def pilots(self, cluster_id: str, *, states: Iterable[PilotState] | None = None) -> list[Pilot]:
+        query = f"SELECT {', '.join(_PILOT_COLUMNS)} FROM pilots WHERE cluster_id = ?"
+        args: list[Any] = [cluster_id]
+        if states is not None:
+            wanted = list(states)
+            query += f" AND state IN ({', '.join('?' * len(wanted))})"
+            args += wanted
+        rows = self._db.execute(query + " ORDER BY idx", args)
+        return [_pilot_from_row(row) for row in rows]
+
+    # events
+
+    def events(self, cluster_id: str | None = None, *, after: int = 0, limit: int = 200) -> list[Event]:
+        where, args = ("WHERE id > ?", [after]) if cluster_id is None else ("WHERE cluster_id = ? AND id > ?", [cluster_id, after])
+        rows = self._db.execute(
+            f"SELECT id, cluster_id, at, kind, message FROM events {where} ORDER BY id DESC LIMIT ?", [*args, limit]
+        ).fetchall()
+        return [Event(id=r[0], cluster_id=r[1], at=r[2], kind=r[3], message=r[4]) for r in reversed(rows)]
+
+    def commit_cycle(self, writes: CycleWrites) -> None:
+        """One transaction per engine cycle, however many pilots changed."""
+        if not writes:
+            return
+        with self.transaction() as db:
+            for cluster in writes.clusters:
+                self._write_cluster(db, cluster)
+            self._write_pilots(db, writes.pilots)
+            db.executemany(
+                "INSERT INTO events (cluster_id, at, kind, message) VALUES (?, ?, ?, ?)",
+                [(e.cluster_id, e.at, e.kind, e.message) for e in writes.events],
+            )
+
+    # the factory lease: one process carries out a cluster's factory at a time
+
+    def acquire_lease(self, cluster_id: str, owner: str, ttl: float) -> bool:
+        """Take or renew the lease; an expired lease may be taken over by anyone."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT owner, expires_at FROM leases WHERE cluster_id = ?", (cluster_id,)).fetchone()
+            if row and row[0] != owner and row[1] > now:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO leases (cluster_id, owner, expires_at) VALUES (?, ?, ?)",
+                (cluster_id, owner, now + ttl),
+            )
+            return True
+
+    def release_lease(self, cluster_id: str, owner: str) -> None:
+        self._db.execute("DELETE FROM leases WHERE cluster_id = ? AND owner = ?", (cluster_id, owner))
+
+    def lease_holder(self, cluster_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT owner FROM leases WHERE cluster_id = ? AND expires_at > ?", (cluster_id, time.time())
+        ).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _write_cluster(db: sqlite3.Connection, cluster: Cluster) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO clusters (id, name, state, requested, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (cluster.id, cluster.name, cluster.state, cluster.requested, cluster.model_dump_json(), time.time()),
+        )
+
+    @staticmethod
+    def _write_pilots(db: sqlite3.Connection, pilots: list[Pilot]) -> None:
+        db.executemany(
+            f"INSERT OR REPLACE INTO pilots ({', '.join(_PILOT_COLUMNS)}) VALUES ({', '.join('?' * len(_PILOT_COLUMNS))})",
+            [
+                (
+                    p.tag, p.cluster_id, p.allocation, p.index, p.state, p.stage, p.job_id, p.host, p.reason,
+                    p.exit_code, p.created_at, p.submitted_at, p.started_at, p.ended_at,
+                )  # fmt: skip
+                for p in pilots
+            ],
+        )
+
+
+def _pilot_from_row(row: sqlite3.Row) -> Pilot:
+    values = dict(row)
+    values["index"] = values.pop("idx")
+    return Pilot(**{key: value for key, value in values.items() if value is not None})
+
+
+T = TypeVar("T")
+
+
+class AsyncStore:
+    """The store for asyncio code: every call runs on the store's own thread, never on the loop."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (and migrate) the database on the thread that will serve it; done once at start-up."""
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vc3tui-store")
+        self.store = self._thread.submit(Store, path).result()
+
+    async def run(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`await astore.run(Store.clusters)`: call a Store method on the store's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: method(self.store, *args, **kwargs))
+
+    async def close(self) -> None:
+        await self.run(Store.close)
+        self._thread.shutdown(wait=True)
+
+
+def default_owner() -> str:
+    """Who holds a lease: host and pid, so a person can tell which process it is."""
+    return f"{os.uname().nodename}:{os.getpid()}"
