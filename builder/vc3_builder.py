@@ -73,7 +73,11 @@ def log(message):
 
 
 def build_venv(root, pip_specs):
-    """The venv for this requirement set, built once under a lock; returns its directory."""
+    """The venv for this requirement set, built once under a lock; returns its directory.
+
+    Built in place (venvs cannot be moved: their scripts name their own path); the done marker,
+    written last, is what says it is complete, so a half-built one is removed and rebuilt.
+    """
     venvs = os.path.join(root, "venvs")
     makedirs(venvs)
     target = os.path.join(venvs, environment_key(pip_specs))
@@ -84,21 +88,17 @@ def build_venv(root, pip_specs):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(os.path.join(target, DONE_MARKER)):
             return target
-        scratch = "{}.build-{}".format(target, os.getpid())
-        shutil.rmtree(scratch, ignore_errors=True)
-        build_log = scratch + ".log"
+        shutil.rmtree(target, ignore_errors=True)
+        build_log = target + ".log"
         log("Try: pip {} into {} (log: {})".format(" ".join(pip_specs), target, build_log))
         started = time.time()
         with open(build_log, "w") as out:
-            run_logged([sys.executable, "-m", "venv", scratch], out, build_log)
+            run_logged([sys.executable, "-m", "venv", target], out, build_log)
             if pip_specs:
-                pip = [os.path.join(scratch, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+                pip = [os.path.join(target, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check"]
                 run_logged(pip + list(pip_specs), out, build_log)
-        with open(os.path.join(scratch, DONE_MARKER), "w") as done:
+        with open(os.path.join(target, DONE_MARKER), "w") as done:
             done.write("\n".join(pip_specs) + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        os.rename(scratch, target)
-        os.unlink(build_log)
         log("Success: environment ready in {:.1f} s".format(time.time() - started))
     return target
 

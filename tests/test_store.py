@@ -109,9 +109,31 @@ def test_live_cluster_by_name_ignores_terminated(store: Store) -> None:
 def test_any_process_may_write_a_desired_size(store: Store) -> None:
     store.put_cluster(cluster())
     other = Store(store.path)
-    other.set_requested("0123abcd", 20, peaceful=False)
+    other.update_cluster("0123abcd", requested=20, peaceful=False)
     other.close()
     assert (store.cluster("0123abcd").requested, store.cluster("0123abcd").peaceful) == (20, False)
+    with pytest.raises(ValueError, match="not user intent"):
+        store.update_cluster("0123abcd", state="running")
+
+
+def test_rewriting_a_cluster_keeps_its_pilots(store: Store) -> None:
+    c = cluster()
+    store.put_cluster(c)
+    store.add_pilot_intents(c.id, "local", 2)
+    c.move(ClusterState.STARTING_HEAD, "starting")
+    store.put_cluster(c)
+    store.commit_cycle(CycleWrites(clusters=[c]))
+    assert len(store.pilots(c.id)) == 2
+
+
+def test_factory_writes_never_overwrite_user_intent(store: Store) -> None:
+    stale = cluster()
+    store.put_cluster(stale)
+    store.update_cluster(stale.id, requested=7, terminate_requested=True)
+    stale.move(ClusterState.STARTING_HEAD, "starting")
+    store.commit_cycle(CycleWrites(clusters=[stale]))
+    fresh = store.cluster(stale.id)
+    assert (fresh.state, fresh.requested, fresh.terminate_requested) == (ClusterState.STARTING_HEAD, 7, True)
 
 
 def test_lease_is_exclusive_until_it_expires(store: Store) -> None:

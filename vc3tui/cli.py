@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vc3tui import __version__
-from vc3tui.engine.engine import Engine
+from vc3tui.engine.engine import Engine, EngineError
 from vc3tui.engine.models import Resource
 from vc3tui.engine.store import StoreError
 from vc3tui.engine.tomlfile import FileErrors
+from vc3tui.headless import run_headless
 
 USAGE_ERROR = 2
 
@@ -54,13 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "resource":
             return resource_command(args)
         if args.run is not None:
-            return asyncio.run(run_blueprint(args))
+            return asyncio.run(run_headless(args.run, json_lines=args.json, interactive=not args.no_input))
         return open_app()
     except FileErrors as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return USAGE_ERROR
-    except (UserError, StoreError) as exc:
+    except (UserError, StoreError, EngineError) as exc:
         print(f"vc3tui: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
@@ -73,17 +74,6 @@ def open_app() -> int:
     engine = Engine()
     VC3App(engine).run()
     asyncio.run(engine.close())
-    return 0
-
-
-async def run_blueprint(args: argparse.Namespace) -> int:
-    engine = Engine(interactive=not args.no_input)
-    try:
-        blueprint = await engine.load_blueprint(args.run)
-    finally:
-        await engine.close()
-    message = f"{args.run}: blueprint {blueprint.name!r} is valid"
-    print(json.dumps({"event": "valid", "blueprint": blueprint.name}) if args.json else message)
     return 0
 
 

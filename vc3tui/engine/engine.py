@@ -1,20 +1,33 @@
 """The Engine facade: the one object the TUI and the headless runner call.
 
-It owns the store, the catalog and the question channel; later parts (executors, batch systems,
-middleware, the factory) hang off it without changing what callers see.
+It owns the store, the catalog, the question channel, the executors (one per allocation) and one
+factory per cluster this process manages. Callers launch, resize and terminate; they learn what
+happened from the event stream and from the store, never by blocking on a site.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
-from vc3tui.engine.catalog import LOCAL_ALLOCATION, Catalog, load_catalog
-from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts
-from vc3tui.engine.paths import Dirs
+from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog
+from vc3tui.engine.executors.local import LocalExecutor
+from vc3tui.engine.factory import Factory, Site
+from vc3tui.engine.middleware import middleware_for
+from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Event, Pilot
+from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.questions import QuestionChannel
-from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.states import ClusterState
+from vc3tui.engine.store import AsyncStore, CycleWrites, Store, default_owner
+
+LEASE_TTL = 30.0
 
 
 @dataclass(frozen=True)
@@ -25,12 +38,20 @@ class ClusterRow:
     counts: ClusterCounts
 
 
+class EngineError(Exception):
+    """A request the engine cannot carry out; the message says why and what to do."""
+
+
 class Engine:
     def __init__(self, dirs: Dirs | None = None, *, interactive: bool = True) -> None:
         self.dirs = (dirs or Dirs.from_environment()).ensure()
         self.store = AsyncStore(self.dirs.database)
         self.questions = QuestionChannel(interactive=interactive)
+        self.owner = default_owner()
         self._catalog: Catalog | None = None
+        self._local = LocalExecutor()
+        self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
+        self._subscribers: list[asyncio.Queue[Event]] = []
 
     @property
     def installation_id(self) -> str:
@@ -47,17 +68,26 @@ class Engine:
         return self._catalog
 
     async def close(self) -> None:
+        """Stop managing (clusters keep running, their pilots end by their own timeouts)."""
+        for _, task in list(self._factories.values()):
+            task.cancel()
+        await asyncio.gather(*(task for _, task in self._factories.values()), return_exceptions=True)
+        self._factories.clear()
         await self.store.close()
+
+    # allocations and blueprints
 
     async def allocations(self) -> list[Allocation]:
         stored = await self.store.run(Store.allocations)
-        return [LOCAL_ALLOCATION, *(a for a in stored if a.name != LOCAL_ALLOCATION.name)]
+        return [LOCAL_ALLOCATION, *(a for a in stored if a.name != LOCAL)]
 
     async def load_blueprint(self, path: Path) -> Blueprint:
         """Read and check a blueprint against this installation's allocations and environments."""
         allocations = {a.name for a in await self.allocations()}
         environments = {e.name for e in await self.store.run(Store.environments) if e.name}
         return load_blueprint(path, allocations=allocations, environments=environments)
+
+    # clusters
 
     async def cluster_rows(self, *, include_terminated: bool = True) -> list[ClusterRow]:
         def rows(store: Store) -> list[ClusterRow]:
@@ -67,3 +97,195 @@ class Engine:
             ]
 
         return await self.store.run(rows)
+
+    async def status(self, cluster_id: str) -> ClusterRow:
+        cluster = await self.store.run(Store.cluster, cluster_id)
+        if cluster is None:
+            raise EngineError(f"no cluster with id {cluster_id}")
+        return ClusterRow(cluster, await self.store.run(Store.counts, cluster_id))
+
+    async def pilots(self, cluster_id: str) -> list[Pilot]:
+        return await self.store.run(Store.pilots, cluster_id)
+
+    async def live_cluster(self, name: str) -> Cluster | None:
+        return await self.store.run(Store.live_cluster_named, name)
+
+    async def launch(self, blueprint: Blueprint) -> Cluster:
+        """Record a new cluster and start managing it; a live cluster of that name is an error."""
+        if await self.live_cluster(blueprint.name):
+            raise EngineError(f"cluster {blueprint.name!r} is already running; resize or terminate it first")
+        blueprint = await self._resolve_environment(blueprint)
+        cluster = Cluster(
+            id=secrets.token_hex(4),
+            name=blueprint.name,
+            blueprint=blueprint,
+            requested=blueprint.workers.count,
+            peaceful=blueprint.peaceful,
+            expires_at=time.time() + blueprint.expiration if blueprint.expiration else None,
+        )
+        await self.store.run(Store.put_cluster, cluster)
+        await self.commit(CycleWrites(events=[Event(cluster_id=cluster.id, kind="state", message=f"new: launching {cluster.name} with {cluster.requested} workers")]))
+        await self.manage(cluster.id)
+        return cluster
+
+    async def manage(self, cluster_id: str) -> bool:
+        """Run this cluster's factory here, unless a live process already does (the lease says)."""
+        if cluster_id in self._factories:
+            return True
+        if not await self.renew_lease(cluster_id):
+            return False
+        cluster = await self.store.run(Store.cluster, cluster_id)
+        factory = Factory(self, cluster_id, middleware_for(cluster.blueprint.middleware))
+        task = asyncio.create_task(factory.run(), name=f"factory-{cluster.name}")
+        self._factories[cluster_id] = (factory, task)
+        task.add_done_callback(lambda _: self._factories.pop(cluster_id, None))
+        return True
+
+    def manages(self, cluster_id: str) -> bool:
+        return cluster_id in self._factories
+
+    async def resize(self, cluster_id: str, count: int, *, peaceful: bool = True) -> None:
+        """Write the desired size; whichever process holds the lease carries it out."""
+        if count < 0:
+            raise EngineError("a cluster cannot have fewer than 0 workers")
+        await self.store.run(Store.update_cluster, cluster_id, requested=count, peaceful=peaceful)
+        self._wake(cluster_id)
+
+    async def terminate(self, cluster_id: str, *, peaceful: bool = True) -> None:
+        await self.store.run(Store.update_cluster, cluster_id, terminate_requested=True, peaceful=peaceful)
+        self._wake(cluster_id)
+
+    async def wait_for(
+        self, cluster_id: str, done: Callable[[ClusterRow], bool], timeout: float | None = None
+    ) -> ClusterRow:
+        """Poll the store until `done(row)`; a factory that stops early ends the wait too."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            row = await self.status(cluster_id)
+            if done(row):
+                return row
+            if row.cluster.state in (ClusterState.TERMINATED, ClusterState.FAILED) and not self.manages(cluster_id):
+                return row
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"cluster {row.cluster.name} did not get there in {timeout:.0f} s: {row.cluster.reason}")
+            await asyncio.sleep(0.2)
+
+    async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path) -> int:
+        """Run the blueprint's entry point on the head, in the cluster's environment, with its address."""
+        cluster = (await self.status(cluster_id)).cluster
+        site = self.head_site(cluster)
+        env = {
+            **os.environ,
+            **self.cluster_environment(cluster),
+            **middleware_for(cluster.blueprint.middleware).client_environment(cluster.head),
+        }
+        process = await asyncio.create_subprocess_exec(
+            *self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, preexec_fn=_die_with_parent
+        )
+        try:
+            return await process.wait()
+        except asyncio.CancelledError:
+            process.terminate()
+            await process.wait()
+            raise
+
+    # events
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event committed by this process's factories, as it happens."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+    async def commit(self, writes: CycleWrites) -> None:
+        await self.store.run(Store.commit_cycle, writes)
+        for event in writes.events:
+            for queue in self._subscribers:
+                queue.put_nowait(event)
+
+    # what factories need
+
+    async def renew_lease(self, cluster_id: str) -> bool:
+        holder = await self.store.run(Store.lease_holder, cluster_id)
+        replace = holder if holder and _holder_is_dead(holder) else None
+        return await self.store.run(Store.acquire_lease, cluster_id, self.owner, LEASE_TTL, replace=replace)
+
+    async def release_lease(self, cluster_id: str) -> None:
+        await self.store.run(Store.release_lease, cluster_id, self.owner)
+
+    def site(self, cluster: Cluster, allocation: str) -> Site:
+        if allocation != LOCAL:
+            raise EngineError(f"allocation {allocation}: remote allocations are not supported yet; use `local`")
+        resource = self.catalog.get(LOCAL)
+        return Site(
+            allocation=LOCAL,
+            executor=self._local,
+            batch=batch_system(resource.batch),
+            workdir=str(self.dirs.data / "clusters" / cluster.id),
+            poll_interval=float(resource.poll_interval),
+        )
+
+    def head_site(self, cluster: Cluster) -> Site:
+        return self.site(cluster, LOCAL)
+
+    def listen_host(self, cluster: Cluster) -> str:
+        """Loopback when every pilot runs on this machine; otherwise every interface, with TLS."""
+        local_only = all(use.name == LOCAL for use in cluster.blueprint.allocations)
+        return "127.0.0.1" if local_only else "0.0.0.0"
+
+    def builder_command(self, cluster: Cluster, site: Site) -> list[str]:
+        env = cluster.blueprint.environment
+        argv = ["sh", str(shipped_dir("builder") / "vc3-builder"), "--install", str(self.dirs.cache / "builder")]
+        for requirement in env.require:
+            argv += ["--require", requirement]
+        for spec in env.pip:
+            argv += ["--pip", spec]
+        for name, value in sorted(env.variables.items()):
+            argv += ["--var", f"{name}={value}"]
+        return argv
+
+    def cluster_environment(self, cluster: Cluster) -> dict[str, str]:
+        return {"VC3_CLUSTER": cluster.name, "VC3_CLUSTER_ID": cluster.id}
+
+    def _wake(self, cluster_id: str) -> None:
+        if cluster_id in self._factories:
+            self._factories[cluster_id][0].wake.set()
+
+    async def _resolve_environment(self, blueprint: Blueprint) -> Blueprint:
+        """A named environment is copied into the cluster, so later edits don't change a running one."""
+        env = blueprint.environment
+        if env.name and not (env.require or env.pip or env.os or env.mounts or env.variables):
+            named = {e.name: e for e in await self.store.run(Store.environments)}
+            if env.name not in named:
+                raise EngineError(f"unknown environment {env.name!r}")
+            return blueprint.model_copy(update={"environment": named[env.name]})
+        return blueprint
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A lease held by a process on this host that no longer exists can be taken at once."""
+    host, _, pid = holder.rpartition(":")
+    if host != os.uname().nodename or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _die_with_parent() -> None:
+    """Linux: the entry point gets SIGTERM if the engine dies, so no entry outlives its runner."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

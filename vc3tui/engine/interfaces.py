@@ -66,9 +66,21 @@ class Executor(Protocol):
     async def get(self, path: str) -> bytes: ...
 
     async def spawn(
-        self, argv: Sequence[str], *, log_path: str, cwd: str | None = None, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: str,
+        pid_file: str = "",
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> int:
-        """Start a detached session leader that outlives us and holds no channel; return its pid."""
+        """Start a detached session leader that outlives us and holds no channel; return its pid.
+
+        The pid is also written to `pid_file` (when given) before this returns."""
+        ...
+
+    async def forward(self, host: str, port: int) -> tuple[str, int]:
+        """An address on this machine that reaches host:port as the allocation sees it."""
         ...
 
     async def close(self) -> None: ...
@@ -88,11 +100,16 @@ class PilotShape:
 
 @dataclass(frozen=True)
 class Submission:
-    """Pilots that share a shape and a command, submitted in one call (an array where possible)."""
+    """Pilots that share a shape and a command, submitted in one call (an array where possible).
+
+    Each pilot runs `builder` (the vc3-builder and its options) to make its environment, then
+    `command` inside it; `env` is exported first.
+    """
 
     pilots: Sequence[Pilot]
     shape: PilotShape
     workdir: str
+    builder: Sequence[str]
     command: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -131,12 +148,18 @@ class BatchSystem(Protocol):
 
 @dataclass(frozen=True)
 class HeadLaunch:
-    """How to start a middleware's manager: the command, and where workers will find it."""
+    """How to start a middleware's manager; where it listens is learnt afterwards (`locate`)."""
 
     argv: Sequence[str]
-    env: Mapping[str, str]
-    ports: Mapping[str, int]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeadAddress:
+    """Where workers and clients find a running manager."""
+
     address: str
+    ports: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -145,31 +168,41 @@ class WorkerInfo:
 
     name: str
     tag: str | None
-    busy: bool
+    address: str
 
 
 @runtime_checkable
 class Middleware(Protocol):
     kind: MiddlewareKind
 
-    def head_launch(self, cluster: Cluster, workdir: str, host: str) -> HeadLaunch: ...
+    def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
+        """The manager's command; it runs in the cluster's environment with `workdir` as its home."""
+        ...
+
+    async def locate(self, executor: Executor, workdir: str) -> HeadAddress | None:
+        """The address the manager reports for itself once it listens; None before that."""
+        ...
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         """Whether the manager answers, asked of the manager itself."""
         ...
 
-    def worker_command(self, cluster: Cluster, head: Head, tag: str) -> list[str]: ...
+    def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]: ...
 
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]: ...
 
     async def demand(self, executor: Executor, head: Head) -> int:
-        """Tasks waiting for a worker slot, for autoscaling."""
+        """How many workers the manager's queue could use now, for autoscaling."""
         ...
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         """Ask these workers to finish what they run, take nothing new, and exit."""
         ...
 
-    def secrets(self, cluster: Cluster) -> Mapping[str, bytes]:
-        """Files (name -> content) to keep 0600 in the cluster's private dir; never on a command line."""
+    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+        """Files (name -> content) kept 0600 in the cluster's private dir; never on a command line."""
+        ...
+
+    def client_environment(self, head: Head) -> Mapping[str, str]:
+        """Variables that point a program on the head at this cluster (e.g. DASK_SCHEDULER_ADDRESS)."""
         ...

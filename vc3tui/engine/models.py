@@ -274,11 +274,16 @@ class Head(Strict):
 
     host: str = "localhost"
     hostname: str = ""
+    workdir: str = ""
     pid: int | None = None
     job_id: str | None = None
     started_at: float | None = None
     ports: dict[str, int] = Field(default_factory=dict)
     address: str = ""
+
+
+USER_INTENT_FIELDS = ("requested", "peaceful", "terminate_requested", "expires_at")
+"""Cluster fields any process may write; the factory's own writes never overwrite them."""
 
 
 class Cluster(Strict):
@@ -290,6 +295,7 @@ class Cluster(Strict):
     conditions: list[Condition] = Field(default_factory=list)
     requested: int = Field(0, ge=0)
     peaceful: bool = True
+    terminate_requested: bool = False
     created_at: float = Field(default_factory=time.time)
     expires_at: float | None = None
     head: Head | None = None
@@ -334,12 +340,14 @@ class Pilot(Strict):
 
 
 class ClusterCounts(Strict):
-    """The four numbers every view shows: error counts failed and held pilots."""
+    """The numbers every view shows: error counts failed and held pilots; joined counts running
+    pilots whose worker the middleware reports."""
 
     requested: int = 0
     running: int = 0
     queued: int = 0
     error: int = 0
+    joined: int = 0
 
 
 def pilot_tag(installation_id: str, cluster_id: str, index: int) -> str:

@@ -61,6 +61,7 @@ class PilotStage(StrEnum):
     STARTED = "started"
     BUILDING = "building"
     READY = "ready"
+    WORKER_STARTED = "worker_started"
     WORKER_JOINED = "worker_joined"
     EXITED = "exited"
 

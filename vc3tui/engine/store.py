@@ -19,7 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vc3tui.engine.models import Allocation, Cluster, ClusterCounts, Environment, Event, Pilot, Project, pilot_tag
+from vc3tui.engine.models import (
+    USER_INTENT_FIELDS,
+    Allocation,
+    Cluster,
+    ClusterCounts,
+    Environment,
+    Event,
+    Pilot,
+    Project,
+    pilot_tag,
+)
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from vc3tui.engine.states import PilotState
 
@@ -196,14 +206,20 @@ class Store:
         rows = self._db.execute(f"SELECT data FROM clusters {where} ORDER BY name, updated_at")
         return [Cluster.model_validate_json(row[0]) for row in rows]
 
-    def set_requested(self, cluster_id: str, requested: int, peaceful: bool) -> None:
-        """Any process may write a desired size; the lease holder carries it out."""
-        cluster = self.cluster(cluster_id)
-        if cluster is None:
-            raise KeyError(cluster_id)
-        cluster.requested = requested
-        cluster.peaceful = peaceful
-        self.put_cluster(cluster)
+    def update_cluster(self, cluster_id: str, **intent: Any) -> Cluster:
+        """Write user intent (a size, a terminate request); any process may, the lease holder acts."""
+        unknown = set(intent) - set(USER_INTENT_FIELDS)
+        if unknown:
+            raise ValueError(f"not user intent: {sorted(unknown)}")
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+            if row is None:
+                raise KeyError(cluster_id)
+            cluster = Cluster.model_validate_json(row[0])
+            for key, value in intent.items():
+                setattr(cluster, key, value)
+            self._write_cluster(db, cluster)
+        return cluster
 
     def counts(self, cluster_id: str) -> ClusterCounts:
         requested = self._db.execute("SELECT requested FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
@@ -212,8 +228,13 @@ class Store:
                 "SELECT state, COUNT(*) FROM pilots WHERE cluster_id = ? GROUP BY state", (cluster_id,)
             ).fetchall()
         )
+        (joined,) = self._db.execute(
+            "SELECT COUNT(*) FROM pilots WHERE cluster_id = ? AND state IN ('running', 'draining') AND stage = 'worker_joined'",
+            (cluster_id,),
+        ).fetchone()
         return ClusterCounts(
             requested=requested[0] if requested else 0,
+            joined=joined,
             running=by_state.get(PilotState.RUNNING, 0) + by_state.get(PilotState.DRAINING, 0),
             queued=by_state.get(PilotState.QUEUED, 0) + by_state.get(PilotState.INTENT, 0),
             error=by_state.get(PilotState.FAILED, 0) + by_state.get(PilotState.HELD, 0),
@@ -262,7 +283,7 @@ class Store:
             return
         with self.transaction() as db:
             for cluster in writes.clusters:
-                self._write_cluster(db, cluster)
+                self._write_cluster(db, cluster, keep_intent=True)
             self._write_pilots(db, writes.pilots)
             db.executemany(
                 "INSERT INTO events (cluster_id, at, kind, message) VALUES (?, ?, ?, ?)",
@@ -271,12 +292,13 @@ class Store:
 
     # the factory lease: one process carries out a cluster's factory at a time
 
-    def acquire_lease(self, cluster_id: str, owner: str, ttl: float) -> bool:
-        """Take or renew the lease; an expired lease may be taken over by anyone."""
+    def acquire_lease(self, cluster_id: str, owner: str, ttl: float, *, replace: str | None = None) -> bool:
+        """Take or renew the lease; an expired lease may be taken over by anyone, and a live one
+        only by naming its holder in `replace` (the caller has seen that holder is dead)."""
         now = time.time()
         with self.transaction() as db:
             row = db.execute("SELECT owner, expires_at FROM leases WHERE cluster_id = ?", (cluster_id,)).fetchone()
-            if row and row[0] != owner and row[1] > now:
+            if row and row[0] not in (owner, replace) and row[1] > now:
                 return False
             db.execute(
                 "INSERT OR REPLACE INTO leases (cluster_id, owner, expires_at) VALUES (?, ?, ?)",
@@ -294,9 +316,18 @@ class Store:
         return row[0] if row else None
 
     @staticmethod
-    def _write_cluster(db: sqlite3.Connection, cluster: Cluster) -> None:
+    def _write_cluster(db: sqlite3.Connection, cluster: Cluster, *, keep_intent: bool = False) -> None:
+        """With keep_intent, the stored user-intent fields win over the caller's possibly stale copy."""
+        if keep_intent:
+            row = db.execute("SELECT data FROM clusters WHERE id = ?", (cluster.id,)).fetchone()
+            if row:
+                stored = Cluster.model_validate_json(row[0])
+                for key in USER_INTENT_FIELDS:
+                    setattr(cluster, key, getattr(stored, key))
         db.execute(
-            "INSERT OR REPLACE INTO clusters (id, name, state, requested, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clusters (id, name, state, requested, data, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, "
+            "requested = excluded.requested, data = excluded.data, updated_at = excluded.updated_at",
             (cluster.id, cluster.name, cluster.state, cluster.requested, cluster.model_dump_json(), time.time()),
         )
 

@@ -1,0 +1,74 @@
+"""The `fork` batch system: pilots as detached local processes, each its own session and group.
+
+There is no queue: a pilot is running from the moment it is spawned. Its pid (also its process
+group) is the job id, checked against the pilot's tag in its command line so a reused pid is
+never mistaken for our pilot; its exit marker says how it ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import signal
+from collections.abc import Sequence
+
+from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.models import BatchKind, Pilot
+from vc3tui.engine.states import PilotStage, PilotState
+
+CANCELLED = 128 + signal.SIGTERM
+
+
+class ForkBatch:
+    kind = BatchKind.FORK
+
+    def render(self, submission: Submission) -> str:
+        return render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
+
+    async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
+        script = self.render(submission)
+        path = f"{submission.workdir}/pilot-{hashlib.sha256(script.encode()).hexdigest()[:12]}.sh"
+        await executor.put(script.encode(), path, mode=0o700)
+        started: dict[str, str] = {}
+        for pilot in submission.pilots:
+            pilot_dir = f"{submission.workdir}/pilots/{pilot.tag}"
+            await executor.run(["mkdir", "-p", pilot_dir])
+            pid = await executor.spawn(
+                ["sh", path, pilot.tag], log_path=f"{pilot_dir}/pilot.log", pid_file=f"{pilot_dir}/pid"
+            )
+            started[pilot.tag] = str(pid)
+        return started
+
+    async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
+        if not pilots:
+            return {}
+        known = {p.tag: int(p.job_id) if p.job_id and p.job_id.isdigit() else None for p in pilots}
+        result = await executor.run_script(render_probe(f"{workdir}/pilots", known), timeout=60)
+        if not result.ok:
+            raise CommandFailed(result)
+        return {tag: job_status(m) for tag, m in parse_probe(result.stdout).items() if m.exists}
+
+    async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
+        groups = [f"-{p.job_id}" for p in pilots if p.job_id and p.job_id.isdigit()]
+        if groups:
+            await executor.run_script(
+                f"kill -TERM -- {' '.join(shlex.quote(g) for g in groups)} 2>/dev/null; exit 0", timeout=30
+            )
+
+
+def job_status(markers: Markers) -> JobStatus:
+    """Map one pilot's markers to a state: alive is running; an exit marker says done or failed."""
+    if markers.alive:
+        return JobStatus(
+            PilotState.RUNNING, native="alive", stage=markers.stage or PilotStage.STARTED, host=markers.host
+        )
+    if markers.exit_code is not None:
+        state = PilotState.DONE if markers.exit_code in (0, CANCELLED) else PilotState.FAILED
+        reason = "cancelled" if markers.exit_code == CANCELLED else f"exited with status {markers.exit_code}"
+        return JobStatus(
+            state, native="exited", reason=reason, stage=PilotStage.EXITED, exit_code=markers.exit_code, host=markers.host
+        )
+    if markers.pid is None:
+        return JobStatus(PilotState.INTENT, native="not started")
+    return JobStatus(PilotState.LOST, native="gone", reason="process gone without an exit marker", host=markers.host)

@@ -1,0 +1,128 @@
+"""The pilot wrapper every batch system runs, and the probe that reads what it left behind.
+
+The wrapper takes the pilot's tag as its only argument and writes markers into `BASE/TAG/`:
+`host`, `stage` (started, building, ready, worker_started, exited) and `exit` (its status), so a
+pilot's outcome is known even on sites without job accounting. The probe reads the markers of
+many pilots in one shell round trip.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from vc3tui.engine.states import PilotStage
+
+PILOT_TAG = "@@VC3_PILOT_TAG@@"
+"""Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
+
+WRAPPER = """\
+#!/bin/sh
+# vc3tui pilot wrapper: sh {name} TAG
+d={base}/"$1"
+mkdir -p "$d" && cd "$d" || exit 1
+mark() {{ echo "$1" > "$d/stage.tmp" && mv "$d/stage.tmp" "$d/stage"; }}
+finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; mark exited; exit "$1"; }}
+child=
+stop() {{ [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
+trap 'stop 143' TERM
+trap 'stop 130' INT
+trap 'stop 129' HUP
+(hostname || uname -n) > "$d/host" 2>/dev/null
+mark started
+{exports}
+export VC3_PILOT_TAG="$1"
+mark building
+{builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
+mark ready
+{builder} -- {command} > "$d/worker.log" 2>&1 &
+child=$!
+mark worker_started
+wait "$child"
+finish $?
+"""
+
+PROBE = """\
+cd {base} 2>/dev/null || exit 0
+for entry in {entries}; do
+    t=${{entry%%=*}}
+    known=${{entry#*=}}
+    if [ ! -d "$t" ]; then echo "$t none"; continue; fi
+    pid=$(cat "$t/pid" 2>/dev/null || echo "$known")
+    alive=0
+    if [ -n "$pid" ] && [ "$pid" != "-" ]; then
+        if [ -r "/proc/$pid/cmdline" ]; then
+            tr '\\000' ' ' < "/proc/$pid/cmdline" | grep -q -- "$t" && alive=1
+        elif ps -o args= -p "$pid" 2>/dev/null | grep -q -- "$t"; then
+            alive=1
+        fi
+    fi
+    echo "$t ${{pid:--}} $alive $(cat "$t/stage" 2>/dev/null || echo -) $(cat "$t/exit" 2>/dev/null || echo -) $(cat "$t/host" 2>/dev/null || echo -)"
+done
+"""
+
+
+def render_wrapper(
+    base: str, builder: Sequence[str], command: Sequence[str], env: Mapping[str, str], name: str = "pilot.sh"
+) -> str:
+    """The wrapper script; every value is shell-quoted, nothing the user wrote is pasted raw."""
+    exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
+    return WRAPPER.format(
+        name=name,
+        base=shlex.quote(base),
+        exports=exports,
+        builder=_join(builder),
+        command=_join(command),
+    )
+
+
+def _join(argv: Sequence[str]) -> str:
+    """shlex.join, with PILOT_TAG becoming the wrapper's "$1" (tags are [a-z0-9-] only)."""
+    return " ".join(_quote_with_tag(part) if PILOT_TAG in part else shlex.quote(part) for part in argv)
+
+
+def _quote_with_tag(part: str) -> str:
+    quoted = "'" + part.replace("'", "'\"'\"'") + "'"
+    return quoted.replace(PILOT_TAG, "'\"$1\"'")
+
+
+@dataclass(frozen=True)
+class Markers:
+    """What a pilot (or head) left in its directory."""
+
+    tag: str
+    exists: bool
+    pid: int | None = None
+    alive: bool = False
+    stage: PilotStage | None = None
+    exit_code: int | None = None
+    host: str | None = None
+
+
+def render_probe(base: str, known_pids: Mapping[str, int | None]) -> str:
+    entries = " ".join(shlex.quote(f"{tag}={pid if pid else '-'}") for tag, pid in known_pids.items())
+    return PROBE.format(base=shlex.quote(base), entries=entries)
+
+
+def parse_probe(output: str) -> dict[str, Markers]:
+    """One Markers per line of probe output; lines that do not parse are ignored, never fatal."""
+    found: dict[str, Markers] = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1] == "none":
+            found[fields[0]] = Markers(fields[0], exists=False)
+            continue
+        if len(fields) != 6:
+            continue
+        tag, pid, alive, stage, code, host = fields
+        found[tag] = Markers(
+            tag,
+            exists=True,
+            pid=int(pid) if pid.isdigit() else None,
+            alive=alive == "1",
+            stage=PilotStage(stage) if stage in PilotStage._value2member_map_ else None,
+            exit_code=int(code) if code.lstrip("-").isdigit() else None,
+            host=None if host == "-" else host,
+        )
+    return found

@@ -1,0 +1,462 @@
+"""The factory: per cluster, a loop that makes the live pilots match what the cluster wants.
+
+Each cycle reads the store (any process may have written a new size), asks each allocation's batch
+system for all of the cluster's pilots in one round trip, asks the middleware which workers joined,
+then submits or removes pilots. Intent is written before action: new pilots are committed as rows
+before their jobs are submitted, and an intent found again after a crash is looked for by tag
+before it is ever submitted a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vc3tui.engine.batch.wrapper import PILOT_TAG, Markers, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.interfaces import BatchSystem, Executor, JobStatus, Middleware, PilotShape, Submission
+from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot
+from vc3tui.engine.spread import spread
+from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
+from vc3tui.engine.store import CycleWrites, Store
+
+if TYPE_CHECKING:
+    from vc3tui.engine.engine import Engine
+
+LIVE = (PilotState.INTENT, PilotState.QUEUED, PilotState.RUNNING, PilotState.DRAINING, PilotState.HELD, PilotState.UNKNOWN)
+PEACEFUL_GRACE = 120.0
+HEAD_STOP_GRACE = 10.0
+LOG_TAIL_LINES = 5
+
+
+@dataclass(frozen=True)
+class Site:
+    """One allocation as the factory uses it: where commands run, which batch system, its pilots' dir."""
+
+    allocation: str
+    executor: Executor
+    batch: BatchSystem
+    workdir: str
+    poll_interval: float
+    account: str | None = None
+    partition: str | None = None
+
+
+class Factory:
+    def __init__(self, engine: Engine, cluster_id: str, middleware: Middleware) -> None:
+        self.engine = engine
+        self.cluster_id = cluster_id
+        self.middleware = middleware
+        self.wake = asyncio.Event()
+        self.writes = CycleWrites()
+        self._drain_tasks: set[asyncio.Task[None]] = set()
+        self._teardown_deadline: float | None = None
+        self._backoff: dict[str, tuple[float, float, str]] = {}  # allocation -> (until, seconds, site's error)
+
+    # the loop
+
+    async def run(self) -> None:
+        store = self.engine.store
+        try:
+            while True:
+                cluster = await store.run(Store.cluster, self.cluster_id)
+                if cluster is None:
+                    return
+                if not await self.engine.renew_lease(self.cluster_id):
+                    await self._publish(cluster, "lease", "another process now manages this cluster; stopped here")
+                    return
+                try:
+                    await self.cycle(cluster)
+                except Exception as exc:  # a site's failure must not end the loop; say it and retry
+                    self.event(cluster, "error", f"factory cycle failed: {type(exc).__name__}: {exc}")
+                await self._commit()
+                if cluster.state is ClusterState.TERMINATED:
+                    return
+                await self._sleep(self.interval(cluster))
+        finally:
+            for task in self._drain_tasks:
+                task.cancel()
+            await self.engine.release_lease(self.cluster_id)
+
+    async def cycle(self, cluster: Cluster) -> None:
+        if cluster.state not in (ClusterState.TERMINATING, ClusterState.TERMINATED):
+            if cluster.terminate_requested:
+                self.move(cluster, ClusterState.TERMINATING, f"terminating as requested ({'peaceful' if cluster.peaceful else 'at once'})")
+            elif cluster.expires_at and time.time() > cluster.expires_at:
+                self.move(cluster, ClusterState.TERMINATING, "the cluster reached its expiration")
+        if cluster.state is ClusterState.NEW:
+            await self._start_head(cluster)
+        elif cluster.state is ClusterState.STARTING_HEAD:
+            await self._await_head(cluster)
+        elif cluster.state is ClusterState.RUNNING:
+            if await self._head_alive(cluster):
+                await self._reconcile(cluster)
+        elif cluster.state is ClusterState.FAILED:
+            await self._refresh(cluster, await self._live_pilots())
+        elif cluster.state is ClusterState.TERMINATING:
+            await self._teardown(cluster)
+
+    def interval(self, cluster: Cluster) -> float:
+        if cluster.state in (ClusterState.NEW, ClusterState.STARTING_HEAD, ClusterState.TERMINATING):
+            return 0.5
+        poll = min(site.poll_interval for site in self.sites(cluster))
+        busy = any(c.kind in (ClusterCondition.SCALING_UP, ClusterCondition.DRAINING) for c in cluster.conditions)
+        return min(poll, 1.0) if busy else poll
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        self.wake.clear()
+
+    # the head node
+
+    async def _start_head(self, cluster: Cluster) -> None:
+        if cluster.blueprint.head.placement is HeadPlacement.EXTERNAL:
+            cluster.head = Head(host="external", address=cluster.blueprint.head.address or "")
+            self.move(cluster, ClusterState.STARTING_HEAD, f"using the external manager at {cluster.head.address}")
+            return
+        if cluster.blueprint.head.placement is HeadPlacement.ALLOCATION:
+            self.move(cluster, ClusterState.FAILED, "heads on a site are not supported yet; use head.placement = \"local\"")
+            return
+        site = self.engine.head_site(cluster)
+        found = await self._head_markers(cluster, site)
+        if found.alive:
+            pid = found.pid
+        else:
+            pid = await self._spawn_head(cluster, site)
+        cluster.head = Head(
+            host="localhost", hostname=socket.gethostname(), pid=pid, workdir=site.workdir, started_at=time.time()
+        )
+        self.move(cluster, ClusterState.STARTING_HEAD, f"building the environment and starting the {cluster.blueprint.middleware} manager (pid {pid})")
+
+    async def _spawn_head(self, cluster: Cluster, site: Site) -> int:
+        listen_host = self.engine.listen_host(cluster)
+        secrets_dir = f"{site.workdir}/secrets"
+        for name, content in self.middleware.secrets(cluster, listen_host).items():
+            await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir])
+            await site.executor.put(content, f"{secrets_dir}/{name}", mode=0o600)
+        launch = self.middleware.head_launch(cluster, site.workdir, listen_host)
+        env = {**launch.env, **self.engine.cluster_environment(cluster)}
+        script = render_wrapper(site.workdir, self.engine.builder_command(cluster, site), launch.argv, env, name="head.sh")
+        await site.executor.put(script.encode(), f"{site.workdir}/head.sh", mode=0o700)
+        head_dir = f"{site.workdir}/{self.head_tag(cluster)}"
+        await site.executor.run(["mkdir", "-p", head_dir])
+        return await site.executor.spawn(
+            ["sh", f"{site.workdir}/head.sh", self.head_tag(cluster)], log_path=f"{head_dir}/pilot.log", pid_file=f"{head_dir}/pid"
+        )
+
+    async def _await_head(self, cluster: Cluster) -> None:
+        site = self.engine.head_site(cluster)
+        if cluster.blueprint.head.placement is not HeadPlacement.EXTERNAL and not await self._head_alive(cluster):
+            return
+        head = cluster.head
+        located = await self.middleware.locate(site.executor, site.workdir) if head.host != "external" else None
+        if located:
+            head.address, head.ports = located.address, dict(located.ports)
+        if head.address and await self.middleware.ready(site.executor, head):
+            self.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
+            self.wake.set()
+
+    async def _head_alive(self, cluster: Cluster) -> bool:
+        """A head that died fails the cluster with its own last words as the reason."""
+        if cluster.head is None or cluster.head.host == "external":
+            return True
+        site = self.engine.head_site(cluster)
+        markers = await self._head_markers(cluster, site)
+        if markers.alive:
+            return True
+        tail = await self._log_tail(site, f"{site.workdir}/{self.head_tag(cluster)}", markers.stage)
+        status = f"status {markers.exit_code}" if markers.exit_code is not None else "no exit status"
+        self.move(cluster, ClusterState.FAILED, f"head exited ({status}) while {markers.stage or 'starting'}: {tail}")
+        return False
+
+    async def _head_markers(self, cluster: Cluster, site: Site) -> Markers:
+        tag = self.head_tag(cluster)
+        known = {tag: cluster.head.pid if cluster.head else None}
+        result = await site.executor.run_script(render_probe(site.workdir, known), timeout=30)
+        return parse_probe(result.stdout).get(tag) or Markers(tag, exists=False)
+
+    async def _stop_head(self, cluster: Cluster) -> None:
+        if cluster.head is None or cluster.head.pid is None:
+            return
+        site = self.engine.head_site(cluster)
+        await site.executor.run(["kill", "-TERM", "--", f"-{cluster.head.pid}"])
+        deadline = time.monotonic() + HEAD_STOP_GRACE
+        while (await self._head_markers(cluster, site)).alive:
+            if time.monotonic() > deadline:
+                await site.executor.run(["kill", "-KILL", "--", f"-{cluster.head.pid}"])
+                break
+            await asyncio.sleep(0.2)
+
+    def head_tag(self, cluster: Cluster) -> str:
+        return f"vc3-{self.engine.installation_id}-{cluster.id}-head"
+
+    # pilots
+
+    async def _live_pilots(self) -> list[Pilot]:
+        return await self.engine.store.run(Store.pilots, self.cluster_id, states=LIVE)
+
+    async def _refresh(self, cluster: Cluster, pilots: Sequence[Pilot]) -> list[Pilot]:
+        """Update pilots from one status round trip per allocation; return the intents never submitted."""
+        unsubmitted: list[Pilot] = []
+        by_site: dict[str, list[Pilot]] = {}
+        for pilot in pilots:
+            by_site.setdefault(pilot.allocation, []).append(pilot)
+        for allocation, group in by_site.items():
+            site = self.engine.site(cluster, allocation)
+            try:
+                statuses = await site.batch.status(site.executor, group, site.workdir)
+            except Exception as exc:
+                for pilot in group:
+                    if pilot.state is not PilotState.INTENT:
+                        self._apply(cluster, pilot, JobStatus(PilotState.UNKNOWN, reason=f"status query failed: {exc}"))
+                continue
+            for pilot in group:
+                status = statuses.get(pilot.tag)
+                if pilot.state is PilotState.INTENT and (status is None or status.state is PilotState.INTENT):
+                    unsubmitted.append(pilot)
+                elif status is None:
+                    self._apply(cluster, pilot, JobStatus(PilotState.LOST, reason="its job is gone and it left no exit marker"))
+                else:
+                    if status.state in (PilotState.FAILED, PilotState.LOST):
+                        tail = await self._log_tail(site, f"{site.workdir}/pilots/{pilot.tag}", status.stage)
+                        status = JobStatus(**{**status.__dict__, "reason": f"{status.reason}: {tail}"})
+                    self._apply(cluster, pilot, status)
+        return unsubmitted
+
+    def _apply(self, cluster: Cluster, pilot: Pilot, status: JobStatus) -> None:
+        state = status.state
+        if pilot.state is PilotState.DRAINING and state in (PilotState.RUNNING, PilotState.QUEUED):
+            state = PilotState.DRAINING
+        old = (pilot.state, pilot.stage, pilot.host, pilot.exit_code)
+        keep_joined = pilot.stage is PilotStage.WORKER_JOINED and status.stage is PilotStage.WORKER_STARTED
+        pilot.move(state, status.reason)
+        if status.stage and not keep_joined:
+            pilot.stage = status.stage
+        pilot.host = status.host or pilot.host
+        pilot.exit_code = status.exit_code if status.exit_code is not None else pilot.exit_code
+        if state is PilotState.RUNNING and pilot.started_at is None:
+            pilot.started_at = status.started_at or time.time()
+        if state.ended and pilot.ended_at is None:
+            pilot.ended_at = time.time()
+            if state is not PilotState.DONE:
+                self.event(cluster, "pilot", f"pilot {pilot.index} on {pilot.allocation} {state}: {pilot.reason}")
+        if (pilot.state, pilot.stage, pilot.host, pilot.exit_code) != old:
+            self.writes.pilots.append(pilot)
+
+    async def _reconcile(self, cluster: Cluster) -> None:
+        pilots = await self._live_pilots()
+        unsubmitted = await self._refresh(cluster, pilots)
+        await self._mark_joined(cluster, pilots)
+        live = [p for p in pilots if p.state in LIVE and p.state is not PilotState.DRAINING]
+        target = cluster.requested
+        if len(live) < target:
+            unsubmitted += await self._new_intents(cluster, live, target)
+        elif len(live) > target:
+            unsubmitted = await self._shrink(cluster, live, len(live) - target, unsubmitted)
+        await self._submit(cluster, unsubmitted)
+        self._conditions(cluster, pilots, target)
+
+    async def _mark_joined(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
+        try:
+            workers = await self.middleware.workers(self.engine.head_site(cluster).executor, cluster.head)
+        except Exception as exc:
+            self.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager for workers: {exc}")
+            return
+        joined = {w.tag for w in workers if w.tag}
+        for pilot in pilots:
+            if pilot.state in (PilotState.RUNNING, PilotState.DRAINING):
+                stage = PilotStage.WORKER_JOINED if pilot.tag in joined else pilot.stage
+                if pilot.stage is PilotStage.WORKER_JOINED and pilot.tag not in joined:
+                    stage = PilotStage.WORKER_STARTED
+                if stage is not pilot.stage:
+                    pilot.stage = stage
+                    self.writes.pilots.append(pilot)
+
+    async def _new_intents(self, cluster: Cluster, live: Sequence[Pilot], target: int) -> list[Pilot]:
+        per_allocation = Counter(p.allocation for p in live)
+        backed_off = {name for name, (until, _, _) in self._backoff.items() if until > time.time()}
+        plan = spread(target, cluster.blueprint.allocations, per_allocation, avoid=backed_off)
+        intents: list[Pilot] = []
+        for allocation, count in plan.items():
+            intents += await self.engine.store.run(Store.add_pilot_intents, cluster.id, allocation, count)
+        if intents:
+            self.event(cluster, "scale", f"requesting {len(intents)} more worker{'s' * (len(intents) != 1)} (target {target})")
+        return intents
+
+    async def _shrink(self, cluster: Cluster, live: list[Pilot], excess: int, unsubmitted: list[Pilot]) -> list[Pilot]:
+        """Remove `excess` pilots: never-submitted intents, then queued, then the youngest running."""
+        order = sorted(
+            live,
+            key=lambda p: (p not in unsubmitted, p.state is not PilotState.QUEUED, -(p.started_at or p.created_at)),
+        )
+        victims = order[:excess]
+        for pilot in victims:
+            if pilot in unsubmitted:
+                self._apply(cluster, pilot, JobStatus(PilotState.DONE, reason="no longer needed before submission"))
+        queued = [p for p in victims if p.state in (PilotState.QUEUED, PilotState.HELD)]
+        running = [p for p in victims if p.state in (PilotState.RUNNING, PilotState.UNKNOWN)]
+        await self._cancel(cluster, queued, "cancelled while queued: shrinking")
+        if cluster.peaceful:
+            self._drain(cluster, running)
+        else:
+            await self._cancel(cluster, running, "cancelled: shrinking without draining")
+        self.event(cluster, "scale", f"removing {len(victims)} pilot{'s' * (len(victims) != 1)} (target {cluster.requested}, {'peaceful' if cluster.peaceful else 'at once'})")
+        return [p for p in unsubmitted if p not in victims]
+
+    def _drain(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
+        if not pilots:
+            return
+        for pilot in pilots:
+            self._apply(cluster, pilot, JobStatus(PilotState.DRAINING, reason="draining: finishing its work, then exiting"))
+        site = self.engine.head_site(cluster)
+        task = asyncio.create_task(self._drain_then_cancel(cluster, [p.tag for p in pilots], site))
+        self._drain_tasks.add(task)
+        task.add_done_callback(self._drain_tasks.discard)
+
+    async def _drain_then_cancel(self, cluster: Cluster, tags: list[str], site: Site) -> None:
+        """Ask the middleware to retire the workers; a worker that never joined has nothing to finish."""
+        try:
+            await self.middleware.drain(site.executor, cluster.head, tags)
+        except Exception as exc:
+            await self._publish(cluster, "drain", f"draining failed ({exc}); the pilots will be cancelled")
+        self.wake.set()
+
+    async def _cancel(self, cluster: Cluster, pilots: Sequence[Pilot], reason: str) -> None:
+        by_site: dict[str, list[Pilot]] = {}
+        for pilot in pilots:
+            by_site.setdefault(pilot.allocation, []).append(pilot)
+        for allocation, group in by_site.items():
+            site = self.engine.site(cluster, allocation)
+            await site.batch.cancel(site.executor, group)
+            for pilot in group:
+                pilot.reason = reason
+                self.writes.pilots.append(pilot)
+
+    async def _submit(self, cluster: Cluster, intents: Sequence[Pilot]) -> None:
+        by_site: dict[str, list[Pilot]] = {}
+        for pilot in intents:
+            if pilot.state is PilotState.INTENT:
+                by_site.setdefault(pilot.allocation, []).append(pilot)
+        workers = cluster.blueprint.workers
+        for allocation, group in by_site.items():
+            site = self.engine.site(cluster, allocation)
+            submission = Submission(
+                pilots=group,
+                shape=PilotShape(workers.cores, workers.memory_mb, workers.disk_mb, workers.walltime, site.partition, site.account),
+                workdir=site.workdir,
+                builder=self.engine.builder_command(cluster, site),
+                command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),
+                env=self.engine.cluster_environment(cluster),
+            )
+            if self._backoff.get(allocation, (0.0, 0.0, ""))[0] > time.time():
+                continue
+            try:
+                job_ids = await site.batch.submit(site.executor, submission)
+            except Exception as exc:
+                self._back_off(cluster, allocation, str(exc))
+                continue
+            self._backoff.pop(allocation, None)
+            now = time.time()
+            for pilot in group:
+                if pilot.tag in job_ids:
+                    pilot.job_id, pilot.submitted_at = job_ids[pilot.tag], now
+                    pilot.move(PilotState.QUEUED)
+                    self.writes.pilots.append(pilot)
+
+    def _back_off(self, cluster: Cluster, allocation: str, error: str) -> None:
+        """Wait longer after each failed submission (30 s doubling to 30 min), and say why."""
+        seconds = min(1800.0, 2 * self._backoff.get(allocation, (0.0, 15.0, ""))[1])
+        self._backoff[allocation] = (time.time() + seconds, seconds, error)
+        self.event(cluster, "submit", f"allocation {allocation}: {error}; retrying in {int(seconds)} s")
+
+    def _conditions(self, cluster: Cluster, pilots: Sequence[Pilot], target: int) -> None:
+        joined = sum(1 for p in pilots if p.stage is PilotStage.WORKER_JOINED and p.state is PilotState.RUNNING)
+        draining = sum(1 for p in pilots if p.state is PilotState.DRAINING)
+        conditions = [
+            Condition(kind=ClusterCondition.BACKED_OFF, allocation=name, reason=error)
+            for name, (until, _, error) in sorted(self._backoff.items())
+            if until > time.time()
+        ]
+        if draining:
+            conditions.append(Condition(kind=ClusterCondition.DRAINING, reason=f"draining {draining} worker{'s' * (draining != 1)}"))
+        if joined < target:
+            conditions.append(Condition(kind=ClusterCondition.SCALING_UP, reason=f"{joined} of {target} workers joined"))
+        elif not draining:
+            conditions.append(Condition(kind=ClusterCondition.AT_TARGET, reason=f"{joined} workers joined"))
+        if cluster.expires_at and cluster.expires_at - time.time() < 3600:
+            conditions.append(Condition(kind=ClusterCondition.EXPIRING, reason="expires within the hour"))
+        if [(c.kind, c.reason) for c in conditions] != [(c.kind, c.reason) for c in cluster.conditions]:
+            cluster.conditions = conditions
+            self.writes.clusters.append(cluster)
+
+    # teardown
+
+    async def _teardown(self, cluster: Cluster) -> None:
+        pilots = await self._live_pilots()
+        unsubmitted = await self._refresh(cluster, pilots)
+        for pilot in unsubmitted:
+            self._apply(cluster, pilot, JobStatus(PilotState.DONE, reason="terminated before submission"))
+        live = [p for p in pilots if not p.state.ended]
+        if live:
+            if self._teardown_deadline is None:
+                self._teardown_deadline = time.monotonic() + (PEACEFUL_GRACE if cluster.peaceful else 0)
+                queued = [p for p in live if p.state in (PilotState.QUEUED, PilotState.HELD)]
+                await self._cancel(cluster, queued, "cancelled: cluster terminating")
+                running = [p for p in live if p.state in (PilotState.RUNNING, PilotState.UNKNOWN)]
+                if cluster.peaceful and cluster.head and cluster.head.address:
+                    self._drain(cluster, running)
+                else:
+                    await self._cancel(cluster, running, "cancelled: cluster terminating")
+            elif time.monotonic() > self._teardown_deadline:
+                await self._cancel(cluster, live, "cancelled: did not drain in time")
+            return
+        await self._stop_head(cluster)
+        await self._remove_staged_files(cluster)
+        cluster.conditions = []
+        self.move(cluster, ClusterState.TERMINATED, "terminated: no pilot or head left")
+
+    async def _remove_staged_files(self, cluster: Cluster) -> None:
+        for site in {site.workdir: site for site in [*self.sites(cluster), self.engine.head_site(cluster)]}.values():
+            if site.executor.label == "local":
+                await asyncio.to_thread(shutil.rmtree, Path(site.workdir), True)
+            else:
+                await site.executor.run(["rm", "-rf", "--", site.workdir])
+
+    # helpers
+
+    def sites(self, cluster: Cluster) -> list[Site]:
+        return [self.engine.site(cluster, use.name) for use in cluster.blueprint.allocations]
+
+    async def _log_tail(self, site: Site, pilot_dir: str, stage: PilotStage | None) -> str:
+        name = "build.log" if stage in (None, PilotStage.STARTED, PilotStage.BUILDING) else "worker.log"
+        result = await site.executor.run(["tail", "-n", str(LOG_TAIL_LINES), f"{pilot_dir}/{name}"], timeout=30)
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        return " | ".join(lines[-LOG_TAIL_LINES:]) or f"no output in {pilot_dir}/{name}"
+
+    def move(self, cluster: Cluster, state: ClusterState, reason: str) -> None:
+        cluster.move(state, reason)
+        self.writes.clusters.append(cluster)
+        self.event(cluster, "state", f"{state}: {reason}")
+
+    def event(self, cluster: Cluster, kind: str, message: str) -> None:
+        self.writes.events.append(Event(cluster_id=cluster.id, kind=kind, message=message))
+
+    async def _publish(self, cluster: Cluster, kind: str, message: str) -> None:
+        self.event(cluster, kind, message)
+        await self._commit()
+
+    async def _commit(self) -> None:
+        writes, self.writes = self.writes, CycleWrites()
+        if writes:
+            writes.clusters = list({id(c): c for c in writes.clusters}.values())
+            writes.pilots = list({p.tag: p for p in writes.pilots}.values())
+            await self.engine.commit(writes)

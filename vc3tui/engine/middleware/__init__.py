@@ -1,0 +1,14 @@
+"""Middleware plugins: the manager on the head, the worker in each pilot, and what they report."""
+
+from __future__ import annotations
+
+from vc3tui.engine.interfaces import Middleware
+from vc3tui.engine.middleware.dask import DaskMiddleware
+from vc3tui.engine.models import MiddlewareKind
+
+
+def middleware_for(kind: MiddlewareKind) -> Middleware:
+    """The plugin for a blueprint's middleware; a clear error for one not built yet."""
+    if kind is MiddlewareKind.DASK:
+        return DaskMiddleware()
+    raise NotImplementedError(f"middleware {kind} is not supported yet; use middleware = \"dask\"")

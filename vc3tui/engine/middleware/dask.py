@@ -1,0 +1,117 @@
+"""Dask: `dask scheduler` on the head, `dask worker` in each pilot.
+
+Everything the engine learns comes from the scheduler itself, over its HTTP API bound to the head's
+loopback: `/health` for readiness, `/api/v1/get_workers` for who joined (workers are named by pilot
+tag), `/api/v1/adaptive_target` for demand, `/api/v1/retire_workers` to drain (a retired worker
+hands its data over and its process exits 0). Beyond loopback the scheduler speaks TLS with a CA
+made for the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import httpx
+
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
+
+SCHEDULER_FILE = "scheduler.json"
+HTTP_ROUTES = '["distributed.http.scheduler.api", "distributed.http.health"]'
+HEAD_UNREACHABLE_TIMEOUT = 60
+DRAIN_TIMEOUT = 600
+
+
+class DaskMiddleware:
+    kind = MiddlewareKind.DASK
+
+    def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
+        argv = [
+            "dask", "scheduler",
+            "--host", listen_host,
+            "--port", "0",
+            "--dashboard-address", "127.0.0.1:0",
+            "--scheduler-file", f"{workdir}/{SCHEDULER_FILE}",
+        ]  # fmt: skip
+        if needs_tls(listen_host):
+            argv += ["--protocol", "tls", *_tls_options(f"{workdir}/secrets")]
+        return HeadLaunch(argv=argv, env={"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": HTTP_ROUTES})
+
+    async def locate(self, executor: Executor, workdir: str) -> HeadAddress | None:
+        try:
+            info = json.loads(await executor.get(f"{workdir}/{SCHEDULER_FILE}"))
+            return HeadAddress(address=info["address"], ports={"http": int(info["services"]["dashboard"])})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    async def ready(self, executor: Executor, head: Head) -> bool:
+        try:
+            return (await self._get(executor, head, "/health")).text.strip() == "ok"
+        except httpx.HTTPError:
+            return False
+
+    def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]:
+        workers = cluster.blueprint.workers
+        margin = min(300, workers.walltime // 10)
+        argv = [
+            "dask", "worker", head.address,
+            "--name", tag,
+            "--nthreads", str(workers.cores),
+            "--memory-limit", f"{workers.memory_mb}MB",
+            "--death-timeout", str(HEAD_UNREACHABLE_TIMEOUT),
+            "--lifetime", f"{workers.walltime - margin}s",
+            "--no-dashboard",
+        ]  # fmt: skip
+        if head.address.startswith("tls://"):
+            argv += _tls_options(secrets_dir)
+        if "//127.0.0.1:" in head.address:
+            argv += ["--host", "127.0.0.1"]
+        return argv
+
+    async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
+        reply = (await self._get(executor, head, "/api/v1/get_workers")).json()
+        return [
+            WorkerInfo(name=str(w["name"]), tag=str(w["name"]) if str(w["name"]).startswith("vc3-") else None, address=w["address"])
+            for w in reply["workers"]
+        ]
+
+    async def demand(self, executor: Executor, head: Head) -> int:
+        return int((await self._get(executor, head, "/api/v1/adaptive_target")).json()["workers"])
+
+    async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
+        wanted = set(tags)
+        addresses = [w.address for w in await self.workers(executor, head) if w.tag in wanted]
+        if addresses:
+            host, port = await executor.forward("127.0.0.1", head.ports["http"])
+            async with httpx.AsyncClient(timeout=DRAIN_TIMEOUT) as client:
+                reply = await client.post(f"http://{host}:{port}/api/v1/retire_workers", json={"workers": addresses})
+                reply.raise_for_status()
+
+    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+        return make_cluster_tls(cluster.name) if needs_tls(listen_host) else {}
+
+    def client_environment(self, head: Head) -> Mapping[str, str]:
+        env = {"DASK_SCHEDULER_ADDRESS": head.address}
+        if head.address.startswith("tls://"):
+            ca, cert, key = (f"{head.workdir}/secrets/{name}" for name in TLS_FILES)
+            env |= {
+                "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": ca,
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": cert,
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": key,
+                "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+            }
+        return env
+
+    async def _get(self, executor: Executor, head: Head, path: str) -> httpx.Response:
+        host, port = await executor.forward("127.0.0.1", head.ports["http"])
+        async with httpx.AsyncClient(timeout=5) as client:
+            reply = await client.get(f"http://{host}:{port}{path}")
+            reply.raise_for_status()
+            return reply
+
+
+def _tls_options(secrets_dir: str) -> list[str]:
+    ca, cert, key = (f"{secrets_dir}/{name}" for name in TLS_FILES)
+    return ["--tls-ca-file", ca, "--tls-cert", cert, "--tls-key", key]

@@ -1,0 +1,187 @@
+"""`vc3tui --run blueprint.toml`: the whole life of a cluster without the full-screen app.
+
+Validate, start the head, submit the pilots, wait until the requested workers joined, run the
+entry point on the head, tear down peacefully, exit with the entry point's status. Ctrl-C or
+SIGTERM tears down too (a second Ctrl-C stops waiting for workers to drain). A cluster of the
+same name that is still live is resumed, never launched twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from vc3tui.engine.engine import ClusterRow, Engine, EngineError
+from vc3tui.engine.states import ClusterState
+
+TEARDOWN_TIMEOUT = 300.0
+
+
+class Reporter:
+    """One line per event with elapsed time and counts; a live status line on a terminal."""
+
+    def __init__(self, json_lines: bool) -> None:
+        self.json_lines = json_lines
+        self.live = sys.stdout.isatty() and not json_lines
+        self.started = time.monotonic()
+        self.paused = False
+        self._status = ""
+
+    def event(self, name: str, kind: str, message: str, row: ClusterRow | None) -> None:
+        elapsed = time.monotonic() - self.started
+        counts = row.counts if row else None
+        if self.json_lines:
+            record = {"t": round(elapsed, 2), "cluster": name, "kind": kind, "message": message}
+            if counts:
+                record["counts"] = counts.model_dump()
+            print(json.dumps(record), flush=True)
+            return
+        suffix = f"  [{_counts(row)}]" if row else ""
+        self._clear()
+        print(f"{elapsed:7.1f}s  {name}: {message}{suffix}", flush=True)
+        self._draw()
+
+    def status(self, row: ClusterRow) -> None:
+        if not self.live:
+            return
+        conditions = "; ".join(c.reason for c in row.cluster.conditions if not c.allocation) or row.cluster.state
+        self._status = f"{time.monotonic() - self.started:7.1f}s  {row.cluster.name}: {conditions}  [{_counts(row)}]"
+        self._draw()
+
+    def pause(self) -> None:
+        self._clear()
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def _clear(self) -> None:
+        if self.live and self._status:
+            sys.stdout.write("\r\033[K")
+            sys.stdout.flush()
+
+    def _draw(self) -> None:
+        if self.live and self._status and not self.paused:
+            sys.stdout.write("\r\033[K" + self._status[:200])
+            sys.stdout.flush()
+
+
+def _counts(row: ClusterRow) -> str:
+    c = row.counts
+    return f"requested {c.requested} running {c.running} queued {c.queued} error {c.error} joined {c.joined}"
+
+
+async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> int:
+    engine = Engine(interactive=interactive)
+    reporter = Reporter(json_lines)
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(number: int) -> None:
+        received.append(number)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, on_signal, number)
+    cluster_id = None
+    watchers: list[asyncio.Task[None]] = []
+    try:
+        blueprint = await engine.load_blueprint(path)
+        existing = await engine.live_cluster(blueprint.name)
+        if existing:
+            if not await engine.manage(existing.id):
+                raise EngineError(f"cluster {existing.name!r} is managed by another running vc3tui; resize it from there")
+            cluster_id = existing.id
+            reporter.event(existing.name, "resume", f"resuming the live cluster ({existing.state})", await engine.status(existing.id))
+        else:
+            cluster_id = (await engine.launch(blueprint)).id
+        watchers = [
+            asyncio.create_task(_report_events(engine, reporter, cluster_id)),
+            asyncio.create_task(_report_status(engine, reporter, cluster_id)),
+        ]
+        code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, path.parent))
+        if code is None:
+            code = 128 + received[0]
+        return code
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        if cluster_id is not None:
+            await _teardown(engine, reporter, cluster_id, stop, received)
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        loop.remove_signal_handler(signal.SIGINT)
+        await engine.close()
+
+
+async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path) -> int:
+    row = await engine.wait_for(cluster_id, _joined_or_failed)
+    if row.cluster.state is not ClusterState.RUNNING:
+        return 1
+    reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
+    if not entry:
+        reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C", row)
+        await asyncio.Event().wait()
+    reporter.pause()
+    try:
+        code = await engine.run_entry(cluster_id, entry, cwd)
+    finally:
+        reporter.resume()
+    reporter.event(row.cluster.name, "entry", f"entry point exited with status {code}", await engine.status(cluster_id))
+    return code
+
+
+def _joined_or_failed(row: ClusterRow) -> bool:
+    state = row.cluster.state
+    if state in (ClusterState.FAILED, ClusterState.TERMINATING, ClusterState.TERMINATED):
+        return True
+    return state is ClusterState.RUNNING and row.counts.joined >= row.counts.requested
+
+
+async def _until_stopped(stop: asyncio.Event, work) -> int | None:
+    """The work's result, or None when a signal came first (the work is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+async def _teardown(engine: Engine, reporter: Reporter, cluster_id: str, stop: asyncio.Event, received: list[int]) -> None:
+    """Terminate peacefully; a further Ctrl-C or SIGTERM turns it into an immediate cancel."""
+    seen = len(received)
+    stop.clear()
+    await engine.terminate(cluster_id, peaceful=True)
+    waiting = asyncio.ensure_future(
+        engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, TEARDOWN_TIMEOUT)
+    )
+    while not waiting.done():
+        await asyncio.wait({waiting, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        if len(received) > seen:
+            seen = len(received)
+            stop.clear()
+            await engine.terminate(cluster_id, peaceful=False)
+    row = waiting.result()
+    reporter.event(row.cluster.name, "done", row.cluster.reason, None)
+
+
+async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str) -> None:
+    async for event in engine.events():
+        if event.cluster_id == cluster_id:
+            row = await engine.status(cluster_id)
+            reporter.event(row.cluster.name, event.kind, event.message, row)
+
+
+async def _report_status(engine: Engine, reporter: Reporter, cluster_id: str) -> None:
+    while True:
+        reporter.status(await engine.status(cluster_id))
+        await asyncio.sleep(0.5)
