@@ -19,3 +19,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def dirs(home: Path) -> Dirs:
     return Dirs.from_environment().ensure()
+
+
+@pytest.fixture(scope="session")
+def builder_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One builder install root for the whole run, so the Dask venv is built once."""
+    return tmp_path_factory.mktemp("builder-cache")
+
+
+@pytest.fixture
+def cluster_home(home: Path, builder_cache: Path) -> Path:
+    """A VC3TUI_HOME whose builder cache is shared; every process its clusters started is stopped
+    at the end, found by the pids the store recorded (never by name)."""
+    (home / "cache").mkdir(parents=True, exist_ok=True)
+    (home / "cache" / "builder").symlink_to(builder_cache)
+    yield home
+    from tests.processes import stop_recorded_processes
+
+    stop_recorded_processes(home)

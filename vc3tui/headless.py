@@ -129,7 +129,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
         await asyncio.Event().wait()
     reporter.pause()
     try:
-        code = await engine.run_entry(cluster_id, entry, cwd)
+        # with --json, stdout carries only JSON lines: the entry point's output goes to stderr
+        code = await engine.run_entry(cluster_id, entry, cwd, stdout=sys.stderr.fileno() if reporter.json_lines else None)
     finally:
         reporter.resume()
     reporter.event(row.cluster.name, "entry", f"entry point exited with status {code}", await engine.status(cluster_id))

@@ -170,8 +170,10 @@ class Engine:
                 raise TimeoutError(f"cluster {row.cluster.name} did not get there in {timeout:.0f} s: {row.cluster.reason}")
             await asyncio.sleep(0.2)
 
-    async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path) -> int:
-        """Run the blueprint's entry point on the head, in the cluster's environment, with its address."""
+    async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path, *, stdout: int | None = None) -> int:
+        """Run the blueprint's entry point on the head, in the cluster's environment, with its address.
+
+        Its output goes to our own stdout unless `stdout` (a file descriptor) says otherwise."""
         cluster = (await self.status(cluster_id)).cluster
         site = self.head_site(cluster)
         env = {
@@ -180,7 +182,7 @@ class Engine:
             **middleware_for(cluster.blueprint.middleware).client_environment(cluster.head),
         }
         process = await asyncio.create_subprocess_exec(
-            *self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, preexec_fn=_die_with_parent
+            *self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, stdout=stdout, preexec_fn=_die_with_parent
         )
         try:
             return await process.wait()
