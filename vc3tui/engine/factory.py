@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vc3tui.engine.batch.wrapper import PILOT_TAG, Markers, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.wrapper import (
+    PILOT_TAG,
+    Markers,
+    kill_groups_script,
+    parse_probe,
+    render_probe,
+    render_wrapper,
+)
 from vc3tui.engine.interfaces import BatchSystem, Executor, JobStatus, Middleware, PilotShape, Submission
 from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot
 from vc3tui.engine.spread import spread
@@ -188,11 +195,11 @@ class Factory:
         if cluster.head is None or cluster.head.pid is None:
             return
         site = self.engine.head_site(cluster)
-        await site.executor.run(["kill", "-TERM", "--", f"-{cluster.head.pid}"])
+        await site.executor.run_script(kill_groups_script("TERM", [cluster.head.pid]), timeout=30)
         deadline = time.monotonic() + HEAD_STOP_GRACE
         while (await self._head_markers(cluster, site)).alive:
             if time.monotonic() > deadline:
-                await site.executor.run(["kill", "-KILL", "--", f"-{cluster.head.pid}"])
+                await site.executor.run_script(kill_groups_script("KILL", [cluster.head.pid]), timeout=30)
                 break
             await asyncio.sleep(0.2)
 

@@ -63,7 +63,6 @@ class PilotStage(StrEnum):
     READY = "ready"
     WORKER_STARTED = "worker_started"
     WORKER_JOINED = "worker_joined"
-    EXITED = "exited"
 
 
 class AllocationState(StrEnum):

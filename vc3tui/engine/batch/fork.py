@@ -8,11 +8,10 @@ never mistaken for our pilot; its exit marker says how it ended.
 from __future__ import annotations
 
 import hashlib
-import shlex
 import signal
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.wrapper import Markers, kill_groups_script, parse_probe, render_probe, render_wrapper
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotStage, PilotState
@@ -50,11 +49,9 @@ class ForkBatch:
         return {tag: job_status(m) for tag, m in parse_probe(result.stdout).items() if m.exists}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
-        groups = [f"-{p.job_id}" for p in pilots if p.job_id and p.job_id.isdigit()]
+        groups = [int(p.job_id) for p in pilots if p.job_id and p.job_id.isdigit()]
         if groups:
-            await executor.run_script(
-                f"kill -TERM -- {' '.join(shlex.quote(g) for g in groups)} 2>/dev/null; exit 0", timeout=30
-            )
+            await executor.run_script(kill_groups_script("TERM", groups), timeout=30)
 
 
 def job_status(markers: Markers) -> JobStatus:
@@ -67,7 +64,7 @@ def job_status(markers: Markers) -> JobStatus:
         state = PilotState.DONE if markers.exit_code in (0, CANCELLED) else PilotState.FAILED
         reason = "cancelled" if markers.exit_code == CANCELLED else f"exited with status {markers.exit_code}"
         return JobStatus(
-            state, native="exited", reason=reason, stage=PilotStage.EXITED, exit_code=markers.exit_code, host=markers.host
+            state, native="exited", reason=reason, stage=markers.stage, exit_code=markers.exit_code, host=markers.host
         )
     if markers.pid is None:
         return JobStatus(PilotState.INTENT, native="not started")

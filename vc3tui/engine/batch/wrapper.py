@@ -1,8 +1,9 @@
 """The pilot wrapper every batch system runs, and the probe that reads what it left behind.
 
 The wrapper takes the pilot's tag as its only argument and writes markers into `BASE/TAG/`:
-`host`, `stage` (started, building, ready, worker_started, exited) and `exit` (its status), so a
-pilot's outcome is known even on sites without job accounting. The probe reads the markers of
+`host`, `stage` (started, building, ready, worker_started: the last one it reached) and `exit`
+(its status), so a pilot's outcome, and the stage it ended in, are known even on sites without
+job accounting. The probe reads the markers of
 many pilots in one shell round trip.
 """
 
@@ -23,7 +24,7 @@ WRAPPER = """\
 d={base}/"$1"
 mkdir -p "$d" && cd "$d" || exit 1
 mark() {{ echo "$1" > "$d/stage.tmp" && mv "$d/stage.tmp" "$d/stage"; }}
-finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; mark exited; exit "$1"; }}
+finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
 child=
 stop() {{ [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
 trap 'stop 143' TERM
@@ -98,6 +99,13 @@ class Markers:
     stage: PilotStage | None = None
     exit_code: int | None = None
     host: str | None = None
+
+
+def kill_groups_script(signal_name: str, pgids: Sequence[int]) -> str:
+    """Signal whole process groups with the shell's own kill (`kill -TERM -PGID`), the one form
+    that dash, bash and busybox agree on; procps' /bin/kill reads it differently."""
+    targets = " ".join(f"-{int(pgid)}" for pgid in pgids)
+    return f"kill -{signal_name} {targets} 2>/dev/null; exit 0\n"
 
 
 def render_probe(base: str, known_pids: Mapping[str, int | None]) -> str:

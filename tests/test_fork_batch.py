@@ -1,0 +1,160 @@
+"""The fork batch system on real processes: submit, status from markers, cancel, failure, loss."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from vc3tui.engine.batch.fork import ForkBatch
+from vc3tui.engine.batch.wrapper import PILOT_TAG, parse_probe
+from vc3tui.engine.executors.local import LocalExecutor
+from vc3tui.engine.interfaces import PilotShape, Submission
+from vc3tui.engine.models import Pilot, pilot_tag
+from vc3tui.engine.paths import shipped_dir
+from vc3tui.engine.states import PilotStage, PilotState
+
+from tests.processes import alive, group_members
+
+pytestmark = pytest.mark.timeout(120)
+BUILDER = ["sh", str(shipped_dir("builder") / "vc3-builder")]
+
+
+def pilots(n: int, start: int = 0) -> list[Pilot]:
+    return [Pilot(cluster_id="0123abcd", allocation="local", index=i, tag=pilot_tag("feedfacecafe", "0123abcd", i)) for i in range(start, start + n)]
+
+
+def submission(workdir: Path, group: list[Pilot], command: list[str]) -> Submission:
+    return Submission(
+        pilots=group,
+        shape=PilotShape(cores=1, memory_mb=100, disk_mb=100, walltime=600),
+        workdir=str(workdir),
+        builder=[*BUILDER, "--install", str(workdir / "builder")],
+        command=command,
+        env={"VC3_CLUSTER": "demo; echo injected > /tmp/x"},
+    )
+
+
+async def wait_for(check, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def cleanup():
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+async def test_submit_status_and_cancel(tmp_path: Path, cleanup: list[int]) -> None:
+    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(3)
+    jobs = await batch.submit(executor, submission(tmp_path, group, ["sh", "-c", f"echo $VC3_CLUSTER > {tmp_path}/env-{PILOT_TAG}; sleep 60"]))
+    cleanup.extend(int(j) for j in jobs.values())
+    assert set(jobs) == {p.tag for p in group}
+    for p in group:
+        p.job_id = jobs[p.tag]
+
+    async def all_started():
+        statuses = await batch.status(executor, group, str(tmp_path))
+        return statuses if all(s.stage is PilotStage.WORKER_STARTED for s in statuses.values()) else None
+
+    statuses = await wait_for(all_started)
+    assert {s.state for s in statuses.values()} == {PilotState.RUNNING}
+    assert all(s.host for s in statuses.values())
+    for p in group:
+        env_file = tmp_path / f"env-{p.tag}"
+
+        async def written(env_file: Path = env_file) -> bool:
+            return env_file.exists() and env_file.read_text().endswith("\n")
+
+        await wait_for(written)
+        assert env_file.read_text() == "demo; echo injected > /tmp/x\n"
+        assert alive(int(p.job_id)) and os.getpgid(int(p.job_id)) == int(p.job_id)
+
+    await batch.cancel(executor, group[:2])
+
+    async def cancelled():
+        statuses = await batch.status(executor, group, str(tmp_path))
+        return statuses if all(statuses[p.tag].state is PilotState.DONE for p in group[:2]) else None
+
+    statuses = await wait_for(cancelled)
+    assert statuses[group[0].tag].reason == "cancelled" and statuses[group[0].tag].exit_code == 143
+    assert statuses[group[2].tag].state is PilotState.RUNNING
+    assert group_members(int(group[0].job_id), group[0].tag) == []
+
+
+async def test_failure_keeps_exit_status_and_stage(tmp_path: Path, cleanup: list[int]) -> None:
+    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
+    jobs = await batch.submit(executor, submission(tmp_path, group, ["sh", "-c", "echo boom >&2; exit 3"]))
+    cleanup.extend(int(j) for j in jobs.values())
+    group[0].job_id = jobs[group[0].tag]
+
+    async def ended():
+        status = (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
+        return status if status.state is not PilotState.RUNNING else None
+
+    status = await wait_for(ended)
+    assert (status.state, status.exit_code, status.stage) == (PilotState.FAILED, 3, PilotStage.WORKER_STARTED)
+    assert "boom" in (tmp_path / "pilots" / group[0].tag / "worker.log").read_text()
+
+
+async def test_builder_failure_is_reported_at_its_stage(tmp_path: Path, cleanup: list[int]) -> None:
+    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
+    sub = submission(tmp_path, group, ["true"])
+    sub = Submission(**{**sub.__dict__, "builder": [*sub.builder, "--require", "python:99"]})
+    jobs = await batch.submit(executor, sub)
+    cleanup.extend(int(j) for j in jobs.values())
+    group[0].job_id = jobs[group[0].tag]
+
+    async def ended():
+        status = (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
+        return status if status.state is PilotState.FAILED else None
+
+    assert (await wait_for(ended)).stage is PilotStage.BUILDING
+    assert "older than the required 99" in (tmp_path / "pilots" / group[0].tag / "build.log").read_text()
+
+
+async def test_killed_pilot_without_exit_marker_is_lost_and_unknown_tags_are_absent(tmp_path: Path, cleanup: list[int]) -> None:
+    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
+    jobs = await batch.submit(executor, submission(tmp_path, group, ["sleep", "60"]))
+    pgid = int(jobs[group[0].tag])
+    cleanup.append(pgid)
+    group[0].job_id = str(pgid)
+    os.killpg(pgid, signal.SIGKILL)
+
+    async def lost():
+        status = (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
+        return status if status.state is PilotState.LOST else None
+
+    await wait_for(lost)
+    never = pilots(1, start=7)
+    assert await batch.status(executor, never, str(tmp_path)) == {}
+
+
+async def test_a_reused_pid_is_not_our_pilot(tmp_path: Path) -> None:
+    """The probe checks the tag on the process's command line, not only that the pid exists."""
+    (tmp_path / "pilots" / "vc3-feedfacecafe-0123abcd-0").mkdir(parents=True)
+    (tmp_path / "pilots" / "vc3-feedfacecafe-0123abcd-0" / "pid").write_text(f"{os.getpid()}\n")
+    status = await ForkBatch().status(LocalExecutor(), pilots(1), str(tmp_path))
+    assert status["vc3-feedfacecafe-0123abcd-0"].state is PilotState.LOST
+
+
+def test_probe_output_that_does_not_parse_is_ignored() -> None:
+    found = parse_probe("garbage\nvc3-a-b-1 123 1 ready - host1\nvc3-a-b-2 none\nvc3-a-b-3 x 0 weird 7 -\n")
+    assert found["vc3-a-b-1"].alive and found["vc3-a-b-1"].stage is PilotStage.READY
+    assert not found["vc3-a-b-2"].exists
+    assert found["vc3-a-b-3"].pid is None and found["vc3-a-b-3"].stage is None and found["vc3-a-b-3"].exit_code == 7
+    assert "garbage" not in found
