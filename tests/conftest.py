@@ -37,3 +37,16 @@ def cluster_home(home: Path, builder_cache: Path) -> Path:
     from tests.processes import stop_recorded_processes
 
     stop_recorded_processes(home)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    """The real OpenSSH test bed (tests/testbed/sshd.py), started once, stopped by pid at the end."""
+    from tests.testbed.sshd import SSHTestBed, usable
+
+    reason = usable()
+    if reason:
+        pytest.skip(reason)
+    bed = SSHTestBed(tmp_path_factory.mktemp("sshd")).start()
+    yield bed
+    bed.stop()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog
@@ -52,6 +53,7 @@ class Engine:
         self._local = LocalExecutor()
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
+        self.access = SiteAccess(self.dirs, self.store, lambda: self.catalog, self.questions)
 
     @property
     def installation_id(self) -> str:
@@ -73,6 +75,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*(task for _, task in self._factories.values()), return_exceptions=True)
         self._factories.clear()
+        await self.access.close()
         await self.store.close()
 
     # allocations and blueprints
@@ -80,6 +83,20 @@ class Engine:
     async def allocations(self) -> list[Allocation]:
         stored = await self.store.run(Store.allocations)
         return [LOCAL_ALLOCATION, *(a for a in stored if a.name != LOCAL)]
+
+    async def allocation(self, name: str) -> Allocation:
+        if name == LOCAL:
+            return LOCAL_ALLOCATION
+        allocation = await self.store.run(Store.allocation, name)
+        if allocation is None:
+            raise EngineError(f"no allocation named {name!r}; `vc3tui allocation list` shows them")
+        return allocation
+
+    async def delete_allocation(self, name: str) -> None:
+        if name == LOCAL:
+            raise EngineError("the local allocation is built in and cannot be deleted")
+        if not await self.store.run(Store.delete_allocation, name):
+            raise EngineError(f"no allocation named {name!r}")
 
     async def load_blueprint(self, path: Path) -> Blueprint:
         """Read and check a blueprint against this installation's allocations and environments."""

@@ -143,6 +143,9 @@ class Allocation(Strict):
     account: BatchToken | None = None
     max_pilots: int | None = Field(None, gt=0)
     owner: str | None = None
+    workdir: str | None = None
+    landed_on: str | None = None
+    certificate_expires: float | None = None
     state: AllocationState = AllocationState.NEW
     reason: str = ""
     report: list[StageResult] = Field(default_factory=list)

@@ -1,0 +1,378 @@
+"""Allocations over SSH against a real OpenSSH sshd: keys, host keys, MFA once, certificates,
+reconnects, channel limits, noisy shells, injection, and every bad input failing at its stage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from vc3tui.engine.catalog import save_user_resource
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
+from vc3tui.engine.models import Allocation, BatchKind, Resource
+from vc3tui.engine.paths import Dirs
+from vc3tui.engine.questions import QuestionKind
+from vc3tui.engine.staging import stage_file
+from vc3tui.engine.states import AllocationState
+from vc3tui.engine.store import Store
+
+from tests.testbed.sshd import PASSWORD, USER
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def site(sshd, home: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh data dir and user HOME (no ~/.ssh of the machine's), and a clean test account."""
+    user_home = home.parent / "user-home"
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    sshd.reset_user()
+    yield sshd
+    sshd.reset_user()
+
+
+def fingerprint(sshd) -> str:
+    return asyncssh.read_public_key(sshd.root / "host_ed25519.pub").get_fingerprint("sha256")
+
+
+def add_resource(engine: Engine, name: str, port: int, batch: BatchKind = BatchKind.FORK, scratch: str | None = None) -> None:
+    save_user_resource(
+        engine.dirs.user_resources,
+        Resource(name=name, login_hosts=["127.0.0.1"], port=port, batch=batch, scratch_dir=scratch),
+    )
+    engine._catalog = None
+
+
+class Answers:
+    """Answers the engine's questions as a user would, and counts what was asked."""
+
+    def __init__(self, engine: Engine, replies: dict[QuestionKind, object]) -> None:
+        self.asked: Counter[QuestionKind] = Counter()
+        self.prompts: list[str] = []
+
+        async def answer() -> None:
+            async for question in engine.questions.questions():
+                self.asked[question.kind] += 1
+                self.prompts.append(question.prompt)
+                reply = replies.get(question.kind)
+                if reply is None:
+                    engine.questions.cancel(question.id)
+                else:
+                    engine.questions.answer(question.id, reply() if callable(reply) else reply)
+
+        self.task = asyncio.create_task(answer())
+
+
+async def engine_with(site, *, name: str = "lab1", port: int | None = None, batch: BatchKind = BatchKind.FORK, replies=None, scratch=None):
+    engine = Engine(Dirs.from_environment())
+    add_resource(engine, "lab", port or site.port, batch, scratch)
+    answers = Answers(engine, replies or {QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: PASSWORD, QuestionKind.OTP: site.totp})
+    allocation, pair = await engine.access.create(name, "lab", USER)
+    return engine, answers, allocation, pair
+
+
+async def test_key_installed_by_password_then_used_idempotently(site) -> None:
+    engine, answers, allocation, pair = await engine_with(site)
+    try:
+        authorized = site.write_user_file(".ssh/authorized_keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherLineKeptAsItWas other@host\n")
+        await engine.access.install_key(allocation)
+        await engine.access.install_key(allocation)
+        lines = authorized.read_text().splitlines()
+        assert lines[0].endswith("other@host")
+        assert lines.count(pair.public_line) == 1 and len(lines) == 2
+        assert oct(authorized.stat().st_mode & 0o777) == "0o600"
+        assert answers.asked[QuestionKind.PASSWORD] == 2
+
+        validated = await engine.access.validate(allocation)
+        assert validated.state is AllocationState.READY, validated.reason
+        stages = {s.stage: s for s in validated.report}
+        assert "with a key" in stages["authenticate"].detail
+        assert answers.asked[QuestionKind.PASSWORD] == 2, "the key, not a password, was used"
+        assert validated.workdir == f"{site.home}/.vc3tui"
+        assert list(stages) == [
+            "resolve host", "TCP connect", "host key", "authenticate", "run a command", "home writable",
+            "scratch writable", "python3", "batch commands", "system",
+        ]  # fmt: skip
+        assert all(s.seconds >= 0 for s in validated.report)
+        stored = engine.store.store.allocation("lab1")
+        assert stored.state is AllocationState.READY and len(stored.report) == 10
+    finally:
+        await engine.close()
+
+
+async def test_mfa_validation_asks_password_and_code_exactly_once(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site, port=site.mfa_port)
+    try:
+        validated = await engine.access.validate(allocation)
+        assert validated.state is AllocationState.READY, validated.reason
+        assert answers.asked == Counter({QuestionKind.HOST_KEY: 1, QuestionKind.PASSWORD: 1, QuestionKind.OTP: 1})
+        assert any("One-time password" in p for p in answers.prompts)
+        # more commands on the kept connection ask nothing (pam_oath would refuse the reused code)
+        executor = engine.access.executor(allocation)
+        results = await asyncio.gather(*(executor.run(["echo", str(i)]) for i in range(5)))
+        assert [r.stdout.strip() for r in results] == [str(i) for i in range(5)]
+        assert answers.asked[QuestionKind.OTP] == 1
+    finally:
+        await engine.close()
+
+
+async def test_mfa_connection_dropping_needs_login_and_asks_again(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site, port=site.mfa_port)
+    try:
+        executor = engine.access.executor(allocation)
+        await executor.run(["true"])
+        assert answers.asked[QuestionKind.OTP] == 1
+        for pid in site.connection_children("sshd-mfa"):
+            os.kill(pid, 9)
+        await asyncio.sleep(0.5)
+        states = []
+        engine.access.on_state_change = lambda name, state: states.append(state)
+        try:
+            await executor.run(["true"])
+        except SSHError as exc:
+            assert "connection lost" in str(exc)
+        assert (await executor.run(["echo", "back"])).stdout == "back\n"
+        assert answers.asked[QuestionKind.OTP] == 2, "the user is asked again, once"
+        assert states == [AllocationState.NEEDS_LOGIN, AllocationState.READY]
+    finally:
+        await engine.close()
+
+
+async def test_changed_host_key_is_refused_with_both_fingerprints(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        other = asyncssh.generate_private_key("ssh-ed25519")
+        engine.access.host_keys.add("127.0.0.1", site.port, other)
+        validated = await engine.access.validate(allocation)
+        failed = validated.report[-1]
+        assert (failed.stage, failed.ok) == ("host key", False)
+        assert other.get_fingerprint("sha256") in failed.detail and fingerprint(site) in failed.detail
+        assert "ssh-keygen -R" in failed.detail
+        assert validated.state is AllocationState.VALIDATION_FAILURE
+        assert answers.asked[QuestionKind.HOST_KEY] == 0
+    finally:
+        await engine.close()
+
+
+async def test_unknown_host_without_input_fails_with_the_flag_to_use(site) -> None:
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    add_resource(engine, "lab", site.port)
+    try:
+        allocation, _ = await engine.access.create("lab1", "lab", USER)
+        validated = await engine.access.validate(allocation)
+        assert validated.report[-1].stage == "host key"
+        assert f"--accept-host-key {fingerprint(site)}" in validated.report[-1].detail
+        wrong = await engine.access.validate(allocation, accept_host_key="SHA256:not-the-key")
+        assert "not the SHA256:not-the-key you accepted" in wrong.report[-1].detail
+    finally:
+        await engine.close()
+
+
+async def test_certificate_login_and_expiry_means_needs_login(site) -> None:
+    engine, answers, allocation, pair = await engine_with(site, replies={QuestionKind.HOST_KEY: "yes"})
+    try:
+        site.sign_user_key(Path(f"{pair.private}.pub"), "+1h")
+        good = await engine.access.validate(allocation)
+        assert good.state is AllocationState.READY, good.reason
+        assert answers.asked[QuestionKind.PASSWORD] == 0, "the certificate, not a password, let us in"
+        assert good.certificate_expires and good.certificate_expires > 0
+        await engine.access.close()
+        site.sign_user_key(Path(f"{pair.private}.pub"), "-2h:-1h")
+        expired = await engine.access.validate(allocation)
+        assert expired.state is AllocationState.NEEDS_LOGIN
+        assert "certificate expired" in expired.reason
+    finally:
+        await engine.close()
+
+
+async def test_killed_connection_reconnects_for_the_next_command(site) -> None:
+    engine, answers, allocation, pair = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        executor = engine.access.executor(allocation)
+        assert (await executor.run(["echo", "one"])).stdout == "one\n"
+        children = site.connection_children()
+        assert children
+        for pid in children:
+            os.kill(pid, 9)
+        await asyncio.sleep(0.3)
+        try:
+            await executor.run(["echo", "lost"])
+        except SSHError as exc:
+            assert "connection lost" in str(exc) or "cannot connect" in str(exc)
+        assert (await executor.run(["echo", "two"])).stdout == "two\n"
+    finally:
+        await engine.close()
+
+
+async def test_twenty_concurrent_commands_on_one_connection(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        executor = engine.access.executor(allocation)
+        results = await asyncio.gather(*(executor.run(["sh", "-c", f"sleep 0.2; echo {i}"]) for i in range(20)))
+        assert [r.stdout.strip() for r in results] == [str(i) for i in range(20)]
+        assert len(site.connection_children()) == 1, "one kept connection"
+    finally:
+        await engine.close()
+
+
+async def test_noisy_login_shell_does_not_break_parsing(site) -> None:
+    site.write_user_file(".bashrc", 'echo "Welcome to the cluster! [maintenance Tuesday]"\necho "stderr banner" >&2\n', 0o644)
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        validated = await engine.access.validate(allocation)
+        assert validated.state is AllocationState.READY, validated.reason
+        result = await engine.access.executor(allocation).run(["printf", "%s", "exact"])
+        assert (result.stdout, result.stderr) == ("exact", "")
+    finally:
+        await engine.close()
+
+
+async def test_shell_metacharacters_are_arguments_never_commands(site, tmp_path: Path) -> None:
+    engine, answers, allocation, _ = await engine_with(site)
+    victim = tmp_path / "injected"
+    try:
+        await engine.access.install_key(allocation)
+        executor = engine.access.executor(allocation)
+        nasty = [f"; touch {victim}", f"$(touch {victim})", f"`touch {victim}`", f"' ; touch {victim}; '", f'" ; touch {victim}; "', f"\ntouch {victim}\n"]
+        result = await executor.run(["printf", "%s|", *nasty])
+        assert result.stdout == "|".join(nasty) + "|"
+        result = await executor.run(["printf", "%s", "x"], env={"VAR": f"$(touch {victim})"}, cwd="/tmp")
+        assert result.ok
+        assert not victim.exists()
+    finally:
+        await engine.close()
+
+
+def test_cli_refuses_metacharacters_and_runs_nothing(home: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "pwned"
+    for args in (
+        ["allocation", "create", f"a;touch {victim}", "--resource", "local"],
+        ["allocation", "create", "a", "--resource", "local", "--login", f"bob$(touch {victim})"],
+        ["resource", "add", "lab", "--host", f"h;touch {victim}", "--batch", "slurm"],
+        ["resource", "add", "lab", "--host", "h", "--batch", "slurm", "--partition", f"debug`touch {victim}`"],
+    ):
+        result = subprocess.run([sys.executable, "-m", "vc3tui", *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result
+        assert result.stderr.startswith("vc3tui: ") and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not victim.exists()
+
+
+async def test_uploads_only_when_the_content_changed(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        executor = engine.access.executor(allocation)
+        folder = f"{site.home}/.vc3tui/builder"
+        first = await stage_file(executor, b"print('v1')\n", folder, "vc3_builder.py")
+        mtime = os.stat(first).st_mtime_ns
+        again = await stage_file(executor, b"print('v1')\n", folder, "vc3_builder.py")
+        assert again == first and os.stat(first).st_mtime_ns == mtime
+        second = await stage_file(executor, b"print('v2')\n", folder, "vc3_builder.py")
+        assert second != first and Path(first).read_text() == "print('v1')\n" and Path(second).read_text() == "print('v2')\n"
+        assert not [p for p in Path(folder).iterdir() if ".tmp-" in p.name]
+        assert (await executor.get(second)) == b"print('v2')\n"
+    finally:
+        await engine.close()
+
+
+# bad input: each fails at its own stage with a reason and a fix, and the allocation keeps its report
+
+
+async def failed_stage(engine: Engine, allocation: Allocation) -> tuple[str, str, str]:
+    validated = await engine.access.validate(allocation)
+    last = validated.report[-1]
+    assert not last.ok and validated.state is not AllocationState.READY
+    assert engine.store.store.allocation(allocation.name).report[-1] == last
+    return last.stage, last.detail, last.fix
+
+
+async def test_closed_port_fails_at_tcp_connect(site) -> None:
+    from tests.testbed.sshd import free_port
+
+    engine, answers, allocation, _ = await engine_with(site, port=free_port())
+    try:
+        stage, detail, fix = await failed_stage(engine, allocation)
+        assert stage == "TCP connect" and "does not answer" in detail and "port" in fix
+    finally:
+        await engine.close()
+
+
+async def test_wrong_password_and_wrong_code_fail_at_authenticate(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site, replies={QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: "wrong"})
+    try:
+        stage, detail, fix = await failed_stage(engine, allocation)
+        assert stage == "authenticate" and "permission denied" in detail and "install the key" in fix
+    finally:
+        await engine.close()
+    engine, answers, allocation, _ = await engine_with(
+        site, name="lab2", port=site.mfa_port, replies={QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: PASSWORD, QuestionKind.OTP: "000000"}
+    )
+    try:
+        stage, detail, _ = await failed_stage(engine, allocation)
+        assert stage == "authenticate" and "permission denied" in detail
+    finally:
+        await engine.close()
+
+
+async def test_loose_key_permissions_are_refused_with_the_fix(site) -> None:
+    engine, answers, allocation, pair = await engine_with(site)
+    try:
+        pair.private.chmod(0o644)
+        with pytest.raises(Exception, match=r"too open; run: chmod 600"):
+            await engine.access.validate(allocation)
+        assert engine.store.store.allocation("lab1").state is AllocationState.NEW
+    finally:
+        await engine.close()
+
+
+async def test_missing_batch_command_fails_at_its_stage(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site, batch=BatchKind.SLURM)
+    try:
+        await engine.access.install_key(allocation)
+        stage, detail, fix = await failed_stage(engine, allocation)
+        assert (stage, detail) == ("batch commands", "sbatch, squeue, scancel not found on PATH")
+        assert "slurm" in fix and "module" in fix
+    finally:
+        await engine.close()
+
+
+async def test_scratch_dir_is_expanded_on_the_site_and_checked(site) -> None:
+    engine, answers, allocation, _ = await engine_with(site, scratch="$HOME/scratch-missing")
+    try:
+        await engine.access.install_key(allocation)
+        stage, detail, fix = await failed_stage(engine, allocation)
+        assert stage == "scratch writable" and f"{site.home}/scratch-missing" in detail
+    finally:
+        await engine.close()
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare")
+def test_unknown_host_fails_at_resolve(home: Path) -> None:
+    """In a network namespace of its own (no network at all), so the lookup leaves no trace outside."""
+    store = Store(Dirs.from_environment().ensure().database)
+    store.put_allocation(Allocation(name="far", resource="faraway", login="bob", key_path=None))
+    store.close()
+    Dirs.from_environment().user_resources.write_text("[resources.faraway]\nbatch = 'slurm'\nlogin_hosts = ['no-such-host.vc3tui-test.invalid']\n")
+    result = subprocess.run(
+        ["unshare", "--net", sys.executable, "-m", "vc3tui", "--no-input", "allocation", "validate", "far"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if "unshare failed" in result.stderr:
+        pytest.skip("network namespaces are not allowed here")
+    assert result.returncode == 1, result.stderr
+    assert "FAIL resolve host" in result.stdout and "does not resolve" in result.stdout
+    assert "check the host name" in result.stdout

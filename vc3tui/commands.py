@@ -1,0 +1,246 @@
+"""Scripting commands: `vc3tui resource ...` and `vc3tui allocation ...`, mirroring the VC3 client."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from vc3tui.engine.catalog import remove_user_resource, save_user_resource
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.keys import authorized_keys_script, load_public
+from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
+from vc3tui.terminal import answer_on_terminal
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    resource = commands.add_parser("resource", help="the resource catalog").add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = resource.add_parser("list", help="list catalog resources")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = resource.add_parser("show", help="show one resource")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    add = resource.add_parser("add", help="add or replace a resource in your resources.toml")
+    add.add_argument("name")
+    add.add_argument("--host", required=True, help="login host")
+    add.add_argument("--port", type=int, default=22)
+    add.add_argument("--batch", required=True, choices=[k.value for k in BatchKind])
+    add.add_argument("--partition")
+    add.add_argument("--cores", type=int, default=1)
+    add.add_argument("--memory-mb", type=int, default=1000)
+    add.add_argument("--disk-mb", type=int, default=1000)
+    add.add_argument("--scratch", help="scratch directory on the site, e.g. '$SCRATCH'")
+    add.add_argument("--description", default="")
+    remove = resource.add_parser("remove", help="remove a resource from your resources.toml")
+    remove.add_argument("name")
+
+    allocation = commands.add_parser("allocation", help="your accounts on resources").add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = allocation.add_parser("create", help="create an allocation and its key pair")
+    create.add_argument("name")
+    create.add_argument("--resource", required=True)
+    create.add_argument("--login", help="your user name on the site")
+    create.add_argument("--account", help="project/account string for the batch system")
+    create.add_argument("--key", type=Path, help="use this existing private key (and KEY-cert.pub) instead of a new one")
+    listing = allocation.add_parser("list", help="list allocations")
+    listing.add_argument("--json", action="store_true")
+    show = allocation.add_parser("show", help="show an allocation and its validation report")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    install = allocation.add_parser("install-key", help="install the key on the site")
+    install.add_argument("name")
+    install.add_argument("--print", action="store_true", help="only print the line to paste on the site")
+    install.add_argument("--accept-host-key", metavar="SHA256:...")
+    check = allocation.add_parser("validate", help="check the allocation stage by stage")
+    check.add_argument("name")
+    check.add_argument("--accept-host-key", metavar="SHA256:...")
+    check.add_argument("--json", action="store_true")
+    delete = allocation.add_parser("delete", help="forget an allocation (its key stays in the data dir)")
+    delete.add_argument("name")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_dispatch(args))
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    engine = Engine(interactive=not args.no_input)
+    answering = asyncio.create_task(answer_on_terminal(engine.questions))
+    try:
+        handler = HANDLERS[(args.command, args.action)]
+        return await handler(engine, args)
+    except ValidationError as exc:
+        raise UserError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from None
+    finally:
+        answering.cancel()
+        await engine.close()
+
+
+async def resource_list(engine: Engine, args: argparse.Namespace) -> int:
+    catalog = engine.catalog
+    resources = catalog.sorted()
+    if args.json:
+        print(json.dumps([resource_json(r, catalog.origin[r.name]) for r in resources], indent=2))
+        return 0
+    print_table(
+        ("NAME", "BATCH", "CORES", "MEM_MB", "DISK_MB", "OS", "FEATURES", "ORGANIZATION"),
+        [(r.name, r.batch, r.node.cores, r.node.memory_mb, r.node.disk_mb, r.native_os, ",".join(r.features) or "-", r.organization) for r in resources],
+    )
+    return 0
+
+
+async def resource_show(engine: Engine, args: argparse.Namespace) -> int:
+    catalog = engine.catalog
+    resource = catalog.get(args.name)
+    if resource is None:
+        raise UserError(f"no resource named {args.name!r}; `vc3tui resource list` shows the catalog")
+    if args.json:
+        print(json.dumps(resource_json(resource, catalog.origin[resource.name]), indent=2))
+        return 0
+    print_pairs([
+        ("name", resource.name),
+        ("title", resource.title),
+        ("organization", resource.organization),
+        ("description", resource.description),
+        ("login hosts", ", ".join(resource.login_hosts) or "(this machine)"),
+        ("port", resource.port),
+        ("batch system", resource.batch),
+        ("partition", resource.partition or "-"),
+        ("node", f"{resource.node.cores} cores, {resource.node.memory_mb} MB memory, {resource.node.disk_mb} MB disk"),
+        ("native OS", resource.native_os),
+        ("features", ", ".join(resource.features) or "-"),
+        ("scratch dir", resource.scratch_dir or "-"),
+        ("docs", resource.docs_url or "-"),
+        ("from", catalog.origin[resource.name]),
+    ])  # fmt: skip
+    return 0
+
+
+async def resource_add(engine: Engine, args: argparse.Namespace) -> int:
+    resource = Resource(
+        name=args.name, login_hosts=[args.host], port=args.port, batch=args.batch, partition=args.partition,
+        node=NodeShape(cores=args.cores, memory_mb=args.memory_mb, disk_mb=args.disk_mb),
+        scratch_dir=args.scratch, description=args.description,
+    )  # fmt: skip
+    save_user_resource(engine.dirs.user_resources, resource)
+    print(f"resource {resource.name} saved in {engine.dirs.user_resources}")
+    return 0
+
+
+async def resource_remove(engine: Engine, args: argparse.Namespace) -> int:
+    if not remove_user_resource(engine.dirs.user_resources, args.name):
+        raise UserError(f"{args.name!r} is not in {engine.dirs.user_resources} (shipped resources cannot be removed)")
+    print(f"resource {args.name} removed")
+    return 0
+
+
+async def allocation_create(engine: Engine, args: argparse.Namespace) -> int:
+    Allocation(name=args.name, resource=args.resource, login=args.login, account=args.account)
+    allocation, pair = await engine.access.create(args.name, args.resource, args.login, key_path=args.key, account=args.account)
+    print(f"allocation {allocation.name} created; key {pair.private} ({pair.fingerprint})")
+    print("install the key with `vc3tui allocation install-key " + allocation.name + "`, or paste this line on the site:")
+    print(f"  {paste_line(pair.public_line)}")
+    return 0
+
+
+async def allocation_list(engine: Engine, args: argparse.Namespace) -> int:
+    allocations = await engine.allocations()
+    if args.json:
+        print(json.dumps([a.model_dump(mode="json") for a in allocations], indent=2))
+        return 0
+    print_table(("NAME", "RESOURCE", "LOGIN", "STATE", "REASON"), [(a.name, a.resource, a.login or "-", a.state, a.reason) for a in allocations])
+    return 0
+
+
+async def allocation_show(engine: Engine, args: argparse.Namespace) -> int:
+    allocation = await engine.allocation(args.name)
+    if args.json:
+        print(json.dumps(allocation.model_dump(mode="json"), indent=2))
+        return 0
+    expiry = time.strftime("%Y-%m-%d %H:%M", time.localtime(allocation.certificate_expires)) if allocation.certificate_expires else "-"
+    print_pairs([
+        ("name", allocation.name), ("resource", allocation.resource), ("login", allocation.login or "-"),
+        ("account", allocation.account or "-"), ("key", allocation.key_path or "-"), ("certificate expires", expiry),
+        ("state", allocation.state), ("reason", allocation.reason or "-"), ("working dir", allocation.workdir or "-"),
+        ("landed on", allocation.landed_on or "-"),
+    ])  # fmt: skip
+    for stage in allocation.report:
+        print(stage_line(stage))
+    return 0
+
+
+async def allocation_install_key(engine: Engine, args: argparse.Namespace) -> int:
+    allocation = await engine.allocation(args.name)
+    pair = load_public(Path(allocation.key_path))
+    if args.print:
+        print(paste_line(pair.public_line))
+        return 0
+    landed = await engine.access.install_key(allocation, accept_host_key=args.accept_host_key)
+    print(f"key {pair.fingerprint} installed for {allocation.login or 'you'} on {landed}")
+    return 0
+
+
+async def allocation_validate(engine: Engine, args: argparse.Namespace) -> int:
+    allocation = await engine.allocation(args.name)
+    show = (lambda stage: print(json.dumps(stage.model_dump(mode="json")), flush=True)) if args.json else (lambda stage: print(stage_line(stage), flush=True))
+    allocation = await engine.access.validate(allocation, accept_host_key=args.accept_host_key, on_stage=show)
+    if not args.json:
+        print(f"allocation {allocation.name}: {allocation.state} ({allocation.reason})")
+    return 0 if allocation.state == "ready" else 1
+
+
+async def allocation_delete(engine: Engine, args: argparse.Namespace) -> int:
+    await engine.delete_allocation(args.name)
+    print(f"allocation {args.name} deleted")
+    return 0
+
+
+HANDLERS = {
+    ("resource", "list"): resource_list,
+    ("resource", "show"): resource_show,
+    ("resource", "add"): resource_add,
+    ("resource", "remove"): resource_remove,
+    ("allocation", "create"): allocation_create,
+    ("allocation", "list"): allocation_list,
+    ("allocation", "show"): allocation_show,
+    ("allocation", "install-key"): allocation_install_key,
+    ("allocation", "validate"): allocation_validate,
+    ("allocation", "delete"): allocation_delete,
+}
+
+
+def paste_line(public_line: str) -> str:
+    """The one line a user pastes on the site: private umask, idempotent append."""
+    return authorized_keys_script(public_line)
+
+
+def stage_line(stage: StageResult) -> str:
+    mark = "ok  " if stage.ok else "FAIL"
+    fix = f"\n        fix: {stage.fix}" if stage.fix and not stage.ok else ""
+    return f"  {mark} {stage.stage:<17} {stage.seconds:6.2f}s  {stage.detail}{fix}"
+
+
+def resource_json(resource: Resource, origin: str) -> dict:
+    return {**resource.model_dump(mode="json"), "origin": origin}
+
+
+def print_pairs(rows: Sequence[tuple[str, object]]) -> None:
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    text = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in text) for i in range(len(header))]
+    for row in text:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+

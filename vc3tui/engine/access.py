@@ -1,0 +1,149 @@
+"""Getting into an allocation's site: its executor, its key, installing the key, validating.
+
+One executor per allocation, kept for the life of the engine, so a site that asks for MFA asks
+once per session, not per command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vc3tui.engine.catalog import LOCAL, Catalog
+from vc3tui.engine.executors.local import LocalExecutor
+from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget
+from vc3tui.engine.hostkeys import HostKeys
+from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.keys import KeyPair, authorized_keys_script, certificate_expiry, check_private_key_file, create_key, load_public
+from vc3tui.engine.models import Allocation, Resource, StageResult
+from vc3tui.engine.paths import Dirs
+from vc3tui.engine.questions import QuestionChannel
+from vc3tui.engine.states import AllocationState
+from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.validation import expand_remote_path, validate
+
+
+class AccessError(Exception):
+    """The allocation or its resource cannot be used as asked; the message says what to do."""
+
+
+class SiteAccess:
+    def __init__(self, dirs: Dirs, store: AsyncStore, catalog: Callable[[], Catalog], questions: QuestionChannel) -> None:
+        self.dirs = dirs
+        self.store = store
+        self.catalog = catalog
+        self.questions = questions
+        self.host_keys = HostKeys(dirs.data / "known_hosts")
+        self.local = LocalExecutor()
+        self._executors: dict[str, SSHExecutor] = {}
+        self.on_state_change: Callable[[str, AllocationState], None] | None = None
+
+    def resource_of(self, allocation: Allocation) -> Resource:
+        resource = self.catalog().get(allocation.resource)
+        if resource is None:
+            raise AccessError(f"allocation {allocation.name}: resource {allocation.resource!r} is not in the catalog; add it with `vc3tui resource add`")
+        return resource
+
+    def target(self, allocation: Allocation, *, accept_host_key: str | None = None, use_keys: bool = True) -> SSHTarget:
+        resource = self.resource_of(allocation)
+        if not resource.login_hosts:
+            raise AccessError(f"resource {resource.name} has no login host; set login_hosts")
+        key = Path(allocation.key_path) if allocation.key_path and use_keys else None
+        if key is not None:
+            check_private_key_file(key)
+        return SSHTarget(
+            host=resource.login_hosts[0],
+            port=resource.port,
+            login=allocation.login,
+            key_path=key,
+            accept_host_key=accept_host_key,
+            max_channels=resource.max_channels,
+            about=f"allocation {allocation.name}",
+            use_keys=use_keys,
+        )
+
+    def executor(self, allocation: Allocation, *, accept_host_key: str | None = None) -> Executor:
+        """The one kept executor of an allocation (`local` runs here)."""
+        if allocation.resource == LOCAL:
+            return self.local
+        existing = self._executors.get(allocation.name)
+        if existing is None or (accept_host_key and existing.target.accept_host_key != accept_host_key):
+            existing = SSHExecutor(
+                self.target(allocation, accept_host_key=accept_host_key),
+                self.host_keys,
+                self.questions,
+                on_login=lambda state, reason: self._record_state(allocation.name, state, reason),
+            )
+            self._executors[allocation.name] = existing
+        return existing
+
+    def _record_state(self, name: str, state: AllocationState, reason: str) -> None:
+        """A kept MFA connection dropped (needs_login) or was logged in again (ready)."""
+        if self.on_state_change:
+            self.on_state_change(name, state)
+
+        async def record() -> None:
+            allocation = await self.store.run(Store.allocation, name)
+            if allocation is not None and allocation.state is not state:
+                allocation.move(state, reason)
+                await self.store.run(Store.put_allocation, allocation)
+
+        asyncio.get_running_loop().create_task(record())
+
+    async def close(self) -> None:
+        for executor in self._executors.values():
+            await executor.close()
+        self._executors.clear()
+
+    async def create(
+        self, name: str, resource: str, login: str | None, *, key_path: Path | None = None, account: str | None = None, passphrase: str | None = None
+    ) -> tuple[Allocation, KeyPair]:
+        if await self.store.run(Store.allocation, name) is not None or name == LOCAL:
+            raise AccessError(f"allocation {name!r} already exists; pick another name or delete it first")
+        site = self.catalog().get(resource)
+        if site is None:
+            raise AccessError(f"no resource named {resource!r}; `vc3tui resource list` shows the catalog")
+        host = site.login_hosts[0] if site.login_hosts else "this machine"
+        pair = load_public(key_path, passphrase) if key_path else create_key(self.dirs.data, name, host, passphrase)
+        allocation = Allocation(
+            name=name, resource=resource, login=login, key_path=str(pair.private), account=account,
+            certificate_expires=certificate_expiry(pair.private),
+        )  # fmt: skip
+        await self.store.run(Store.put_allocation, allocation)
+        return allocation, pair
+
+    async def install_key(self, allocation: Allocation, *, accept_host_key: str | None = None) -> str:
+        """Put the allocation's public key in the site's authorized_keys through one password login."""
+        pair = load_public(Path(allocation.key_path))
+        executor = SSHExecutor(self.target(allocation, accept_host_key=accept_host_key, use_keys=False), self.host_keys, self.questions)
+        try:
+            result = await executor.run_script(authorized_keys_script(pair.public_line) + "\n")
+            if not result.ok:
+                raise AccessError(f"allocation {allocation.name}: installing the key failed: {result.summary()}")
+            return executor.landed_on
+        finally:
+            await executor.close()
+
+    async def validate(
+        self, allocation: Allocation, *, accept_host_key: str | None = None, on_stage: Callable[[StageResult], None] | None = None
+    ) -> Allocation:
+        """Run the stages, keep the report on the allocation, and set its state from the outcome."""
+        resource = self.resource_of(allocation)
+        executor = self.executor(allocation, accept_host_key=accept_host_key)
+        report = await validate(resource, executor, on_stage)
+        allocation.report = report
+        allocation.certificate_expires = certificate_expiry(Path(allocation.key_path)) if allocation.key_path else None
+        failed = next((stage for stage in report if not stage.ok), None)
+        if failed is None:
+            base = resource.scratch_dir or "~"
+            allocation.workdir = f"{await expand_remote_path(executor, base)}/.vc3tui"
+            allocation.landed_on = getattr(executor, "landed_on", "") or None
+            allocation.move(AllocationState.READY, f"validated {time.strftime('%Y-%m-%d %H:%M')}")
+        elif failed.stage == "authenticate" and allocation.certificate_expires and allocation.certificate_expires < time.time():
+            allocation.move(AllocationState.NEEDS_LOGIN, "the SSH certificate expired; log in to the site's certificate service again")
+        else:
+            allocation.move(AllocationState.VALIDATION_FAILURE, f"{failed.stage}: {failed.detail}")
+        await self.store.run(Store.put_allocation, allocation)
+        return allocation

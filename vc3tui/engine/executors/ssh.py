@@ -1,0 +1,328 @@
+"""The SSH executor: one long-lived asyncssh connection per allocation, shared by every command.
+
+OpenSSH allows 10 sessions per connection and already fails at about 8 concurrent ones, so
+channels are bounded (4 by default) with one slot that only control commands (status, submit,
+cancel) may use: uploads and log fetches cannot starve the factory. MFA is answered once per
+connection through the question channel; when such a connection drops the allocation needs a
+new login, and the user is asked again. Commands are argv lists quoted with shlex; output is
+taken after a marker, so a login shell that prints a banner cannot confuse a parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from vc3tui.engine.executors import DETACH
+from vc3tui.engine.hostkeys import HostKeys
+from vc3tui.engine.interfaces import CommandFailed, CommandResult
+from vc3tui.engine.questions import NoAnswer, QuestionChannel, QuestionKind
+from vc3tui.engine.states import AllocationState
+
+MARK = "\x1evc3tui-output\x1e"
+CHANNEL_RETRIES = 6
+RECONNECT_ATTEMPTS = 5
+MAX_AUTH_ROUNDS = 3
+
+
+class SSHError(Exception):
+    """The site could not be reached or would not let us in; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Where and as whom to log in; None values are left to ~/.ssh/config."""
+
+    host: str
+    port: int = 22
+    login: str | None = None
+    key_path: Path | None = None
+    passphrase: str | None = None
+    accept_host_key: str | None = None
+    max_channels: int = 4
+    connect_timeout: float = 30.0
+    command_timeout: float = 300.0
+    about: str = ""
+    use_keys: bool = True
+
+
+class _Client(asyncssh.SSHClient):
+    """Routes password and keyboard-interactive prompts (password, OTP, Duo) to the user.
+
+    Three rounds at most per connection, so a mistyped answer is asked again but a wrong stored
+    answer cannot lock the account by exhausting the site's attempts.
+    """
+
+    def __init__(self, executor: SSHExecutor) -> None:
+        self.executor = executor
+        self.rounds = 0
+
+    def _another_round(self) -> bool:
+        self.rounds += 1
+        self.executor.interactive = True
+        if self.rounds > MAX_AUTH_ROUNDS:
+            self.executor.refusal = "the password or code was refused"
+            return False
+        return True
+
+    async def password_auth_requested(self) -> str | None:
+        if not self._another_round():
+            return None
+        try:
+            return await self.executor.questions.ask(
+                QuestionKind.PASSWORD, f"Password for {self.executor.who}:", about=self.executor.target.about
+            )
+        except NoAnswer as exc:
+            self.executor.refusal = str(exc)
+            return None
+
+    def kbdint_auth_requested(self) -> str:
+        return ""
+
+    async def kbdint_challenge_received(
+        self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
+    ) -> list[str] | None:
+        if prompts and not self._another_round():
+            return None
+        answers = []
+        for prompt, echo in prompts:
+            lowered = prompt.lower()
+            kind = QuestionKind.OTP if any(w in lowered for w in ("one-time", "otp", "code", "token", "passcode")) else QuestionKind.PASSWORD
+            if echo:
+                kind = QuestionKind.TEXT
+            try:
+                answers.append(
+                    await self.executor.questions.ask(
+                        kind, prompt, detail=instructions, about=self.executor.target.about, secret=not echo
+                    )
+                )
+            except NoAnswer as exc:
+                self.executor.refusal = str(exc)
+                return None
+        return answers
+
+
+class SSHExecutor:
+    label = "ssh"
+
+    def __init__(
+        self,
+        target: SSHTarget,
+        host_keys: HostKeys,
+        questions: QuestionChannel,
+        *,
+        on_login: Callable[[AllocationState, str], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.host_keys = host_keys
+        self.questions = questions
+        self.on_login = on_login
+        self._asked_again = False
+        self.landed_on = ""
+        self.interactive = False
+        self.refusal = ""
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._connecting = asyncio.Lock()
+        self._any = asyncio.Semaphore(target.max_channels)
+        self._bulk = asyncio.Semaphore(max(1, target.max_channels - 1))
+        self._forwards: dict[tuple[str, int], asyncssh.SSHListener] = {}
+
+    @property
+    def who(self) -> str:
+        return f"{self.target.login + '@' if self.target.login else ''}{self.target.host}"
+
+    # the connection
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        async with self._connecting:
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn
+            if self._conn is not None:
+                self._lost("the connection dropped")
+            delay = 0.5
+            for attempt in range(RECONNECT_ATTEMPTS):
+                try:
+                    self._conn = await self._connect()
+                    if self._asked_again and self.on_login:
+                        self.on_login(AllocationState.READY, "logged in again")
+                    self._asked_again = False
+                    break
+                except (OSError, asyncio.TimeoutError, asyncssh.ConnectionLost) as exc:
+                    if attempt == RECONNECT_ATTEMPTS - 1:
+                        raise SSHError(f"{self.who}: cannot connect ({_reason(exc)}); check the host name, port and network") from None
+                    await asyncio.sleep(delay + random.uniform(0, delay))
+                    delay = min(delay * 2, 30)
+            result = await self._exec(self._conn, "uname -n", None, self.target.command_timeout)
+            self.landed_on = result.stdout.strip()
+            return self._conn
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        target = self.target
+        known = await self.host_keys.ensure_trusted(
+            target.host, target.port, self.questions, accept=target.accept_host_key, about=target.about
+        )
+        options: dict = {
+            "known_hosts": known,
+            "client_factory": lambda: _Client(self),
+            "keepalive_interval": 30,
+            "keepalive_count_max": 3,
+            "login_timeout": target.connect_timeout,
+            "connect_timeout": target.connect_timeout,
+        }
+        if target.login:
+            options["username"] = target.login
+        if target.port != 22:
+            options["port"] = target.port
+        if target.key_path is not None:
+            options["client_keys"] = [_keypair(target.key_path, target.passphrase)]
+        if not target.use_keys:
+            options |= {"client_keys": None, "agent_path": None, "preferred_auth": "keyboard-interactive,password"}
+        self.interactive = False
+        self.refusal = ""
+        try:
+            return await asyncssh.connect(target.host, **options)
+        except (asyncssh.PermissionDenied, asyncssh.ProtocolError):
+            why = self.refusal or "the site refused the key, password or code"
+            raise SSHError(f"{self.who}: permission denied: {why}; install the key (`vc3tui allocation install-key`) or check the login name") from None
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise SSHError(f"{self.who}: host key not verifiable: {exc.reason}") from None
+
+    def _lost(self, reason: str) -> None:
+        self._conn = None
+        self._forwards.clear()
+        if self.interactive and self.on_login:
+            self._asked_again = True
+            self.on_login(AllocationState.NEEDS_LOGIN, f"{reason}; the site asks for a password or code again at the next login")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.wait_closed()
+            self._conn = None
+
+    # commands
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        command = shlex.join(argv)
+        if env:
+            command = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + command
+        if cwd:
+            command = f"cd {shlex.quote(cwd)} && {command}"
+        result = await self._channel(command, stdin, timeout, bulk=False)
+        return CommandResult(tuple(argv), result.returncode, result.stdout, result.stderr)
+
+    async def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
+        return await self._channel("exec sh -s", script.encode(), timeout, bulk=False)
+
+    async def _channel(self, command: str, stdin: bytes | None, timeout: float | None, *, bulk: bool) -> CommandResult:
+        """One exec channel, retried while the server is out of sessions (ChannelOpenError)."""
+        delay = 0.1
+        for attempt in range(CHANNEL_RETRIES):
+            conn = await self.connection()
+            try:
+                if bulk:
+                    async with self._bulk, self._any:
+                        return await self._exec(conn, command, stdin, timeout)
+                async with self._any:
+                    return await self._exec(conn, command, stdin, timeout)
+            except asyncssh.ChannelOpenError:
+                if attempt == CHANNEL_RETRIES - 1:
+                    raise SSHError(f"{self.who}: the server keeps refusing new sessions (MaxSessions); lower max_channels") from None
+                await asyncio.sleep(delay + random.uniform(0, delay))
+                delay *= 2
+            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError) as exc:
+                self._lost(f"connection to {self.who} lost: {_reason(exc)}")
+                raise SSHError(f"{self.who}: connection lost during a command ({_reason(exc)}); it reconnects on the next one") from None
+        raise AssertionError("unreachable")
+
+    async def _exec(
+        self, conn: asyncssh.SSHClientConnection, command: str, stdin: bytes | None, timeout: float | None
+    ) -> CommandResult:
+        marked = f"printf '%s' {shlex.quote(MARK)}; printf '%s' {shlex.quote(MARK)} >&2; {command}"
+        try:
+            result = await conn.run(
+                marked,
+                input=stdin.decode() if stdin is not None else None,
+                timeout=timeout or self.target.command_timeout,
+                check=False,
+            )
+        except asyncssh.TimeoutError:
+            raise SSHError(f"{self.who}: command timed out after {timeout or self.target.command_timeout:.0f} s") from None
+        return CommandResult(
+            ("sh", "-c", command),
+            result.exit_status if result.exit_status is not None else 255,
+            _after_mark(str(result.stdout or "")),
+            _after_mark(str(result.stderr or "")),
+        )
+
+    # files
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        """SFTP to a temporary name, then rename over the target: readers see old or new, never half."""
+        temporary = f"{path}.tmp-{secrets.token_hex(4)}"
+        async with self._bulk, self._any:
+            conn = await self.connection()
+            async with conn.start_sftp_client() as sftp:
+                async with sftp.open(temporary, "wb", asyncssh.SFTPAttrs(permissions=mode)) as out:
+                    await out.write(data)
+                await sftp.chmod(temporary, mode)
+                await sftp.posix_rename(temporary, path)
+
+    async def get(self, path: str) -> bytes:
+        async with self._bulk, self._any:
+            conn = await self.connection()
+            async with conn.start_sftp_client() as sftp:
+                async with sftp.open(path, "rb") as source:
+                    return await source.read()
+
+    async def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: str,
+        pid_file: str = "",
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> int:
+        """Detached on the login node: it holds no channel of ours once this returns."""
+        result = await self.run(["python3", "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=60)
+        if not result.ok:
+            raise CommandFailed(result)
+        return int(result.stdout.strip().splitlines()[-1])
+
+    async def forward(self, host: str, port: int) -> tuple[str, int]:
+        """A local port that reaches host:port as the login node sees it (for a manager's HTTP API)."""
+        key = (host, port)
+        if key not in self._forwards:
+            conn = await self.connection()
+            self._forwards[key] = await conn.forward_local_port("127.0.0.1", 0, host, port)
+        return "127.0.0.1", self._forwards[key].get_port()
+
+
+def _keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
+    """A key and, when `KEY-cert.pub` sits beside it, its OpenSSH certificate."""
+    cert = Path(f"{path}-cert.pub")
+    return asyncssh.load_keypairs([(str(path), str(cert)) if cert.exists() else str(path)], passphrase)[0]
+
+
+def _after_mark(text: str) -> str:
+    return text.split(MARK, 1)[1] if MARK in text else text
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

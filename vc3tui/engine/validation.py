@@ -1,0 +1,200 @@
+"""Validating an allocation in stages, each with a result, its duration and, on failure, a fix.
+
+The stages follow what can go wrong, in order: the name resolves, the port answers, the host key
+is one we trust, we get in, a command runs (a chatty login shell must not break parsing), home
+and scratch are writable, a python3 for the builder exists, the batch commands are found, and
+what the machine is. The first failure stops the run; the report says exactly where and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+
+from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
+from vc3tui.engine.hostkeys import HostKeyError
+from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.models import BatchKind, Resource, StageResult
+from vc3tui.engine.questions import NoAnswer
+
+BATCH_COMMANDS = {
+    BatchKind.FORK: ("sh",),
+    BatchKind.SLURM: ("sbatch", "squeue", "scancel"),
+    BatchKind.PBS: ("qsub", "qstat", "qdel"),
+    BatchKind.TORQUE: ("qsub", "qstat", "qdel"),
+    BatchKind.LSF: ("bsub", "bjobs", "bkill"),
+    BatchKind.SGE: ("qsub", "qstat", "qdel"),
+    BatchKind.CONDOR: ("condor_submit", "condor_q", "condor_rm"),
+}
+MIN_PYTHON = (3, 6)
+ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+class StageFailed(Exception):
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail, self.fix = detail, fix
+
+
+Stage = Callable[[], Awaitable[str]]
+
+
+async def validate(resource: Resource, executor: Executor, on_stage: Callable[[StageResult], None] | None = None) -> list[StageResult]:
+    """Run the stages in order until one fails; every stage's result goes to `on_stage` as it ends."""
+    checks = Checks(resource, executor)
+    stages: list[tuple[str, Stage]] = []
+    if isinstance(executor, SSHExecutor):
+        stages += [
+            ("resolve host", checks.resolve),
+            ("TCP connect", checks.tcp),
+            ("host key", checks.host_key),
+            ("authenticate", checks.authenticate),
+        ]
+    stages += [
+        ("run a command", checks.command),
+        ("home writable", checks.home),
+        ("scratch writable", checks.scratch),
+        ("python3", checks.python),
+        ("batch commands", checks.batch),
+        ("system", checks.system),
+    ]
+    report = []
+    for name, stage in stages:
+        started = time.monotonic()
+        try:
+            result = StageResult(stage=name, ok=True, detail=await stage())
+        except StageFailed as exc:
+            result = StageResult(stage=name, ok=False, detail=exc.detail, fix=exc.fix)
+        except (SSHError, HostKeyError, NoAnswer, OSError) as exc:
+            result = StageResult(stage=name, ok=False, detail=str(exc), fix=_fix_for(name))
+        result.seconds = round(time.monotonic() - started, 3)
+        report.append(result)
+        if on_stage:
+            on_stage(result)
+        if not result.ok:
+            break
+    return report
+
+
+def _fix_for(stage: str) -> str:
+    return {
+        "host key": "compare the fingerprint with the one the site publishes",
+        "authenticate": "install the key (`vc3tui allocation install-key`), check the login name, or answer the site's prompts",
+    }.get(stage, "see the detail above")
+
+
+class Checks:
+    def __init__(self, resource: Resource, executor: Executor) -> None:
+        self.resource = resource
+        self.executor = executor
+
+    @property
+    def ssh(self) -> SSHExecutor:
+        assert isinstance(self.executor, SSHExecutor)
+        return self.executor
+
+    async def resolve(self) -> str:
+        target = self.ssh.target
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(target.host, target.port)
+        except OSError as exc:
+            raise StageFailed(f"{target.host} does not resolve ({exc.strerror or exc})", "check the host name for typos, or connect the VPN the site needs") from None
+        return ", ".join(sorted({info[4][0] for info in infos}))
+
+    async def tcp(self) -> str:
+        target = self.ssh.target
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port), 15)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise StageFailed(
+                f"{target.host}:{target.port} does not answer ({getattr(exc, 'strerror', None) or type(exc).__name__})",
+                "check the port; the site may allow SSH only from its network or VPN",
+            ) from None
+        writer.close()
+        return f"port {target.port} open"
+
+    async def host_key(self) -> str:
+        target = self.ssh.target
+        await self.ssh.host_keys.ensure_trusted(target.host, target.port, self.ssh.questions, accept=target.accept_host_key, about=target.about)
+        return "trusted"
+
+    async def authenticate(self) -> str:
+        await self.ssh.connection()
+        how = "with a password or code" if self.ssh.interactive else "with a key"
+        return f"logged in {how}; landed on {self.ssh.landed_on}"
+
+    async def command(self) -> str:
+        result = await self.executor.run(["echo", "vc3tui-ok"])
+        if result.stdout.strip() != "vc3tui-ok":
+            raise StageFailed(f"unexpected output {result.stdout.strip()[:80]!r}", "make your login shell quiet for non-interactive logins")
+        return "ok"
+
+    async def home(self) -> str:
+        result = await self.executor.run_script('f=$(mktemp "$HOME/.vc3tui-probe.XXXXXX") && rm -f "$f" && printf %s "$HOME"\n')
+        if not result.ok:
+            raise StageFailed(f"cannot write in the home directory: {result.summary()}", "check your quota (`quota -s`) and home permissions")
+        return result.stdout.strip()
+
+    async def scratch(self) -> str:
+        if not self.resource.scratch_dir:
+            return "no scratch dir set; the working dir goes under ~/.vc3tui"
+        path = await expand_remote_path(self.executor, self.resource.scratch_dir)
+        quoted = shlex.quote(path)
+        result = await self.executor.run_script(
+            f"f=$(mktemp {quoted}/.vc3tui-probe.XXXXXX) && rm -f \"$f\" && df -Pk {quoted} | tail -n 1\n"
+        )
+        if not result.ok:
+            raise StageFailed(f"cannot write in {path}: {result.summary()}", "set the resource's scratch_dir to a directory you own")
+        fields = result.stdout.split()
+        free_gb = int(fields[3]) / 2**20 if len(fields) > 3 and fields[3].isdigit() else 0.0
+        return f"{path}, {free_gb:.1f} GB free"
+
+    async def python(self) -> str:
+        result = await self.executor.run_script(
+            "command -v python3 >/dev/null 2>&1 || { command -v module >/dev/null 2>&1 || [ -n \"$LMOD_CMD\" ] "
+            "&& echo modules; exit 3; }\npython3 -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])'\n"
+        )
+        if result.returncode == 3:
+            hint = "this site has environment modules: try `module avail python`, then add `module load python3` to ~/.bashrc" if "modules" in result.stdout else "install python3 (3.6 or newer) in your home or ask the site"
+            raise StageFailed("python3 is not on PATH for non-interactive logins", hint)
+        version = result.stdout.strip()
+        numbers = tuple(int(n) for n in version.split(".")[:2]) if re.fullmatch(r"\d+\.\d+\.\d+", version) else (0, 0)
+        if numbers < MIN_PYTHON:
+            raise StageFailed(f"python3 is {version or 'unusable'}", "the builder needs python 3.6 or newer: load a newer module")
+        return f"python {version}"
+
+    async def batch(self) -> str:
+        commands = BATCH_COMMANDS[self.resource.batch]
+        result = await self.executor.run_script(
+            "".join(f"command -v {c} >/dev/null 2>&1 || echo {c}\n" for c in commands)
+        )
+        missing = result.stdout.split()
+        if missing:
+            raise StageFailed(
+                f"{', '.join(missing)} not found on PATH",
+                f"is {self.resource.batch} the right batch system? If it is, load its module in ~/.bashrc for non-interactive logins",
+            )
+        return ", ".join(commands)
+
+    async def system(self) -> str:
+        result = await self.executor.run_script(
+            "uname -m; (. /etc/os-release 2>/dev/null && echo \"$ID:$VERSION_ID\") || uname -s; "
+            "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN; awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo 2>/dev/null\n"
+        )
+        lines = result.stdout.split()
+        if len(lines) < 4:
+            raise StageFailed(f"could not read the system: {result.stdout.strip()[:80]!r}", "this is informational; the allocation may still work")
+        arch, os_name, cores, memory = lines[:4]
+        return f"{os_name} {arch}, {cores} cores, {memory} MB"
+
+
+async def expand_remote_path(executor: Executor, path: str) -> str:
+    """Expand `~` and `$VAR` as the site's login environment sees them, without a shell eval."""
+    result = await executor.run(["env"])
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    if path.startswith("~"):
+        path = values.get("HOME", "") + path[1:]
+    return ENV_REFERENCE.sub(lambda m: values.get(m.group(1), ""), path)
