@@ -110,6 +110,22 @@ async def test_key_installed_by_password_then_used_idempotently(site) -> None:
         await engine.close()
 
 
+async def test_passphrase_protected_key_is_unlocked_by_asking_once(site) -> None:
+    engine = Engine(Dirs.from_environment())
+    add_resource(engine, "lab", site.port)
+    answers = Answers(engine, {QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: "key passphrase 1"})
+    try:
+        allocation, pair = await engine.access.create("lab1", "lab", USER, passphrase="key passphrase 1")
+        site.write_user_file(".ssh/authorized_keys", pair.public_line + "\n")
+        with pytest.raises(asyncssh.KeyImportError, match="Passphrase must be specified"):
+            asyncssh.read_private_key(pair.private)
+        validated = await engine.access.validate(allocation)
+        assert validated.state is AllocationState.READY, validated.reason
+        assert answers.prompts.count("Passphrase for lab1_ed25519:") == 1
+    finally:
+        await engine.close()
+
+
 async def test_mfa_validation_asks_password_and_code_exactly_once(site) -> None:
     engine, answers, allocation, _ = await engine_with(site, port=site.mfa_port)
     try:

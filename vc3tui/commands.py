@@ -15,6 +15,7 @@ from vc3tui.engine.catalog import remove_user_resource, save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
+from vc3tui.engine.questions import QuestionKind
 from vc3tui.terminal import answer_on_terminal
 
 
@@ -50,6 +51,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--login", help="your user name on the site")
     create.add_argument("--account", help="project/account string for the batch system")
     create.add_argument("--key", type=Path, help="use this existing private key (and KEY-cert.pub) instead of a new one")
+    create.add_argument("--passphrase", action="store_true", help="protect the new key with a passphrase (asked, never on the command line)")
     listing = allocation.add_parser("list", help="list allocations")
     listing.add_argument("--json", action="store_true")
     show = allocation.add_parser("show", help="show an allocation and its validation report")
@@ -144,7 +146,14 @@ async def resource_remove(engine: Engine, args: argparse.Namespace) -> int:
 
 async def allocation_create(engine: Engine, args: argparse.Namespace) -> int:
     Allocation(name=args.name, resource=args.resource, login=args.login, account=args.account)
-    allocation, pair = await engine.access.create(args.name, args.resource, args.login, key_path=args.key, account=args.account)
+    passphrase = None
+    if args.passphrase:
+        passphrase = await engine.questions.ask(QuestionKind.PASSWORD, "Passphrase for the new key:", about=f"allocation {args.name}")
+        if passphrase != await engine.questions.ask(QuestionKind.PASSWORD, "Same passphrase again:", about=f"allocation {args.name}"):
+            raise UserError("the passphrases differ; nothing was created")
+    allocation, pair = await engine.access.create(
+        args.name, args.resource, args.login, key_path=args.key, account=args.account, passphrase=passphrase or None
+    )
     print(f"allocation {allocation.name} created; key {pair.private} ({pair.fingerprint})")
     print("install the key with `vc3tui allocation install-key " + allocation.name + "`, or paste this line on the site:")
     print(f"  {paste_line(pair.public_line)}")

@@ -125,6 +125,7 @@ class SSHExecutor:
         self.questions = questions
         self.on_login = on_login
         self._asked_again = False
+        self._passphrase: str | None = None
         self.landed_on = ""
         self.interactive = False
         self.refusal = ""
@@ -181,7 +182,7 @@ class SSHExecutor:
         if target.port != 22:
             options["port"] = target.port
         if target.key_path is not None:
-            options["client_keys"] = [_keypair(target.key_path, target.passphrase)]
+            options["client_keys"] = [await self._keypair(target.key_path)]
         if not target.use_keys:
             options |= {"client_keys": None, "agent_path": None, "preferred_auth": "keyboard-interactive,password"}
         self.interactive = False
@@ -193,6 +194,27 @@ class SSHExecutor:
             raise SSHError(f"{self.who}: permission denied: {why}; install the key (`vc3tui allocation install-key`) or check the login name") from None
         except asyncssh.HostKeyNotVerifiable as exc:
             raise SSHError(f"{self.who}: host key not verifiable: {exc.reason}") from None
+
+    async def _keypair(self, path: Path) -> asyncssh.SSHKeyPair:
+        """The allocation's key; a passphrase-protected one is unlocked by asking the user once."""
+        if self._passphrase is None:
+            self._passphrase = self.target.passphrase
+        try:
+            return _load_keypair(path, self._passphrase)
+        except asyncssh.KeyEncryptionError:
+            if self._passphrase is not None:
+                raise SSHError(f"{path}: wrong passphrase") from None
+        except asyncssh.KeyImportError as exc:
+            if "assphrase" not in str(exc):
+                raise SSHError(f"{path}: cannot use the key ({exc})") from None
+        self._passphrase = await self.questions.ask(
+            QuestionKind.PASSWORD, f"Passphrase for {path.name}:", about=self.target.about, hint_when_unanswered="use an ssh-agent with the key loaded"
+        )
+        try:
+            return _load_keypair(path, self._passphrase)
+        except asyncssh.KeyEncryptionError:
+            self._passphrase = None
+            raise SSHError(f"{path}: wrong passphrase") from None
 
     def _lost(self, reason: str) -> None:
         self._conn = None
@@ -314,7 +336,7 @@ class SSHExecutor:
         return "127.0.0.1", self._forwards[key].get_port()
 
 
-def _keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
+def _load_keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
     """A key and, when `KEY-cert.pub` sits beside it, its OpenSSH certificate."""
     cert = Path(f"{path}-cert.pub")
     return asyncssh.load_keypairs([(str(path), str(cert)) if cert.exists() else str(path)], passphrase)[0]
