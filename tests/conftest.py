@@ -50,3 +50,26 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     bed = SSHTestBed(tmp_path_factory.mktemp("sshd")).start()
     yield bed
     bed.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """The project's own SLURM (tests/testbed/slurm.py) with its own munged, ports and SLURM_CONF."""
+    from tests.testbed.slurm import SlurmTestBed, usable
+
+    reason = usable()
+    if reason:
+        pytest.skip(reason)
+    bed = SlurmTestBed().start()
+    yield bed
+    bed.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm_sshd(slurm, tmp_path_factory: pytest.TempPathFactory):
+    """An sshd whose sessions reach that SLURM (SetEnv SLURM_CONF), as a login node would."""
+    from tests.testbed.sshd import SSHTestBed
+
+    bed = SSHTestBed(tmp_path_factory.mktemp("slurm-sshd"), set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
+    yield bed
+    bed.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from vc3tui.engine.catalog import remove_user_resource, save_user_resource
+from vc3tui.engine.durations import parse_duration
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
@@ -67,6 +68,24 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--json", action="store_true")
     delete = allocation.add_parser("delete", help="forget an allocation (its key stays in the data dir)")
     delete.add_argument("name")
+
+    cluster = commands.add_parser("cluster", help="clusters in the store").add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = cluster.add_parser("list", help="list clusters")
+    listing.add_argument("--all", action="store_true", help="include terminated clusters")
+    listing.add_argument("--json", action="store_true")
+    show = cluster.add_parser("show", help="show a cluster, its pilots and last failures")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    resize = cluster.add_parser("resize", help="set the number of workers (carried out by the process managing it)")
+    resize.add_argument("name")
+    resize.add_argument("count", type=int)
+    resize.add_argument("--no-peaceful", action="store_true", help="cancel at once instead of draining")
+    terminate = cluster.add_parser("terminate", help="terminate a cluster")
+    terminate.add_argument("name")
+    terminate.add_argument("--no-peaceful", action="store_true")
+    extend = cluster.add_parser("extend", help="push a cluster's expiration back")
+    extend.add_argument("name")
+    extend.add_argument("duration", help="from now, e.g. 24h")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -212,6 +231,78 @@ async def allocation_delete(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+async def live_cluster(engine: Engine, name: str):
+    cluster = await engine.live_cluster(name)
+    if cluster is None:
+        raise UserError(f"no live cluster named {name!r}; `vc3tui cluster list` shows them")
+    return cluster
+
+
+async def cluster_list(engine: Engine, args: argparse.Namespace) -> int:
+    rows = await engine.cluster_rows(include_terminated=args.all)
+    if args.json:
+        print(json.dumps([{"id": r.cluster.id, "name": r.cluster.name, "state": r.cluster.state, "reason": r.cluster.reason,
+                           "counts": r.counts.model_dump()} for r in rows], indent=2))  # fmt: skip
+        return 0
+    print_table(
+        ("NAME", "STATE", "MIDDLEWARE", "REQ", "RUN", "QUEUE", "ERR", "REASON"),
+        [(r.cluster.name, r.cluster.state, r.cluster.blueprint.middleware, r.counts.requested, r.counts.running,
+          r.counts.queued, r.counts.error, r.cluster.reason) for r in rows],  # fmt: skip
+    )
+    return 0
+
+
+async def cluster_show(engine: Engine, args: argparse.Namespace) -> int:
+    cluster = await live_cluster(engine, args.name)
+    row, pilots = await engine.status(cluster.id), await engine.pilots(cluster.id)
+    failures = {}
+    for pilot in pilots:
+        if pilot.state in ("failed", "held", "lost"):
+            failures.setdefault(pilot.allocation, []).append(f"pilot {pilot.index}: {pilot.state}: {pilot.reason}")
+    if args.json:
+        print(json.dumps({"cluster": cluster.model_dump(mode="json"), "counts": row.counts.model_dump(),
+                          "pilots": [p.model_dump(mode="json") for p in pilots], "last_failures": failures}, indent=2))  # fmt: skip
+        return 0
+    c = row.counts
+    print_pairs([
+        ("name", cluster.name), ("id", cluster.id), ("state", cluster.state), ("reason", cluster.reason),
+        ("conditions", "; ".join(f"{x.kind}{'(' + x.allocation + ')' if x.allocation else ''}: {x.reason}" for x in cluster.conditions) or "-"),
+        ("middleware", cluster.blueprint.middleware), ("head", cluster.head.address if cluster.head else "-"),
+        ("counts", f"requested {c.requested}, running {c.running}, queued {c.queued}, error {c.error}, joined {c.joined}"),
+        ("expires", time.strftime("%Y-%m-%d %H:%M", time.localtime(cluster.expires_at)) if cluster.expires_at else "-"),
+    ])  # fmt: skip
+    for allocation, lines in failures.items():
+        print(f"last failures on {allocation}:")
+        for line in lines[-5:]:
+            print(f"  {line}")
+    return 0
+
+
+async def cluster_resize(engine: Engine, args: argparse.Namespace) -> int:
+    cluster = await live_cluster(engine, args.name)
+    await engine.resize(cluster.id, args.count, peaceful=not args.no_peaceful)
+    print(f"cluster {cluster.name}: {args.count} workers requested ({'at once' if args.no_peaceful else 'peaceful'})")
+    return 0
+
+
+async def cluster_terminate(engine: Engine, args: argparse.Namespace) -> int:
+    cluster = await live_cluster(engine, args.name)
+    await engine.terminate(cluster.id, peaceful=not args.no_peaceful)
+    print(f"cluster {cluster.name}: termination requested")
+    return 0
+
+
+async def cluster_extend(engine: Engine, args: argparse.Namespace) -> int:
+    cluster = await live_cluster(engine, args.name)
+    try:
+        seconds = parse_duration(args.duration)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    await engine.extend(cluster.id, seconds)
+    print(f"cluster {cluster.name}: expires {time.strftime('%Y-%m-%d %H:%M', time.localtime(time.time() + seconds))}")
+    return 0
+
+
 HANDLERS = {
     ("resource", "list"): resource_list,
     ("resource", "show"): resource_show,
@@ -223,6 +314,11 @@ HANDLERS = {
     ("allocation", "install-key"): allocation_install_key,
     ("allocation", "validate"): allocation_validate,
     ("allocation", "delete"): allocation_delete,
+    ("cluster", "list"): cluster_list,
+    ("cluster", "show"): cluster_show,
+    ("cluster", "resize"): cluster_resize,
+    ("cluster", "terminate"): cluster_terminate,
+    ("cluster", "extend"): cluster_extend,
 }
 
 

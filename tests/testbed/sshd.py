@@ -64,6 +64,8 @@ class SSHTestBed:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     wrote_pam: bool = False
     last_totp_step: int = 0
+    set_env: dict[str, str] = field(default_factory=dict)
+    mfa: bool = True
 
     @property
     def home(self) -> Path:
@@ -79,14 +81,16 @@ class SSHTestBed:
         oath = self.root / "oath.users"
         oath.write_text(f"HOTP/T30/6 {USER} - {self.totp_secret}\n")
         oath.chmod(0o600)
-        self._write_pam(oath)
-        self.port, self.mfa_port = free_port(), free_port()
+        self.port = free_port()
         self._start("sshd", SSHD, self._config("main", self.port, "publickey password keyboard-interactive"))
-        mfa_binary = self.root / PAM_SERVICE
-        mfa_binary.symlink_to(SSHD)
-        self._start("sshd-mfa", str(mfa_binary), self._config("mfa", self.mfa_port, None))
         wait_for_port(self.port)
-        wait_for_port(self.mfa_port)
+        if self.mfa:
+            self._write_pam(oath)
+            self.mfa_port = free_port()
+            mfa_binary = self.root / PAM_SERVICE
+            mfa_binary.symlink_to(SSHD)
+            self._start("sshd-mfa", str(mfa_binary), self._config("mfa", self.mfa_port, None))
+            wait_for_port(self.mfa_port)
         return self
 
     def _ensure_user(self) -> None:
@@ -142,6 +146,7 @@ class SSHTestBed:
             f"PasswordAuthentication {'yes' if methods else 'no'}",
             "LogLevel VERBOSE",
             "Subsystem sftp internal-sftp",
+            *(f"SetEnv {key}={value}" for key, value in self.set_env.items()),
         ]
         if methods is None:
             lines.append("AuthenticationMethods keyboard-interactive")

@@ -65,8 +65,9 @@ class SiteAccess:
         )
 
     def executor(self, allocation: Allocation, *, accept_host_key: str | None = None) -> Executor:
-        """The one kept executor of an allocation (`local` runs here)."""
-        if allocation.resource == LOCAL:
+        """The one kept executor of an allocation; `local`, and resources without a login host
+        (vc3tui running on the site's login node itself), run here."""
+        if allocation.resource == LOCAL or not self.resource_of(allocation).login_hosts:
             return self.local
         existing = self._executors.get(allocation.name)
         if existing is None or (accept_host_key and existing.target.accept_host_key != accept_host_key):
@@ -132,7 +133,7 @@ class SiteAccess:
         """Run the stages, keep the report on the allocation, and set its state from the outcome."""
         resource = self.resource_of(allocation)
         executor = self.executor(allocation, accept_host_key=accept_host_key)
-        report = await validate(resource, executor, on_stage)
+        report = await validate(resource, executor, on_stage, account=allocation.account)
         allocation.report = report
         allocation.certificate_expires = certificate_expiry(Path(allocation.key_path)) if allocation.key_path else None
         failed = next((stage for stage in report if not stage.ok), None)

@@ -19,7 +19,8 @@ from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog
-from vc3tui.engine.executors.local import LocalExecutor
+from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.staging import stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Event, Pilot
@@ -50,10 +51,10 @@ class Engine:
         self.questions = QuestionChannel(interactive=interactive)
         self.owner = default_owner()
         self._catalog: Catalog | None = None
-        self._local = LocalExecutor()
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
         self.access = SiteAccess(self.dirs, self.store, lambda: self.catalog, self.questions)
+        self._allocations: dict[str, Allocation] = {}
 
     @property
     def installation_id(self) -> str:
@@ -172,6 +173,11 @@ class Engine:
         await self.store.run(Store.update_cluster, cluster_id, terminate_requested=True, peaceful=peaceful)
         self._wake(cluster_id)
 
+    async def extend(self, cluster_id: str, seconds: int) -> None:
+        """Expire `seconds` from now instead of at the old time."""
+        await self.store.run(Store.update_cluster, cluster_id, expires_at=time.time() + seconds)
+        self._wake(cluster_id)
+
     async def wait_for(
         self, cluster_id: str, done: Callable[[ClusterRow], bool], timeout: float | None = None
     ) -> ClusterRow:
@@ -199,7 +205,7 @@ class Engine:
             **middleware_for(cluster.blueprint.middleware).client_environment(cluster.head),
         }
         process = await asyncio.create_subprocess_exec(
-            *self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, stdout=stdout, preexec_fn=_die_with_parent
+            *await self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, stdout=stdout, preexec_fn=_die_with_parent
         )
         try:
             return await process.wait()
@@ -236,29 +242,55 @@ class Engine:
     async def release_lease(self, cluster_id: str) -> None:
         await self.store.run(Store.release_lease, cluster_id, self.owner)
 
+    async def prepare_sites(self, cluster_id: str) -> None:
+        """Load the cluster's allocations once, so each cycle finds its sites without a store call."""
+        cluster = await self.store.run(Store.cluster, cluster_id)
+        for use in cluster.blueprint.allocations:
+            self._allocations[use.name] = await self.allocation(use.name)
+
     def site(self, cluster: Cluster, allocation: str) -> Site:
-        if allocation != LOCAL:
-            raise EngineError(f"allocation {allocation}: remote allocations are not supported yet; use `local`")
-        resource = self.catalog.get(LOCAL)
+        """Where an allocation's pilots run: its kept executor, batch system and working dir."""
+        record = LOCAL_ALLOCATION if allocation == LOCAL else self._allocations.get(allocation)
+        if record is None:
+            raise EngineError(f"allocation {allocation} is not loaded; it was deleted while the cluster ran")
+        resource = self.access.resource_of(record)
+        executor = self.access.executor(record)
+        if executor is self._local_executor():
+            base = self.dirs.data if allocation == LOCAL else self.dirs.data / "sites" / allocation
+        elif record.workdir:
+            base = Path(record.workdir)
+        else:
+            raise EngineError(f"allocation {allocation} has no working dir yet; run `vc3tui allocation validate {allocation}`")
         return Site(
-            allocation=LOCAL,
-            executor=self._local,
+            allocation=allocation,
+            executor=executor,
             batch=batch_system(resource.batch),
-            workdir=str(self.dirs.data / "clusters" / cluster.id),
+            workdir=f"{base}/clusters/{cluster.id}",
             poll_interval=float(resource.poll_interval),
+            account=record.account,
+            partition=resource.partition,
         )
 
     def head_site(self, cluster: Cluster) -> Site:
         return self.site(cluster, LOCAL)
+
+    def _local_executor(self) -> Executor:
+        return self.access.local
 
     def listen_host(self, cluster: Cluster) -> str:
         """Loopback when every pilot runs on this machine; otherwise every interface, with TLS."""
         local_only = all(use.name == LOCAL for use in cluster.blueprint.allocations)
         return "127.0.0.1" if local_only else "0.0.0.0"
 
-    def builder_command(self, cluster: Cluster, site: Site) -> list[str]:
+    async def builder_command(self, cluster: Cluster, site: Site) -> list[str]:
+        """The builder and its options for this cluster's environment, as the site will run it."""
         env = cluster.blueprint.environment
-        argv = ["sh", str(shipped_dir("builder") / "vc3-builder"), "--install", str(self.dirs.cache / "builder")]
+        if site.executor is self._local_executor():
+            builder, root = str(shipped_dir("builder") / "vc3-builder"), str(self.dirs.cache / "builder")
+        else:
+            site_root = site.workdir.rsplit("/clusters/", 1)[0]
+            builder, root = await stage_builder(site.executor, f"{site_root}/builder"), f"{site_root}/builder"
+        argv = ["sh", builder, "--install", root]
         for requirement in env.require:
             argv += ["--require", requirement]
         for spec in env.pip:

@@ -27,6 +27,7 @@ from vc3tui.engine.batch.wrapper import (
     render_probe,
     render_wrapper,
 )
+from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import BatchSystem, Executor, JobStatus, Middleware, PilotShape, Submission
 from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot
 from vc3tui.engine.spread import spread
@@ -65,12 +66,15 @@ class Factory:
         self._drain_tasks: set[asyncio.Task[None]] = set()
         self._teardown_deadline: float | None = None
         self._backoff: dict[str, tuple[float, float, str]] = {}  # allocation -> (until, seconds, site's error)
+        self._cancelled: set[str] = set()
+        self._last_error = ""
 
     # the loop
 
     async def run(self) -> None:
         store = self.engine.store
         try:
+            await self.engine.prepare_sites(self.cluster_id)
             while True:
                 cluster = await store.run(Store.cluster, self.cluster_id)
                 if cluster is None:
@@ -80,8 +84,12 @@ class Factory:
                     return
                 try:
                     await self.cycle(cluster)
-                except Exception as exc:  # a site's failure must not end the loop; say it and retry
-                    self.event(cluster, "error", f"factory cycle failed: {type(exc).__name__}: {exc}")
+                    self._last_error = ""
+                except Exception as exc:  # a site's failure must not end the loop; say it (once) and retry
+                    error = f"factory cycle failed: {type(exc).__name__}: {exc}"
+                    if error != self._last_error:
+                        self.event(cluster, "error", error)
+                    self._last_error = error
                 await self._commit()
                 if cluster.state is ClusterState.TERMINATED:
                     return
@@ -130,6 +138,11 @@ class Factory:
             cluster.head = Head(host="external", address=cluster.blueprint.head.address or "")
             self.move(cluster, ClusterState.STARTING_HEAD, f"using the external manager at {cluster.head.address}")
             return
+        if not self.middleware.has_manager:
+            self.move(cluster, ClusterState.STARTING_HEAD, "no manager to start")
+            self.move(cluster, ClusterState.RUNNING, "no manager: every pilot runs the blueprint's command")
+            self.wake.set()
+            return
         if cluster.blueprint.head.placement is HeadPlacement.ALLOCATION:
             self.move(cluster, ClusterState.FAILED, "heads on a site are not supported yet; use head.placement = \"local\"")
             return
@@ -152,7 +165,7 @@ class Factory:
             await site.executor.put(content, f"{secrets_dir}/{name}", mode=0o600)
         launch = self.middleware.head_launch(cluster, site.workdir, listen_host)
         env = {**launch.env, **self.engine.cluster_environment(cluster)}
-        script = render_wrapper(site.workdir, self.engine.builder_command(cluster, site), launch.argv, env, name="head.sh")
+        script = render_wrapper(site.workdir, await self.engine.builder_command(cluster, site), launch.argv, env, name="head.sh")
         await site.executor.put(script.encode(), f"{site.workdir}/head.sh", mode=0o700)
         head_dir = f"{site.workdir}/{self.head_tag(cluster)}"
         await site.executor.run(["mkdir", "-p", head_dir])
@@ -230,6 +243,8 @@ class Factory:
                 status = statuses.get(pilot.tag)
                 if pilot.state is PilotState.INTENT and (status is None or status.state is PilotState.INTENT):
                     unsubmitted.append(pilot)
+                elif status is None and pilot.tag in self._cancelled:
+                    self._apply(cluster, pilot, JobStatus(PilotState.DONE, reason=pilot.reason or "cancelled"))
                 elif status is None:
                     self._apply(cluster, pilot, JobStatus(PilotState.LOST, reason="its job is gone and it left no exit marker"))
                 else:
@@ -243,7 +258,11 @@ class Factory:
         state = status.state
         if pilot.state is PilotState.DRAINING and state in (PilotState.RUNNING, PilotState.QUEUED):
             state = PilotState.DRAINING
-        old = (pilot.state, pilot.stage, pilot.host, pilot.exit_code)
+        old = (pilot.state, pilot.stage, pilot.host, pilot.exit_code, pilot.job_id)
+        if status.job_id and pilot.job_id != status.job_id:
+            pilot.job_id = status.job_id
+            if pilot.state is PilotState.INTENT:
+                self.event(cluster, "adopt", f"pilot {pilot.index} found on {pilot.allocation} as job {status.job_id}; adopted, not submitted again")
         keep_joined = pilot.stage is PilotStage.WORKER_JOINED and status.stage is PilotStage.WORKER_STARTED
         pilot.move(state, status.reason)
         if status.stage and not keep_joined:
@@ -256,7 +275,7 @@ class Factory:
             pilot.ended_at = time.time()
             if state is not PilotState.DONE:
                 self.event(cluster, "pilot", f"pilot {pilot.index} on {pilot.allocation} {state}: {pilot.reason}")
-        if (pilot.state, pilot.stage, pilot.host, pilot.exit_code) != old:
+        if (pilot.state, pilot.stage, pilot.host, pilot.exit_code, pilot.job_id) != old:
             self.writes.pilots.append(pilot)
 
     async def _reconcile(self, cluster: Cluster) -> None:
@@ -267,18 +286,22 @@ class Factory:
         target = cluster.requested
         if len(live) < target:
             unsubmitted += await self._new_intents(cluster, live, target)
+            crash_point("after-intent")
         elif len(live) > target:
             unsubmitted = await self._shrink(cluster, live, len(live) - target, unsubmitted)
         await self._submit(cluster, unsubmitted)
         self._conditions(cluster, pilots, target)
 
     async def _mark_joined(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
-        try:
-            workers = await self.middleware.workers(self.engine.head_site(cluster).executor, cluster.head)
-        except Exception as exc:
-            self.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager for workers: {exc}")
-            return
-        joined = {w.tag for w in workers if w.tag}
+        if not self.middleware.has_manager:
+            joined = {p.tag for p in pilots if p.stage in (PilotStage.WORKER_STARTED, PilotStage.WORKER_JOINED)}
+        else:
+            try:
+                workers = await self.middleware.workers(self.engine.head_site(cluster).executor, cluster.head)
+            except Exception as exc:
+                self.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager for workers: {exc}")
+                return
+            joined = {w.tag for w in workers if w.tag}
         for pilot in pilots:
             if pilot.state in (PilotState.RUNNING, PilotState.DRAINING):
                 stage = PilotStage.WORKER_JOINED if pilot.tag in joined else pilot.stage
@@ -322,6 +345,11 @@ class Factory:
     def _drain(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
         if not pilots:
             return
+        if not self.middleware.has_manager:
+            task = asyncio.create_task(self._cancel(cluster, pilots, "stopped with SIGTERM: no manager to drain through"))
+            self._drain_tasks.add(task)
+            task.add_done_callback(self._drain_tasks.discard)
+            return
         for pilot in pilots:
             self._apply(cluster, pilot, JobStatus(PilotState.DRAINING, reason="draining: finishing its work, then exiting"))
         site = self.engine.head_site(cluster)
@@ -345,6 +373,7 @@ class Factory:
             site = self.engine.site(cluster, allocation)
             await site.batch.cancel(site.executor, group)
             for pilot in group:
+                self._cancelled.add(pilot.tag)
                 pilot.reason = reason
                 self.writes.pilots.append(pilot)
 
@@ -360,7 +389,7 @@ class Factory:
                 pilots=group,
                 shape=PilotShape(workers.cores, workers.memory_mb, workers.disk_mb, workers.walltime, site.partition, site.account),
                 workdir=site.workdir,
-                builder=self.engine.builder_command(cluster, site),
+                builder=await self.engine.builder_command(cluster, site),
                 command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),
                 env=self.engine.cluster_environment(cluster),
             )
@@ -372,6 +401,7 @@ class Factory:
                 self._back_off(cluster, allocation, str(exc))
                 continue
             self._backoff.pop(allocation, None)
+            crash_point("after-reply-before-commit")
             now = time.time()
             for pilot in group:
                 if pilot.tag in job_ids:
@@ -419,7 +449,7 @@ class Factory:
                 queued = [p for p in live if p.state in (PilotState.QUEUED, PilotState.HELD)]
                 await self._cancel(cluster, queued, "cancelled: cluster terminating")
                 running = [p for p in live if p.state in (PilotState.RUNNING, PilotState.UNKNOWN)]
-                if cluster.peaceful and cluster.head and cluster.head.address:
+                if cluster.peaceful and (not self.middleware.has_manager or (cluster.head and cluster.head.address)):
                     self._drain(cluster, running)
                 else:
                     await self._cancel(cluster, running, "cancelled: cluster terminating")

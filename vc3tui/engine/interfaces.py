@@ -125,6 +125,7 @@ class JobStatus:
     exit_code: int | None = None
     host: str | None = None
     started_at: float | None = None
+    job_id: str | None = None
 
 
 @runtime_checkable
@@ -174,6 +175,7 @@ class WorkerInfo:
 @runtime_checkable
 class Middleware(Protocol):
     kind: MiddlewareKind
+    has_manager: bool
 
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
         """The manager's command; it runs in the cluster's environment with `workdir` as its home."""

@@ -10,6 +10,7 @@ import hashlib
 import shlex
 
 from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.paths import shipped_dir
 
 
 async def stage_file(executor: Executor, data: bytes, directory: str, name: str, *, mode: int = 0o755) -> str:
@@ -20,3 +21,19 @@ async def stage_file(executor: Executor, data: bytes, directory: str, name: str,
     if not present.ok:
         await executor.put(data, path, mode=mode)
     return path
+
+
+async def stage_builder(executor: Executor, directory: str) -> str:
+    """The builder's sh bootstrap on the site, beside its Python file, both in a folder named by
+    their joint hash (the bootstrap finds the Python file next to itself)."""
+    shipped = shipped_dir("builder")
+    files = {name: (shipped / name).read_bytes() for name in ("vc3-builder", "vc3_builder.py")}
+    digest = hashlib.sha256(files["vc3-builder"] + files["vc3_builder.py"]).hexdigest()[:16]
+    folder = f"{directory}/{digest}"
+    bootstrap = f"{folder}/vc3-builder"
+    present = await executor.run_script(f"test -f {shlex.quote(folder)}/vc3_builder.py && test -f {shlex.quote(bootstrap)}\n")
+    if not present.ok:
+        await executor.run(["mkdir", "-p", folder])
+        await executor.put(files["vc3_builder.py"], f"{folder}/vc3_builder.py", mode=0o755)
+        await executor.put(files["vc3-builder"], bootstrap, mode=0o755)
+    return bootstrap

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
 from vc3tui.engine.hostkeys import HostKeyError
-from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.batch import batch_system
+from vc3tui.engine.interfaces import CommandFailed, Executor
 from vc3tui.engine.models import BatchKind, Resource, StageResult
 from vc3tui.engine.questions import NoAnswer
 
@@ -42,9 +43,11 @@ class StageFailed(Exception):
 Stage = Callable[[], Awaitable[str]]
 
 
-async def validate(resource: Resource, executor: Executor, on_stage: Callable[[StageResult], None] | None = None) -> list[StageResult]:
+async def validate(
+    resource: Resource, executor: Executor, on_stage: Callable[[StageResult], None] | None = None, *, account: str | None = None
+) -> list[StageResult]:
     """Run the stages in order until one fails; every stage's result goes to `on_stage` as it ends."""
-    checks = Checks(resource, executor)
+    checks = Checks(resource, executor, account)
     stages: list[tuple[str, Stage]] = []
     if isinstance(executor, SSHExecutor):
         stages += [
@@ -61,6 +64,8 @@ async def validate(resource: Resource, executor: Executor, on_stage: Callable[[S
         ("batch commands", checks.batch),
         ("system", checks.system),
     ]
+    if resource.batch is not BatchKind.FORK:
+        stages.append(("test job", checks.test_job))
     report = []
     for name, stage in stages:
         started = time.monotonic()
@@ -87,9 +92,11 @@ def _fix_for(stage: str) -> str:
 
 
 class Checks:
-    def __init__(self, resource: Resource, executor: Executor) -> None:
+    def __init__(self, resource: Resource, executor: Executor, account: str | None = None) -> None:
         self.resource = resource
         self.executor = executor
+        self.account = account
+        self.home_dir = ""
 
     @property
     def ssh(self) -> SSHExecutor:
@@ -136,7 +143,8 @@ class Checks:
         result = await self.executor.run_script('f=$(mktemp "$HOME/.vc3tui-probe.XXXXXX") && rm -f "$f" && printf %s "$HOME"\n')
         if not result.ok:
             raise StageFailed(f"cannot write in the home directory: {result.summary()}", "check your quota (`quota -s`) and home permissions")
-        return result.stdout.strip()
+        self.home_dir = result.stdout.strip()
+        return self.home_dir
 
     async def scratch(self) -> str:
         if not self.resource.scratch_dir:
@@ -189,6 +197,18 @@ class Checks:
             raise StageFailed(f"could not read the system: {result.stdout.strip()[:80]!r}", "this is informational; the allocation may still work")
         arch, os_name, cores, memory = lines[:4]
         return f"{os_name} {arch}, {cores} cores, {memory} MB"
+
+
+    async def test_job(self) -> str:
+        """A real job through the batch system, seen to finish, its output checked."""
+        batch = batch_system(self.resource.batch)
+        try:
+            printed = await batch.test_job(self.executor, f"{self.home_dir}/.vc3tui/validation", self.resource.partition, self.account)
+        except (CommandFailed, RuntimeError) as exc:
+            raise StageFailed(f"the test job failed: {exc}", "check the partition and account (sinfo shows partitions)") from None
+        if "vc3tui-test-job" not in printed:
+            raise StageFailed(f"the test job printed {printed[:80]!r}", "check that jobs can write to your home directory")
+        return printed
 
 
 async def expand_remote_path(executor: Executor, path: str) -> str:

@@ -58,7 +58,11 @@ def job_status(markers: Markers) -> JobStatus:
     """Map one pilot's markers to a state: alive is running; an exit marker says done or failed."""
     if markers.alive:
         return JobStatus(
-            PilotState.RUNNING, native="alive", stage=markers.stage or PilotStage.STARTED, host=markers.host
+            PilotState.RUNNING,
+            native="alive",
+            stage=markers.stage or PilotStage.STARTED,
+            host=markers.host,
+            job_id=str(markers.pid),
         )
     if markers.exit_code is not None:
         state = PilotState.DONE if markers.exit_code in (0, CANCELLED) else PilotState.FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vc3tui.engine.interfaces import Middleware
 from vc3tui.engine.middleware.dask import DaskMiddleware
+from vc3tui.engine.middleware.plain import PlainCommand
 from vc3tui.engine.models import MiddlewareKind
 
 
@@ -11,4 +12,6 @@ def middleware_for(kind: MiddlewareKind) -> Middleware:
     """The plugin for a blueprint's middleware; a clear error for one not built yet."""
     if kind is MiddlewareKind.DASK:
         return DaskMiddleware()
-    raise NotImplementedError(f"middleware {kind} is not supported yet; use middleware = \"dask\"")
+    if kind is MiddlewareKind.NONE:
+        return PlainCommand()
+    raise NotImplementedError(f"middleware {kind} is not supported yet; use \"dask\" or \"none\"")

@@ -26,6 +26,7 @@ DRAIN_TIMEOUT = 600
 
 class DaskMiddleware:
     kind = MiddlewareKind.DASK
+    has_manager = True
 
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
         argv = [

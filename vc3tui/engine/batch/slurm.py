@@ -1,0 +1,211 @@
+"""SLURM: N pilots in one `sbatch --array`, all of a cluster's pilots in one status round trip,
+many cancelled in one `scancel`.
+
+Array task K runs the K-th pilot of the submission; the job's comment, `vc3tui PREFIX INDEXES`,
+names the cluster (installation id + cluster id) and the pilot index of each task, so the engine
+recognises its own jobs by tag, even those whose submission it never saw answered, and touches
+no other job. The status script runs `squeue -r` (array tasks one by one; ids that left the queue
+are simply absent) and reads the pilots' own markers in the same round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import time
+from collections.abc import Sequence
+
+from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.crashpoints import crash_point
+from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.models import BatchKind, Pilot, job_name
+from vc3tui.engine.staging import stage_file
+from vc3tui.engine.states import PilotState
+
+SQUEUE_FORMAT = "%i|%T|%r|%k|%N"
+SQUEUE_END = "@@vc3tui-squeue-status"
+COMMENT = "vc3tui"
+
+QUEUED = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "CONFIGURING", "RESIZING"}
+RUNNING = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT"}
+HELD = {"SUSPENDED", "STOPPED"}
+DONE = {"COMPLETED"}
+FAILED = {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT"}
+CANCELLED = {"CANCELLED", "REVOKED"}
+
+
+def walltime(seconds: int) -> str:
+    """SLURM's D-HH:MM:SS, rounded up to the minute (SLURM counts whole minutes)."""
+    minutes = -(-seconds // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{days}-{hours:02d}:{minutes:02d}:00"
+
+
+def tag_prefix(pilot: Pilot) -> str:
+    return pilot.tag.rsplit("-", 1)[0]
+
+
+def compress(indexes: Sequence[int]) -> str:
+    """[3, 4, 5, 9] -> '3-5,9'."""
+    parts, run = [], []
+    for index in sorted(indexes):
+        if run and index == run[-1] + 1:
+            run.append(index)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [index]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+def expand(ranges: str) -> list[int]:
+    out: list[int] = []
+    for part in ranges.split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            out.extend(range(int(low), int(high or low) + 1))
+    return out
+
+
+class SlurmBatch:
+    kind = BatchKind.SLURM
+
+    def render(self, submission: Submission, wrapper_path: str = "WRAPPER") -> str:
+        """The array job script: task K runs the pilot whose index is the K-th in the comment."""
+        pilots = submission.pilots
+        shape = submission.shape
+        prefix = tag_prefix(pilots[0])
+        indexes = [p.index for p in pilots]
+        directives = [
+            f"--job-name={job_name(pilots[0].tag)}",
+            f"--comment={COMMENT} {prefix} {compress(indexes)}",
+            f"--array=0-{len(pilots) - 1}",
+            "--nodes=1",
+            "--ntasks=1",
+            f"--cpus-per-task={shape.cores}",
+            f"--mem={shape.memory_mb}M",
+            f"--time={walltime(shape.walltime)}",
+            f"--output={submission.workdir}/pilots/slurm-%A_%a.out",
+        ]
+        if shape.partition:
+            directives.append(f"--partition={shape.partition}")
+        if shape.account:
+            directives.append(f"--account={shape.account}")
+        lines = ["#!/bin/sh", *(f"#SBATCH {shlex.quote(d)}" for d in directives)]
+        lines += [
+            f"set -- {' '.join(str(i) for i in indexes)}",
+            'shift "$SLURM_ARRAY_TASK_ID"',
+            f"exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-\"$1\"",
+            "",
+        ]
+        return "\n".join(lines)
+
+    async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
+        wrapper = render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
+        wrapper_path = await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
+        script = self.render(submission, wrapper_path)
+        script_path = await stage_file(executor, script.encode(), submission.workdir, "array.sbatch")
+        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
+        result = await executor.run(["sbatch", "--parsable", script_path], timeout=120)
+        crash_point("after-submit-before-reply")
+        if not result.ok:
+            raise CommandFailed(result)
+        job = result.stdout.strip().splitlines()[-1].split(";")[0] if result.stdout.strip() else ""
+        if not job.isdigit():
+            raise RuntimeError(f"sbatch answered {result.stdout.strip()[:80]!r}, not a job id")
+        return {pilot.tag: f"{job}_{position}" for position, pilot in enumerate(submission.pilots)}
+
+    async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
+        if not pilots:
+            return {}
+        script = (
+            f"squeue -h -r -u \"$(id -un)\" -o {shlex.quote(SQUEUE_FORMAT)} 2>&1; echo {SQUEUE_END} $?\n"
+            + render_probe(f"{workdir}/pilots", {p.tag: None for p in pilots})
+        )
+        result = await executor.run_script(script, timeout=120)
+        queue_text, found, probe_text = result.stdout.partition(SQUEUE_END)
+        code = probe_text.split(maxsplit=1)[0] if found and probe_text.split() else ""
+        if code != "0":
+            error = queue_text.strip().splitlines()[-1] if queue_text.strip() else result.stderr.strip()
+            raise RuntimeError(f"squeue failed: {error or 'no answer'}")
+        queue = parse_squeue(queue_text, {tag_prefix(p) for p in pilots})
+        markers = parse_probe(probe_text.split("\n", 1)[1] if "\n" in probe_text else "")
+        return {p.tag: status for p in pilots if (status := combine(queue.get(p.tag), markers.get(p.tag))) is not None}
+
+    async def test_job(self, executor: Executor, workdir: str, partition: str | None, account: str | None, timeout: float = 300) -> str:
+        """Submit a tiny job, wait for it to leave the queue, and return what it printed."""
+        output = f"{workdir}/test-job-%j.out"
+        options = [f"--partition={partition}"] if partition else []
+        options += [f"--account={account}"] if account else []
+        await executor.run(["mkdir", "-p", workdir])
+        result = await executor.run(
+            ["sbatch", "--parsable", "--job-name=vc3test", "--time=00:05:00", f"--output={output}", *options,
+             "--wrap", "echo vc3tui-test-job ran on $(hostname)"],  # fmt: skip
+            timeout=120,
+        )
+        if not result.ok:
+            raise CommandFailed(result)
+        job = result.stdout.strip().split(";")[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            queued = await executor.run(["squeue", "-h", "-j", job, "-o", "%T %r"])
+            if queued.ok and not queued.stdout.strip():
+                printed = await executor.run(["cat", output.replace("%j", job)])
+                return printed.stdout.strip()
+            await asyncio.sleep(1)
+        await executor.run(["scancel", job])
+        raise RuntimeError(f"test job {job} did not finish in {timeout:.0f} s (last: {queued.stdout.strip() or queued.stderr.strip()})")
+
+    async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
+        ids = [p.job_id for p in pilots if p.job_id and re.fullmatch(r"\d+(_\d+)?", p.job_id)]
+        if ids:
+            await executor.run(["scancel", *ids], timeout=120)
+
+
+def parse_squeue(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str, str]]:
+    """tag -> (job id, state, reason, node) for our jobs; other lines (other jobs, noise) are skipped."""
+    found = {}
+    for line in text.splitlines():
+        fields = line.split("|")
+        if len(fields) != 5:
+            continue
+        job_id, state, reason, comment, node = fields
+        words = comment.split()
+        if len(words) != 3 or words[0] != COMMENT or words[1] not in prefixes:
+            continue
+        job, _, task = job_id.partition("_")
+        indexes = expand(words[2])
+        if not task.isdigit() or int(task) >= len(indexes):
+            continue
+        found[f"{words[1]}-{indexes[int(task)]}"] = (job_id, state.strip(), reason.strip(), node.strip())
+    return found
+
+
+def combine(queued: tuple[str, str, str, str] | None, markers: Markers | None) -> JobStatus | None:
+    """The queue's word while the job is in it; the pilot's own exit marker once it has left."""
+    if queued is not None:
+        job_id, state, reason, node = queued
+        native_reason = "" if reason in ("None", "(null)") else reason
+        stage = markers.stage if markers and markers.exists else None
+        if state in RUNNING:
+            return JobStatus(PilotState.RUNNING, native=state, reason=native_reason, stage=stage, host=node or None, job_id=job_id)
+        if state in HELD or "Held" in reason or "held" in reason:
+            return JobStatus(PilotState.HELD, native=state, reason=native_reason or state.lower(), job_id=job_id)
+        if state in QUEUED:
+            return JobStatus(PilotState.QUEUED, native=state, reason=native_reason, job_id=job_id)
+        if state in FAILED:
+            return JobStatus(PilotState.FAILED, native=state, reason=f"{state.lower()} {native_reason}".strip(), stage=stage, job_id=job_id)
+        if state in DONE | CANCELLED:
+            code = markers.exit_code if markers else None
+            state_name = PilotState.DONE if state in CANCELLED or code in (None, 0) else PilotState.FAILED
+            return JobStatus(state_name, native=state, reason=state.lower(), stage=stage, exit_code=code, job_id=job_id)
+    if markers is not None and markers.exists and markers.exit_code is not None:
+        code = markers.exit_code
+        state = PilotState.DONE if code in (0, 143) else PilotState.FAILED
+        reason = "cancelled" if code == 143 else f"exited with status {code}"
+        return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
+    return None

@@ -1,0 +1,44 @@
+"""Middleware `none`: no manager; every pilot runs the blueprint's `workers.command`.
+
+A worker counts as joined once its command started. With no manager to drain through, a
+peaceful removal stops the pilot with SIGTERM, which the command may catch to finish cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+
+
+class PlainCommand:
+    kind = MiddlewareKind.NONE
+    has_manager = False
+
+    def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
+        raise TypeError("middleware 'none' has no manager to launch")
+
+    async def locate(self, executor: Executor, workdir: str) -> HeadAddress | None:
+        return None
+
+    async def ready(self, executor: Executor, head: Head) -> bool:
+        return True
+
+    def worker_command(self, cluster: Cluster, head: Head | None, tag: str, secrets_dir: str) -> list[str]:
+        return list(cluster.blueprint.workers.command or [])
+
+    async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
+        return []
+
+    async def demand(self, executor: Executor, head: Head) -> int:
+        return 0
+
+    async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
+        raise TypeError("middleware 'none' has no manager to drain through")
+
+    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+        return {}
+
+    def client_environment(self, head: Head | None) -> Mapping[str, str]:
+        return {}
