@@ -28,7 +28,7 @@ from vc3tui.engine.batch.wrapper import (
     render_wrapper,
 )
 from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import BatchSystem, Executor, JobStatus, Middleware, PilotShape, Submission
+from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobStatus, Middleware, PilotShape, Submission
 from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
@@ -397,7 +397,17 @@ class Factory:
                 continue
             try:
                 job_ids = await site.batch.submit(site.executor, submission)
+            except CommandFailed as exc:
+                # The batch system said no, so these intents never became jobs: close them, and
+                # the next cycle places their share on the other allocations.
+                self._back_off(cluster, allocation, str(exc))
+                for pilot in group:
+                    self._apply(cluster, pilot, JobStatus(PilotState.DONE, reason=f"not submitted: {exc}"))
+                self.wake.set()
+                continue
             except Exception as exc:
+                # The answer was lost (connection, timeout): the jobs may exist. Keep the intents;
+                # the next status round trip finds them by tag, or they are submitted then.
                 self._back_off(cluster, allocation, str(exc))
                 continue
             self._backoff.pop(allocation, None)
