@@ -125,8 +125,10 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
         return 1
     reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
     if not entry:
-        reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C", row)
-        await asyncio.Event().wait()
+        reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C or `vc3tui cluster terminate`", row)
+        ended = (ClusterState.TERMINATING, ClusterState.TERMINATED)
+        await engine.wait_for(cluster_id, lambda r: r.cluster.state in ended)
+        return 0
     reporter.pause()
     try:
         # with --json, stdout carries only JSON lines: the entry point's output goes to stderr

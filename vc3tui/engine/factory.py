@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 LIVE = (PilotState.INTENT, PilotState.QUEUED, PilotState.RUNNING, PilotState.DRAINING, PilotState.HELD, PilotState.UNKNOWN)
 PEACEFUL_GRACE = 120.0
+JOIN_GRACE = 300.0
 HEAD_STOP_GRACE = 10.0
 LOG_TAIL_LINES = 5
 
@@ -302,6 +303,7 @@ class Factory:
                 self.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager for workers: {exc}")
                 return
             joined = {w.tag for w in workers if w.tag}
+        now = time.time()
         for pilot in pilots:
             if pilot.state in (PilotState.RUNNING, PilotState.DRAINING):
                 stage = PilotStage.WORKER_JOINED if pilot.tag in joined else pilot.stage
@@ -310,6 +312,11 @@ class Factory:
                 if stage is not pilot.stage:
                     pilot.stage = stage
                     self.writes.pilots.append(pilot)
+                late = stage is PilotStage.WORKER_STARTED and pilot.started_at and now - pilot.started_at > JOIN_GRACE
+                if late and not pilot.reason.startswith("worker has not joined"):
+                    pilot.reason = f"worker has not joined the manager {int(now - pilot.started_at)} s after starting; see its worker.log"
+                    self.writes.pilots.append(pilot)
+                    self.event(cluster, "pilot", f"pilot {pilot.index} on {pilot.allocation}: {pilot.reason}")
 
     async def _new_intents(self, cluster: Cluster, live: Sequence[Pilot], target: int) -> list[Pilot]:
         per_allocation = Counter(p.allocation for p in live)

@@ -134,7 +134,22 @@ class SlurmBatch:
             raise RuntimeError(f"squeue failed: {error or 'no answer'}")
         queue = parse_squeue(queue_text, {tag_prefix(p) for p in pilots})
         markers = parse_probe(probe_text.split("\n", 1)[1] if "\n" in probe_text else "")
-        return {p.tag: status for p in pilots if (status := combine(queue.get(p.tag), markers.get(p.tag))) is not None}
+        found = {p.tag: status for p in pilots if (status := combine(queue.get(p.tag), markers.get(p.tag))) is not None}
+        vanished = [p for p in pilots if p.tag not in found and p.job_id]
+        if vanished:
+            found |= await self._accounting(executor, vanished)
+        return found
+
+    async def _accounting(self, executor: Executor, pilots: Sequence[Pilot]) -> dict[str, JobStatus]:
+        """sacct's word on jobs that left the queue without an exit marker, where accounting runs."""
+        result = await executor.run(
+            ["sacct", "-n", "-P", "-X", "-j", ",".join(p.job_id for p in pilots if p.job_id), "-o", "JobID,State,ExitCode"],
+            timeout=120,
+        )
+        if not result.ok:
+            return {}
+        by_job = parse_sacct(result.stdout)
+        return {p.tag: by_job[p.job_id] for p in pilots if p.job_id in by_job}
 
     async def test_job(self, executor: Executor, workdir: str, partition: str | None, account: str | None, timeout: float = 300) -> str:
         """Submit a tiny job, wait for it to leave the queue, and return what it printed."""
@@ -182,6 +197,25 @@ def parse_squeue(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str
         if not task.isdigit() or int(task) >= len(indexes):
             continue
         found[f"{words[1]}-{indexes[int(task)]}"] = (job_id, state.strip(), reason.strip(), node.strip())
+    return found
+
+
+def parse_sacct(text: str) -> dict[str, JobStatus]:
+    """job id -> final status, from `sacct -n -P -o JobID,State,ExitCode`."""
+    found = {}
+    for line in text.splitlines():
+        fields = line.split("|")
+        if len(fields) != 3:
+            continue
+        job_id, state, exit_code = fields
+        state = state.split()[0] if state.split() else ""
+        code = int(exit_code.split(":")[0]) if exit_code.split(":")[0].isdigit() else None
+        if state in DONE and code in (0, None):
+            found[job_id] = JobStatus(PilotState.DONE, native=state, reason="completed (sacct)", exit_code=code, job_id=job_id)
+        elif state in CANCELLED:
+            found[job_id] = JobStatus(PilotState.DONE, native=state, reason="cancelled (sacct)", exit_code=code, job_id=job_id)
+        elif state in DONE | FAILED:
+            found[job_id] = JobStatus(PilotState.FAILED, native=state, reason=f"{state.lower()} (sacct), exit {exit_code}", exit_code=code, job_id=job_id)
     return found
 
 
