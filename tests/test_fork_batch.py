@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,7 @@ async def test_failure_keeps_exit_status_and_stage(tmp_path: Path, cleanup: list
 async def test_builder_failure_is_reported_at_its_stage(tmp_path: Path, cleanup: list[int]) -> None:
     batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
     sub = submission(tmp_path, group, ["true"])
-    sub = Submission(**{**sub.__dict__, "builder": [*sub.builder, "--require", "python:99"]})
+    sub = replace(sub, builder=[*sub.builder, "--require", "python:99"])
     jobs = await batch.submit(executor, sub)
     cleanup.extend(int(j) for j in jobs.values())
     group[0].job_id = jobs[group[0].tag]

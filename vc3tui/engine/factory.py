@@ -15,7 +15,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -251,11 +251,19 @@ class Factory:
                 else:
                     if status.state in (PilotState.FAILED, PilotState.LOST):
                         tail = await self._log_tail(site, f"{site.workdir}/pilots/{pilot.tag}", status.stage)
-                        status = JobStatus(**{**status.__dict__, "reason": f"{status.reason}: {tail}"})
+                        status = replace(status, reason=f"{status.reason}: {tail}")
                     self._apply(cluster, pilot, status)
         return unsubmitted
 
     def _apply(self, cluster: Cluster, pilot: Pilot, status: JobStatus) -> None:
+        if (
+            status.state is pilot.state
+            and (status.stage in (None, pilot.stage) or pilot.stage is PilotStage.WORKER_JOINED)
+            and status.job_id in (None, pilot.job_id)
+            and status.host in (None, pilot.host)
+            and (not status.reason or status.reason == pilot.reason)
+        ):
+            return  # the common case at 10,000 pilots: nothing changed since the last cycle
         state = status.state
         if pilot.state is PilotState.DRAINING and state in (PilotState.RUNNING, PilotState.QUEUED):
             state = PilotState.DRAINING
@@ -304,16 +312,20 @@ class Factory:
                 return
             joined = {w.tag for w in workers if w.tag}
         now = time.time()
+        working = (PilotState.RUNNING, PilotState.DRAINING)
         for pilot in pilots:
-            if pilot.state in (PilotState.RUNNING, PilotState.DRAINING):
-                stage = PilotStage.WORKER_JOINED if pilot.tag in joined else pilot.stage
-                if pilot.stage is PilotStage.WORKER_JOINED and pilot.tag not in joined:
-                    stage = PilotStage.WORKER_STARTED
-                if stage is not pilot.stage:
-                    pilot.stage = stage
-                    self.writes.pilots.append(pilot)
-                late = stage is PilotStage.WORKER_STARTED and pilot.started_at and now - pilot.started_at > JOIN_GRACE
-                if late and not pilot.reason.startswith("worker has not joined"):
+            if pilot.state not in working:
+                continue
+            stage = pilot.stage
+            if pilot.tag in joined:
+                stage = PilotStage.WORKER_JOINED
+            elif stage is PilotStage.WORKER_JOINED:
+                stage = PilotStage.WORKER_STARTED
+            if stage is not pilot.stage:
+                pilot.stage = stage
+                self.writes.pilots.append(pilot)
+            if stage is PilotStage.WORKER_STARTED and pilot.started_at and now - pilot.started_at > JOIN_GRACE:
+                if not pilot.reason.startswith("worker has not joined"):
                     pilot.reason = f"worker has not joined the manager {int(now - pilot.started_at)} s after starting; see its worker.log"
                     self.writes.pilots.append(pilot)
                     self.event(cluster, "pilot", f"pilot {pilot.index} on {pilot.allocation}: {pilot.reason}")
@@ -433,8 +445,9 @@ class Factory:
         self.event(cluster, "submit", f"allocation {allocation}: {error}; retrying in {int(seconds)} s")
 
     def _conditions(self, cluster: Cluster, pilots: Sequence[Pilot], target: int) -> None:
-        joined = sum(1 for p in pilots if p.stage is PilotStage.WORKER_JOINED and p.state is PilotState.RUNNING)
-        draining = sum(1 for p in pilots if p.state is PilotState.DRAINING)
+        states = Counter((p.state, p.stage is PilotStage.WORKER_JOINED) for p in pilots)
+        joined = states[(PilotState.RUNNING, True)]
+        draining = states[(PilotState.DRAINING, True)] + states[(PilotState.DRAINING, False)]
         conditions = [
             Condition(kind=ClusterCondition.BACKED_OFF, allocation=name, reason=error)
             for name, (until, _, error) in sorted(self._backoff.items())

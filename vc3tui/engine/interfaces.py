@@ -114,7 +114,7 @@ class Submission:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobStatus:
     """One pilot as the batch system and its own markers see it."""
 

@@ -310,7 +310,13 @@ class Cluster(Strict):
 
 
 class Pilot(Strict):
-    """One batch job on one allocation; its row and tag exist before the job does."""
+    """One batch job on one allocation; its row and tag exist before the job does.
+
+    Assignments are not re-validated: pilots are checked when read from the store, state changes
+    go through `move`, and a cycle touches every tracked pilot (10,000 of them must stay cheap).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
     cluster_id: str
     allocation: Name

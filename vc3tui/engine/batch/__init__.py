@@ -8,10 +8,16 @@ from vc3tui.engine.interfaces import BatchSystem
 from vc3tui.engine.models import BatchKind
 
 
+_ADAPTERS: dict[BatchKind, BatchSystem] = {}
+
+
 def batch_system(kind: BatchKind) -> BatchSystem:
-    """The adapter for a resource's batch system; a clear error for one not built yet."""
-    if kind is BatchKind.FORK:
-        return ForkBatch()
-    if kind is BatchKind.SLURM:
-        return SlurmBatch()
-    raise NotImplementedError(f"batch system {kind} is not supported yet; use fork or slurm")
+    """The adapter for a resource's batch system (one per kind, so its parse memos are shared)."""
+    if kind not in _ADAPTERS:
+        if kind is BatchKind.FORK:
+            _ADAPTERS[kind] = ForkBatch()
+        elif kind is BatchKind.SLURM:
+            _ADAPTERS[kind] = SlurmBatch()
+        else:
+            raise NotImplementedError(f"batch system {kind} is not supported yet; use fork or slurm")
+    return _ADAPTERS[kind]

@@ -11,6 +11,7 @@ are simply absent) and reads the pilots' own markers in the same round trip.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import shlex
 import time
@@ -62,17 +63,27 @@ def compress(indexes: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def expand(ranges: str) -> list[int]:
+@functools.lru_cache(maxsize=1024)
+def expand(ranges: str) -> tuple[int, ...]:
+    """'3-5,9' -> (3, 4, 5, 9); remembered, since every task of an array carries the same ranges."""
     out: list[int] = []
     for part in ranges.split(","):
         low, _, high = part.partition("-")
         if low.isdigit() and (not high or high.isdigit()):
             out.extend(range(int(low), int(high or low) + 1))
-    return out
+    return tuple(out)
 
 
 class SlurmBatch:
+    """Stateless but for memos of parsed lines: at 10,000 pilots most lines are the same from one
+    cycle to the next, and a line seen before costs one dictionary lookup instead of a parse."""
+
     kind = BatchKind.SLURM
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str | None, str | None], JobStatus | None] = {}
+        self._lines: dict[str, tuple[str, str] | None] = {}  # squeue line -> (tag, tag prefix)
+        self._last_answer: tuple[str, str, list[str], dict[str, JobStatus]] = ("", "", [], {})
 
     def render(self, submission: Submission, wrapper_path: str = "WRAPPER") -> str:
         """The array job script: task K runs the pilot whose index is the K-th in the comment."""
@@ -132,13 +143,41 @@ class SlurmBatch:
         if code != "0":
             error = queue_text.strip().splitlines()[-1] if queue_text.strip() else result.stderr.strip()
             raise RuntimeError(f"squeue failed: {error or 'no answer'}")
-        queue = parse_squeue(queue_text, {tag_prefix(p) for p in pilots})
-        markers = parse_probe(probe_text.split("\n", 1)[1] if "\n" in probe_text else "")
-        found = {p.tag: status for p in pilots if (status := combine(queue.get(p.tag), markers.get(p.tag))) is not None}
-        vanished = [p for p in pilots if p.tag not in found and p.job_id]
+        tags = [p.tag for p in pilots]
+        if (queue_text, probe_text, tags) == self._last_answer[:3]:
+            return dict(self._last_answer[3])  # nothing moved on the site since the last cycle
+        prefixes = {tag_prefix(p) for p in pilots}
+        queue = {}
+        parsed, self._lines = self._lines, {}
+        for line in queue_text.splitlines():
+            entry = parsed.get(line, False)
+            if entry is False:
+                tag = next(iter(parse_squeue(line, {_comment_prefix(line)})), None)
+                entry = (tag, tag.rsplit("-", 1)[0]) if tag else None
+            self._lines[line] = entry
+            if entry and entry[1] in prefixes:
+                queue[entry[0]] = line
+        probe_lines = probe_text.split("\n", 1)[1].splitlines() if "\n" in probe_text else []
+        markers = {line.split(" ", 1)[0]: line for line in probe_lines}
+        seen, self._seen = self._seen, {}
+        found, vanished = {}, []
+        for pilot in pilots:
+            key = (queue.get(pilot.tag), markers.get(pilot.tag))
+            status = seen[key] if key in seen else self._combine(*key)
+            self._seen[key] = status
+            if status is not None:
+                found[pilot.tag] = status
+            elif pilot.job_id:
+                vanished.append(pilot)
         if vanished:
             found |= await self._accounting(executor, vanished)
+        self._last_answer = (queue_text, probe_text, tags, dict(found))
         return found
+
+    def _combine(self, queue_line: str | None, marker_line: str | None) -> JobStatus | None:
+        queued = next(iter(parse_squeue(queue_line, {_comment_prefix(queue_line)}).values()), None) if queue_line else None
+        markers = next(iter(parse_probe(marker_line).values()), None) if marker_line else None
+        return combine(queued, markers)
 
     async def _accounting(self, executor: Executor, pilots: Sequence[Pilot]) -> dict[str, JobStatus]:
         """sacct's word on jobs that left the queue without an exit marker, where accounting runs."""
@@ -184,20 +223,29 @@ class SlurmBatch:
 def parse_squeue(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str, str]]:
     """tag -> (job id, state, reason, node) for our jobs; other lines (other jobs, noise) are skipped."""
     found = {}
+    ours: dict[str, tuple[str, tuple[int, ...]] | None] = {}  # comment -> (tag prefix, pilot indexes)
     for line in text.splitlines():
         fields = line.split("|")
         if len(fields) != 5:
             continue
         job_id, state, reason, comment, node = fields
-        words = comment.split()
-        if len(words) != 3 or words[0] != COMMENT or words[1] not in prefixes:
+        if comment not in ours:
+            words = comment.split()
+            ok = len(words) == 3 and words[0] == COMMENT and words[1] in prefixes
+            ours[comment] = (words[1], expand(words[2])) if ok else None
+        entry = ours[comment]
+        if entry is None:
             continue
-        job, _, task = job_id.partition("_")
-        indexes = expand(words[2])
-        if not task.isdigit() or int(task) >= len(indexes):
-            continue
-        found[f"{words[1]}-{indexes[int(task)]}"] = (job_id, state.strip(), reason.strip(), node.strip())
+        task = job_id.partition("_")[2]
+        if task.isdigit() and int(task) < len(entry[1]):
+            found[f"{entry[0]}-{entry[1][int(task)]}"] = (job_id, state.strip(), reason.strip(), node.strip())
     return found
+
+
+def _comment_prefix(line: str) -> str:
+    fields = line.split("|")
+    words = fields[3].split() if len(fields) == 5 else []
+    return words[1] if len(words) == 3 else ""
 
 
 def parse_sacct(text: str) -> dict[str, JobStatus]:

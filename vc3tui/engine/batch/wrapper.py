@@ -59,7 +59,8 @@ for entry in {entries}; do
             alive=1
         fi
     fi
-    echo "$t ${{pid:--}} $alive $(cat "$t/stage" 2>/dev/null || echo -) $(cat "$t/exit" 2>/dev/null || echo -) $(cat "$t/host" 2>/dev/null || echo -)"
+    stage=$(cat "$t/stage" 2>/dev/null); code=$(cat "$t/exit" 2>/dev/null); host=$(cat "$t/host" 2>/dev/null)
+    echo "$t ${{pid:--}} $alive ${{stage:--}} ${{code:--}} ${{host:--}}"
 done
 """
 
@@ -88,7 +89,7 @@ def _quote_with_tag(part: str) -> str:
     return quoted.replace(PILOT_TAG, "'\"$1\"'")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Markers:
     """What a pilot (or head) left in its directory."""
 
@@ -113,6 +114,9 @@ def render_probe(base: str, known_pids: Mapping[str, int | None]) -> str:
     return PROBE.format(base=shlex.quote(base), entries=entries)
 
 
+_STAGES = {stage.value: stage for stage in PilotStage}
+
+
 def parse_probe(output: str) -> dict[str, Markers]:
     """One Markers per line of probe output; lines that do not parse are ignored, never fatal."""
     found: dict[str, Markers] = {}
@@ -129,7 +133,7 @@ def parse_probe(output: str) -> dict[str, Markers]:
             exists=True,
             pid=int(pid) if pid.isdigit() else None,
             alive=alive == "1",
-            stage=PilotStage(stage) if stage in PilotStage._value2member_map_ else None,
+            stage=_STAGES.get(stage),
             exit_code=int(code) if code.lstrip("-").isdigit() else None,
             host=None if host == "-" else host,
         )
