@@ -51,6 +51,13 @@ def test_partition_with_shell_metacharacters_is_refused() -> None:
         Resource(name="r", batch="slurm", partition="debug; scancel -u me")
 
 
+@pytest.mark.parametrize("option", ["--qos=debug; rm -rf ~", "--x=$(id)", "--x=`id`", "-x 'y'", "--a=b\n--c"])
+def test_extra_batch_options_with_metacharacters_are_refused(option: str) -> None:
+    with pytest.raises(ValidationError, match="not a valid batch option"):
+        Resource(name="r", batch="slurm", batch_options=[option])
+    assert Resource(name="r", batch="slurm", batch_options=["--qos=debug", "--constraint=haswell"]).batch_options
+
+
 def test_environment_variable_names_are_checked() -> None:
     assert Environment(variables={"OMP_NUM_THREADS": "1"}).variables["OMP_NUM_THREADS"] == "1"
     with pytest.raises(ValidationError, match="not an environment variable name"):

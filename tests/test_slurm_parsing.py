@@ -30,7 +30,7 @@ def test_walltime_rounds_up_to_minutes() -> None:
 def test_job_script_has_shape_tags_and_quoted_values() -> None:
     submission = Submission(
         pilots=pilots(4, 5, 9),
-        shape=PilotShape(cores=2, memory_mb=4000, disk_mb=1, walltime=7200, partition="debug", account="proj-1"),
+        shape=PilotShape(cores=2, memory_mb=4000, disk_mb=1, walltime=7200, partition="debug", account="proj-1", options=("--qos=debug",)),
         workdir="/scratch/my dir/.vc3tui/clusters/0123abcd",
         builder=["sh", "b"],
         command=["true"],
@@ -41,6 +41,7 @@ def test_job_script_has_shape_tags_and_quoted_values() -> None:
     assert "#SBATCH --array=0-2" in script and "#SBATCH --cpus-per-task=2" in script
     assert "#SBATCH --mem=4000M" in script and "#SBATCH --time=0-02:00:00" in script
     assert "#SBATCH --partition=debug" in script and "#SBATCH --account=proj-1" in script
+    assert "#SBATCH --qos=debug" in script
     assert "#SBATCH '--output=/scratch/my dir/.vc3tui/clusters/0123abcd/pilots/slurm-%A_%a.out'" in script
     assert "set -- 4 5 9" in script and f"exec sh '/scratch/my dir/pilot-abc.sh' {PREFIX}-\"$1\"" in script
 

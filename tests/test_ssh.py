@@ -356,12 +356,12 @@ async def test_loose_key_permissions_are_refused_with_the_fix(site) -> None:
 
 
 async def test_missing_batch_command_fails_at_its_stage(site) -> None:
-    engine, answers, allocation, _ = await engine_with(site, batch=BatchKind.SLURM)
+    engine, answers, allocation, _ = await engine_with(site, batch=BatchKind.LSF)
     try:
         await engine.access.install_key(allocation)
         stage, detail, fix = await failed_stage(engine, allocation)
-        assert (stage, detail) == ("batch commands", "sbatch, squeue, scancel not found on PATH")
-        assert "slurm" in fix and "module" in fix
+        assert (stage, detail) == ("batch commands", "bsub, bjobs, bkill not found on PATH")
+        assert "lsf" in fix and "module" in fix
     finally:
         await engine.close()
 

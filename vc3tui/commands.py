@@ -42,6 +42,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--disk-mb", type=int, default=1000)
     add.add_argument("--scratch", help="scratch directory on the site, e.g. '$SCRATCH'")
     add.add_argument("--description", default="")
+    add.add_argument("--batch-option", action="append", default=[], metavar="--NAME=VALUE", help="extra batch directive (repeatable)")
     remove = resource.add_parser("remove", help="remove a resource from your resources.toml")
     remove.add_argument("name")
 
@@ -149,7 +150,7 @@ async def resource_add(engine: Engine, args: argparse.Namespace) -> int:
     resource = Resource(
         name=args.name, login_hosts=[args.host], port=args.port, batch=args.batch, partition=args.partition,
         node=NodeShape(cores=args.cores, memory_mb=args.memory_mb, disk_mb=args.disk_mb),
-        scratch_dir=args.scratch, description=args.description,
+        scratch_dir=args.scratch, description=args.description, batch_options=args.batch_option,
     )  # fmt: skip
     save_user_resource(engine.dirs.user_resources, resource)
     print(f"resource {resource.name} saved in {engine.dirs.user_resources}")

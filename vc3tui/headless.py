@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vc3tui.engine.engine import ClusterRow, Engine, EngineError
 from vc3tui.engine.states import ClusterState
+from vc3tui.terminal import answer_on_terminal
 
 TEARDOWN_TIMEOUT = 300.0
 
@@ -89,7 +90,7 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal, number)
     cluster_id = None
-    watchers: list[asyncio.Task[None]] = []
+    watchers: list[asyncio.Task[None]] = [asyncio.create_task(answer_on_terminal(engine.questions))]
     try:
         blueprint = await engine.load_blueprint(path)
         existing = await engine.live_cluster(blueprint.name)
@@ -100,7 +101,7 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
             reporter.event(existing.name, "resume", f"resuming the live cluster ({existing.state})", await engine.status(existing.id))
         else:
             cluster_id = (await engine.launch(blueprint)).id
-        watchers = [
+        watchers += [
             asyncio.create_task(_report_events(engine, reporter, cluster_id)),
             asyncio.create_task(_report_status(engine, reporter, cluster_id)),
         ]

@@ -269,6 +269,7 @@ class Engine:
             poll_interval=float(resource.poll_interval),
             account=record.account,
             partition=resource.partition,
+            batch_options=(*resource.batch_options, *record.batch_options),
         )
 
     def head_site(self, cluster: Cluster) -> Site:

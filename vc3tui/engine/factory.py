@@ -55,6 +55,7 @@ class Site:
     poll_interval: float
     account: str | None = None
     partition: str | None = None
+    batch_options: tuple[str, ...] = ()
 
 
 class Factory:
@@ -406,7 +407,9 @@ class Factory:
             site = self.engine.site(cluster, allocation)
             submission = Submission(
                 pilots=group,
-                shape=PilotShape(workers.cores, workers.memory_mb, workers.disk_mb, workers.walltime, site.partition, site.account),
+                shape=PilotShape(
+                    workers.cores, workers.memory_mb, workers.disk_mb, workers.walltime, site.partition, site.account, site.batch_options
+                ),
                 workdir=site.workdir,
                 builder=await self.engine.builder_command(cluster, site),
                 command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),

@@ -96,6 +96,7 @@ class PilotShape:
     walltime: int
     partition: str | None = None
     account: str | None = None
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,14 @@ BatchToken = Annotated[
     str,
     _pattern(r"[A-Za-z0-9_.,:+=@/-]{1,128}", "batch system value", "use letters, digits and _ . , : + = @ / -"),
 ]
+BatchOption = Annotated[
+    str,
+    _pattern(
+        r"--?[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.,:+=@/-]+)?",
+        "batch option",
+        "write it as --name or --name=value (letters, digits and _ . , : + = @ / -)",
+    ),
+]
 OsSpec = Annotated[
     str, _pattern(r"[a-z0-9]+(:[0-9.]+)?", "operating system", "write it as DIST[:VERSION], e.g. 'centos:7.4'")
 ]
@@ -117,6 +125,7 @@ class Resource(Strict):
     docs_url: str = ""
     poll_interval: Duration = 30
     max_channels: int = Field(4, ge=2, le=64)
+    batch_options: list[BatchOption] = Field(default_factory=list, description="extra directives, e.g. --qos=debug")
 
     @property
     def title(self) -> str:
@@ -141,6 +150,7 @@ class Allocation(Strict):
     login: Login | None = None
     key_path: str | None = None
     account: BatchToken | None = None
+    batch_options: list[BatchOption] = Field(default_factory=list)
     max_pilots: int | None = Field(None, gt=0)
     owner: str | None = None
     workdir: str | None = None

@@ -106,6 +106,7 @@ class SlurmBatch:
             directives.append(f"--partition={shape.partition}")
         if shape.account:
             directives.append(f"--account={shape.account}")
+        directives += shape.options
         lines = ["#!/bin/sh", *(f"#SBATCH {shlex.quote(d)}" for d in directives)]
         lines += [
             f"set -- {' '.join(str(i) for i in indexes)}",
