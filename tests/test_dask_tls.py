@@ -52,6 +52,8 @@ async def test_scheduler_beyond_loopback_requires_the_cluster_ca(tmp_path: Path)
                 break
             await asyncio.sleep(0.1)
         assert [w.tag for w in await dask.workers(executor, head)] == ["vc3-feedfacecafe-0123abcd-0"]
+        assert await dask.ready(executor, head)
+        assert await dask.demand(executor, head) >= 0
 
         client_env = {**os.environ, **dask.client_environment(head)}
         probe = "from distributed import Client\nwith Client(timeout=10) as c: print(c.submit(sum, [1, 2]).result())"

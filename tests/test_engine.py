@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +92,19 @@ async def test_another_process_writes_the_size_the_lease_holder_acts(cluster_hom
         await owner.close()
         await other.close()
     assert leftovers(cluster_home) == {}
+
+
+async def test_named_environment_is_copied_into_the_cluster(dirs: Dirs) -> None:
+    engine = Engine(dirs)
+    try:
+        engine.store.store.put_environment(Environment(name="team", pip=["six"]))
+        blueprint = dask_blueprint(0).model_copy(update={"environment": Environment(name="team")})
+        with pytest.raises(EngineError, match="unknown environment 'ghost'"):
+            await engine.launch(blueprint.model_copy(update={"environment": Environment(name="ghost")}))
+        resolved = await engine._resolve_environment(blueprint)
+        assert resolved.environment.pip == ["six"]
+    finally:
+        await engine.close()
 
 
 async def test_lease_rules(dirs: Dirs) -> None:

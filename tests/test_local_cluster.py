@@ -7,7 +7,6 @@ and the scheduler itself, not the engine's opinion of them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.waiting import wait_until
 from tests.processes import alive, cmdline, leftovers
 
 ROOT = Path(__file__).parent.parent
@@ -48,14 +48,6 @@ def cluster_row(home: Path, name: str) -> dict:
     return {**json.loads(rows[0][1]), "pilots": pilots} if rows else {}
 
 
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def scheduler_workers(cluster: dict) -> list[str]:

@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import asyncssh
@@ -22,6 +20,7 @@ from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState, ClusterCondition, ClusterState, PilotStage, PilotState
 
 from tests.testbed.sshd import USER
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 ROOT = Path(__file__).parent.parent
@@ -33,26 +32,8 @@ def our_jobs(slurm, cluster_id: str) -> list[tuple[str, str, str]]:
     return [tuple(line.split("|")) for line in lines if f"-{cluster_id} " in line]
 
 
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-async def await_until(check, timeout: float, what: str):
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

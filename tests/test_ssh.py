@@ -16,7 +16,7 @@ import pytest
 
 from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
+from vc3tui.engine.executors.ssh import SSHError
 from vc3tui.engine.models import Allocation, BatchKind, Resource
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionKind

@@ -50,6 +50,22 @@ def test_allocations_round_trip(store: Store) -> None:
     assert store.allocation("midway") is None
 
 
+def test_environments_and_projects_round_trip(store: Store) -> None:
+    from vc3tui.engine.models import AllocationDescriptor, Environment, Member, Project
+
+    store.put_environment(Environment(name="team", pip=["numpy"], variables={"A": "1"}))
+    with pytest.raises(ValueError, match="named"):
+        store.put_environment(Environment(pip=["x"]))
+    assert [e.name for e in store.environments()] == ["team"]
+    project = Project(
+        name="physics",
+        members=[Member(name="Amir", email="amir@example.edu")],
+        allocations=[AllocationDescriptor(name="midway", resource="midway", owner="Amir")],
+    )
+    store.put_project(project)
+    assert store.projects() == [project]
+
+
 def test_intent_is_committed_before_anything_else(store: Store) -> None:
     store.put_cluster(cluster())
     pilots = store.add_pilot_intents("0123abcd", "local", 3)

@@ -49,9 +49,6 @@ class Dirs:
     def user_resources(self) -> Path:
         return self.config / "resources.toml"
 
-    @property
-    def settings(self) -> Path:
-        return self.config / "settings.toml"
 
 
 def shipped_dir(name: str) -> Path:
