@@ -73,3 +73,16 @@ def slurm_sshd(slurm, tmp_path_factory: pytest.TempPathFactory):
     bed = SSHTestBed(tmp_path_factory.mktemp("slurm-sshd"), set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
     yield bed
     bed.stop()
+
+
+@pytest.fixture(scope="session")
+def sge():
+    """The single-host Son of Grid Engine cell (tests/testbed/sge.py); daemons stopped by pid."""
+    from tests.testbed.sge import SGETestBed, usable
+
+    reason = usable()
+    if reason:
+        pytest.skip(reason)
+    bed = SGETestBed().start()
+    yield bed
+    bed.stop()

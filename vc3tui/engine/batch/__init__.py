@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vc3tui.engine.batch.fork import ForkBatch
+from vc3tui.engine.batch.sge import SGEBatch
 from vc3tui.engine.batch.slurm import SlurmBatch
 from vc3tui.engine.interfaces import BatchSystem
 from vc3tui.engine.models import BatchKind
@@ -18,6 +19,8 @@ def batch_system(kind: BatchKind) -> BatchSystem:
             _ADAPTERS[kind] = ForkBatch()
         elif kind is BatchKind.SLURM:
             _ADAPTERS[kind] = SlurmBatch()
+        elif kind is BatchKind.SGE:
+            _ADAPTERS[kind] = SGEBatch()
         else:
-            raise NotImplementedError(f"batch system {kind} is not supported yet; use fork or slurm")
+            raise NotImplementedError(f"batch system {kind} is not supported yet; use fork, slurm or sge")
     return _ADAPTERS[kind]

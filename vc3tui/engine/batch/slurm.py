@@ -17,7 +17,7 @@ import shlex
 import time
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, stage_wrapper
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
@@ -117,8 +117,7 @@ class SlurmBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        wrapper = render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
-        wrapper_path = await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
+        wrapper_path = await stage_wrapper(executor, submission)
         script = self.render(submission, wrapper_path)
         script_path = await stage_file(executor, script.encode(), submission.workdir, "array.sbatch")
         await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])

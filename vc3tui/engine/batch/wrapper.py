@@ -13,6 +13,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from vc3tui.engine.interfaces import Executor, Submission
+from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotStage
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
@@ -77,6 +79,12 @@ def render_wrapper(
         builder=_join(builder),
         command=_join(command),
     )
+
+
+async def stage_wrapper(executor: Executor, submission: Submission) -> str:
+    """The submission's wrapper on the site, named by its content (see staging.py); its path."""
+    wrapper = render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
+    return await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
 
 
 def _join(argv: Sequence[str]) -> str:

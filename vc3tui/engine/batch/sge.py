@@ -1,0 +1,189 @@
+"""Son of Grid Engine / Univa / Oracle Grid Engine: `qsub -t` arrays, `qstat -xml`, `qdel -t`.
+
+Array task ids are the pilot indexes themselves (one `qsub -t A-B` per contiguous run of them)
+and the job name is the cluster's tag prefix, so `qstat` alone says which pilot every task is:
+the engine recognises its own jobs after a crash and touches no other job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
+
+from vc3tui.engine.batch.slurm import tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, stage_wrapper
+from vc3tui.engine.crashpoints import crash_point
+from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.models import BatchKind, Pilot
+from vc3tui.engine.staging import stage_file
+from vc3tui.engine.states import PilotState
+
+QSTAT_END = "@@vc3tui-qstat-status"
+
+
+def runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
+    """[3, 4, 5, 9] -> [(3, 5), (9, 9)]: one array submission per contiguous run."""
+    out: list[tuple[int, int]] = []
+    for index in sorted(indexes):
+        if out and index == out[-1][1] + 1:
+            out[-1] = (out[-1][0], index)
+        else:
+            out.append((index, index))
+    return out
+
+
+def clock(seconds: int) -> str:
+    hours, rest = divmod(max(60, seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def expand_tasks(text: str) -> list[int]:
+    """SGE task field: '7', '9-20:1', '1-9:2', or comma lists of those."""
+    tasks: list[int] = []
+    for part in text.split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
+        if match:
+            low, high, step = int(match[1]), int(match[2] or match[1]), int(match[3] or 1)
+            tasks.extend(range(low, high + 1, step))
+    return tasks
+
+
+def parse_qstat_xml(text: str, prefixes: set[str]) -> dict[str, tuple[str, str]]:
+    """tag -> (job id 'JOB.TASK', SGE state letters) for our tasks; anything unparsable is skipped."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        return found
+    for job in root.iter("job_list"):
+        name, number = job.findtext("JB_name", ""), job.findtext("JB_job_number", "")
+        if name not in prefixes or not number.isdigit():
+            continue
+        state = job.findtext("state", "") or ""
+        for task in expand_tasks(job.findtext("tasks", "") or ""):
+            found[f"{name}-{task}"] = (f"{number}.{task}", state)
+    return found
+
+
+def sge_status(entry: tuple[str, str] | None, markers: Markers | None) -> JobStatus | None:
+    if entry is not None:
+        job_id, letters = entry
+        stage = markers.stage if markers and markers.exists else None
+        if "E" in letters:
+            return JobStatus(PilotState.HELD, native=letters, reason="error state (Eqw): see `qstat -j` on the site", job_id=job_id)
+        if "h" in letters or "s" in letters or "S" in letters or "T" in letters:
+            return JobStatus(PilotState.HELD, native=letters, reason=f"held or suspended ({letters})", job_id=job_id)
+        if "d" in letters:
+            return JobStatus(PilotState.RUNNING, native=letters, reason="being deleted", stage=stage, job_id=job_id)
+        if "r" in letters or "t" in letters:
+            return JobStatus(PilotState.RUNNING, native=letters, stage=stage, job_id=job_id)
+        if "q" in letters or "w" in letters:
+            return JobStatus(PilotState.QUEUED, native=letters, job_id=job_id)
+    if markers is not None and markers.exists and markers.exit_code is not None:
+        code = markers.exit_code
+        state = PilotState.DONE if code in (0, 143) else PilotState.FAILED
+        reason = "cancelled" if code == 143 else f"exited with status {code}"
+        return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
+    return None
+
+
+class SGEBatch:
+    kind = BatchKind.SGE
+
+    def render(self, submission: Submission, wrapper_path: str = "WRAPPER") -> str:
+        shape = submission.shape
+        prefix = tag_prefix(submission.pilots[0])
+        directives = [
+            f"-N {prefix}",
+            "-S /bin/sh",
+            "-cwd",
+            "-j y",
+            f"-o {shlex.quote(submission.workdir + '/pilots')}",
+            f"-l h_rt={clock(shape.walltime)}",
+        ]
+        if shape.cores > 1:
+            directives.append(f"-pe smp {shape.cores}")
+        if shape.partition:
+            directives.append(f"-q {shlex.quote(shape.partition)}")
+        if shape.account:
+            directives.append(f"-P {shlex.quote(shape.account)}")
+        directives += [shlex.quote(option) for option in shape.options]
+        lines = ["#!/bin/sh", *(f"#$ {d}" for d in directives)]
+        lines += [f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$SGE_TASK_ID"', ""]
+        return "\n".join(lines)
+
+    async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
+        wrapper_path = await stage_wrapper(executor, submission)
+        script = self.render(submission, wrapper_path)
+        script_path = await stage_file(executor, script.encode(), submission.workdir, "array.sge")
+        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
+        command = "".join(
+            f"qsub -terse -t {low}-{high} {shlex.quote(script_path)} || exit $?\n" for low, high in runs([p.index for p in submission.pilots])
+        )
+        result = await executor.run_script(f"cd {shlex.quote(submission.workdir)} || exit 1\n" + command, timeout=120)
+        crash_point("after-submit-before-reply")
+        if not result.ok:
+            raise CommandFailed(result)
+        jobs = [line.split(".")[0] for line in result.stdout.split() if re.fullmatch(r"\d+(\.\S+)?", line)]
+        if len(jobs) != len(runs([p.index for p in submission.pilots])):
+            raise RuntimeError(f"qsub answered {result.stdout.strip()[:80]!r}, not job ids")
+        by_run = dict(zip(runs([p.index for p in submission.pilots]), jobs))
+        return {
+            pilot.tag: f"{job}.{pilot.index}"
+            for (low, high), job in by_run.items()
+            for pilot in submission.pilots
+            if low <= pilot.index <= high
+        }
+
+    async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
+        if not pilots:
+            return {}
+        script = (
+            f'qstat -xml -u "$(id -un)" 2>&1; echo {QSTAT_END} $?\n'
+            + render_probe(f"{workdir}/pilots", {p.tag: None for p in pilots})
+        )
+        result = await executor.run_script(script, timeout=120)
+        queue_text, found, rest = result.stdout.partition(QSTAT_END)
+        if not found or not rest.split() or rest.split()[0] != "0":
+            raise RuntimeError(f"qstat failed: {queue_text.strip().splitlines()[-1] if queue_text.strip() else 'no answer'}")
+        queue = parse_qstat_xml(queue_text, {tag_prefix(p) for p in pilots})
+        markers = parse_probe(rest.split("\n", 1)[1] if "\n" in rest else "")
+        return {p.tag: status for p in pilots if (status := sge_status(queue.get(p.tag), markers.get(p.tag))) is not None}
+
+    async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
+        by_job: dict[str, list[int]] = {}
+        for pilot in pilots:
+            if pilot.job_id and re.fullmatch(r"\d+\.\d+", pilot.job_id):
+                job, task = pilot.job_id.split(".")
+                by_job.setdefault(job, []).append(int(task))
+        commands = "".join(f"qdel {job} -t {low}-{high}\n" for job, tasks in by_job.items() for low, high in runs(tasks))
+        if commands:
+            await executor.run_script(commands, timeout=120)
+
+    async def test_job(self, executor: Executor, workdir: str, partition: str | None, account: str | None, timeout: float = 300) -> str:
+        """A tiny job through qsub, seen to leave the queue, and what it printed."""
+        options = (["-q", partition] if partition else []) + (["-P", account] if account else [])
+        await executor.run(["mkdir", "-p", workdir])
+        result = await executor.run(
+            ["qsub", "-terse", "-N", "vc3test", "-j", "y", "-o", f"{workdir}/test-job.out", "-b", "y", *options,
+             "sh", "-c", "echo vc3tui-test-job ran on $(hostname)"],  # fmt: skip
+            timeout=120,
+        )
+        if not result.ok:
+            raise CommandFailed(result)
+        job = result.stdout.strip().split(".")[0]
+        return await wait_for_output(executor, ["qstat", "-j", job], f"{workdir}/test-job.out", job, timeout)
+
+
+async def wait_for_output(executor: Executor, still_queued: list[str], output: str, job: str, timeout: float) -> str:
+    """Poll until the job is no longer known to the queue, then return its output file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not (await executor.run(still_queued)).ok:
+            return (await executor.run(["cat", output])).stdout.strip()
+        await asyncio.sleep(1)
+    raise RuntimeError(f"test job {job} did not finish in {timeout:.0f} s")
