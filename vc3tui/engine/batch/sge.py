@@ -1,7 +1,8 @@
 """Son of Grid Engine / Univa / Oracle Grid Engine: `qsub -t` arrays, `qstat -xml`, `qdel -t`.
 
-Array task ids are the pilot indexes themselves (one `qsub -t A-B` per contiguous run of them)
-and the job name is the cluster's tag prefix, so `qstat` alone says which pilot every task is:
+Array task ids are the pilot indexes plus one (SGE counts tasks from 1; one `qsub -t A-B` per
+contiguous run) and the job name is the cluster's tag prefix, so `qstat` alone says which pilot
+every task is:
 the engine recognises its own jobs after a crash and touches no other job.
 """
 
@@ -65,7 +66,7 @@ def parse_qstat_xml(text: str, prefixes: set[str]) -> dict[str, tuple[str, str]]
             continue
         state = job.findtext("state", "") or ""
         for task in expand_tasks(job.findtext("tasks", "") or ""):
-            found[f"{name}-{task}"] = (f"{number}.{task}", state)
+            found[f"{name}-{task - 1}"] = (f"{number}.{task}", state)
     return found
 
 
@@ -113,7 +114,7 @@ class SGEBatch:
             directives.append(f"-P {shlex.quote(shape.account)}")
         directives += [shlex.quote(option) for option in shape.options]
         lines = ["#!/bin/sh", *(f"#$ {d}" for d in directives)]
-        lines += [f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$SGE_TASK_ID"', ""]
+        lines += [f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$((SGE_TASK_ID - 1))"', ""]
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
@@ -121,22 +122,20 @@ class SGEBatch:
         script = self.render(submission, wrapper_path)
         script_path = await stage_file(executor, script.encode(), submission.workdir, "array.sge")
         await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
-        command = "".join(
-            f"qsub -terse -t {low}-{high} {shlex.quote(script_path)} || exit $?\n" for low, high in runs([p.index for p in submission.pilots])
-        )
+        tasks = runs([p.index + 1 for p in submission.pilots])
+        command = "".join(f"qsub -terse -t {low}-{high} {shlex.quote(script_path)} || exit $?\n" for low, high in tasks)
         result = await executor.run_script(f"cd {shlex.quote(submission.workdir)} || exit 1\n" + command, timeout=120)
         crash_point("after-submit-before-reply")
         if not result.ok:
             raise CommandFailed(result)
         jobs = [line.split(".")[0] for line in result.stdout.split() if re.fullmatch(r"\d+(\.\S+)?", line)]
-        if len(jobs) != len(runs([p.index for p in submission.pilots])):
+        if len(jobs) != len(tasks):
             raise RuntimeError(f"qsub answered {result.stdout.strip()[:80]!r}, not job ids")
-        by_run = dict(zip(runs([p.index for p in submission.pilots]), jobs))
         return {
-            pilot.tag: f"{job}.{pilot.index}"
-            for (low, high), job in by_run.items()
+            pilot.tag: f"{job}.{pilot.index + 1}"
+            for (low, high), job in zip(tasks, jobs)
             for pilot in submission.pilots
-            if low <= pilot.index <= high
+            if low <= pilot.index + 1 <= high
         }
 
     async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
@@ -169,8 +168,8 @@ class SGEBatch:
         options = (["-q", partition] if partition else []) + (["-P", account] if account else [])
         await executor.run(["mkdir", "-p", workdir])
         result = await executor.run(
-            ["qsub", "-terse", "-N", "vc3test", "-j", "y", "-o", f"{workdir}/test-job.out", "-b", "y", *options,
-             "sh", "-c", "echo vc3tui-test-job ran on $(hostname)"],  # fmt: skip
+            ["qsub", "-terse", "-N", "vc3test", "-S", "/bin/sh", "-j", "y", "-o", f"{workdir}/test-job.out", *options],
+            stdin=b"echo vc3tui-test-job ran on $(hostname)\n",
             timeout=120,
         )
         if not result.ok:
