@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from vc3tui.engine.batch.condor import CondorBatch
 from vc3tui.engine.batch.fork import ForkBatch
+from vc3tui.engine.batch.lsf import LSFBatch
+from vc3tui.engine.batch.pbs import PBSBatch
 from vc3tui.engine.batch.sge import SGEBatch
 from vc3tui.engine.batch.slurm import SlurmBatch
 from vc3tui.engine.interfaces import BatchSystem
 from vc3tui.engine.models import BatchKind
 
 
+_MAKERS = {
+    BatchKind.FORK: ForkBatch,
+    BatchKind.SLURM: SlurmBatch,
+    BatchKind.SGE: SGEBatch,
+    BatchKind.PBS: PBSBatch,
+    BatchKind.TORQUE: lambda: PBSBatch(torque=True),
+    BatchKind.LSF: LSFBatch,
+    BatchKind.CONDOR: CondorBatch,
+}
 _ADAPTERS: dict[BatchKind, BatchSystem] = {}
 
 
 def batch_system(kind: BatchKind) -> BatchSystem:
     """The adapter for a resource's batch system (one per kind, so its parse memos are shared)."""
     if kind not in _ADAPTERS:
-        if kind is BatchKind.FORK:
-            _ADAPTERS[kind] = ForkBatch()
-        elif kind is BatchKind.SLURM:
-            _ADAPTERS[kind] = SlurmBatch()
-        elif kind is BatchKind.SGE:
-            _ADAPTERS[kind] = SGEBatch()
-        else:
-            raise NotImplementedError(f"batch system {kind} is not supported yet; use fork, slurm or sge")
+        _ADAPTERS[kind] = _MAKERS[kind]()
     return _ADAPTERS[kind]

@@ -16,15 +16,12 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, stage_wrapper
+from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_wrapper
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotState
-
-QSTAT_END = "@@vc3tui-qstat-status"
-
 
 def runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
     """[3, 4, 5, 9] -> [(3, 5), (9, 9)]: one array submission per contiguous run."""
@@ -84,12 +81,7 @@ def sge_status(entry: tuple[str, str] | None, markers: Markers | None) -> JobSta
             return JobStatus(PilotState.RUNNING, native=letters, stage=stage, job_id=job_id)
         if "q" in letters or "w" in letters:
             return JobStatus(PilotState.QUEUED, native=letters, job_id=job_id)
-    if markers is not None and markers.exists and markers.exit_code is not None:
-        code = markers.exit_code
-        state = PilotState.DONE if code in (0, 143) else PilotState.FAILED
-        reason = "cancelled" if code == 143 else f"exited with status {code}"
-        return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
-    return None
+    return from_markers(markers)
 
 
 class SGEBatch:
@@ -141,16 +133,8 @@ class SGEBatch:
     async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
         if not pilots:
             return {}
-        script = (
-            f'qstat -xml -u "$(id -un)" 2>&1; echo {QSTAT_END} $?\n'
-            + render_probe(f"{workdir}/pilots", {p.tag: None for p in pilots})
-        )
-        result = await executor.run_script(script, timeout=120)
-        queue_text, found, rest = result.stdout.partition(QSTAT_END)
-        if not found or not rest.split() or rest.split()[0] != "0":
-            raise RuntimeError(f"qstat failed: {queue_text.strip().splitlines()[-1] if queue_text.strip() else 'no answer'}")
-        queue = parse_qstat_xml(queue_text, {tag_prefix(p) for p in pilots})
-        markers = parse_probe(rest.split("\n", 1)[1] if "\n" in rest else "")
+        listing, markers = await queue_and_markers(executor, 'qstat -xml -u "$(id -un)"', pilots, workdir)
+        queue = parse_qstat_xml(listing, {tag_prefix(p) for p in pilots})
         return {p.tag: status for p in pilots if (status := sge_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:

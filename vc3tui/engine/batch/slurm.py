@@ -17,7 +17,7 @@ import shlex
 import time
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, parse_probe, render_probe, stage_wrapper
+from vc3tui.engine.batch.wrapper import Markers, from_markers, parse_probe, render_probe, stage_wrapper
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
@@ -285,9 +285,4 @@ def combine(queued: tuple[str, str, str, str] | None, markers: Markers | None) -
             code = markers.exit_code if markers else None
             state_name = PilotState.DONE if state in CANCELLED or code in (None, 0) else PilotState.FAILED
             return JobStatus(state_name, native=state, reason=state.lower(), stage=stage, exit_code=code, job_id=job_id)
-    if markers is not None and markers.exists and markers.exit_code is not None:
-        code = markers.exit_code
-        state = PilotState.DONE if code in (0, 143) else PilotState.FAILED
-        reason = "cancelled" if code == 143 else f"exited with status {code}"
-        return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
-    return None
+    return from_markers(markers)

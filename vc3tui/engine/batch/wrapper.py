@@ -9,13 +9,15 @@ many pilots in one shell round trip.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from vc3tui.engine.interfaces import Executor, Submission
+from vc3tui.engine.interfaces import Executor, JobStatus, Submission
+from vc3tui.engine.models import Pilot
 from vc3tui.engine.staging import stage_file
-from vc3tui.engine.states import PilotStage
+from vc3tui.engine.states import PilotStage, PilotState
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
@@ -85,6 +87,33 @@ async def stage_wrapper(executor: Executor, submission: Submission) -> str:
     """The submission's wrapper on the site, named by its content (see staging.py); its path."""
     wrapper = render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
     return await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
+
+
+QUEUE_END = "@@vc3tui-queue-status"
+
+
+async def queue_and_markers(
+    executor: Executor, queue_command: str, pilots: Sequence[Pilot], workdir: str
+) -> tuple[str, dict[str, Markers]]:
+    """One round trip: the batch system's listing (its exit status checked) and every pilot's markers."""
+    script = f"{queue_command} 2>&1; echo {QUEUE_END} $?\n" + render_probe(f"{workdir}/pilots", {p.tag: None for p in pilots})
+    result = await executor.run_script(script, timeout=120)
+    listing, found, rest = result.stdout.partition(QUEUE_END)
+    if not found or not rest.split() or rest.split()[0] != "0":
+        last = listing.strip().splitlines()[-1] if listing.strip() else (result.stderr.strip() or "no answer")
+        listed_by = re.search(r"[a-z_]+", queue_command.split("$(", 1)[-1])
+        raise RuntimeError(f"{listed_by[0] if listed_by else 'the queue listing'} failed: {last}")
+    return listing, parse_probe(rest.split("\n", 1)[1] if "\n" in rest else "")
+
+
+def from_markers(markers: Markers | None) -> JobStatus | None:
+    """A pilot no longer in the queue: its own exit marker says how it ended (None: it left none)."""
+    if markers is None or not markers.exists or markers.exit_code is None:
+        return None
+    code = markers.exit_code
+    state = PilotState.DONE if code in (0, 143) else PilotState.FAILED
+    reason = "cancelled" if code == 143 else f"exited with status {code}"
+    return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
 
 
 def _join(argv: Sequence[str]) -> str:
