@@ -98,7 +98,7 @@ class CondorBatch:
     async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
         if not pilots:
             return {}
-        listing, markers = await queue_and_markers(executor, CONDOR_Q, pilots, workdir)
+        listing, markers = await queue_and_markers(executor, "condor_q", CONDOR_Q, pilots, workdir)
         queue = parse_condor_q(listing, {tag_prefix(p) for p in pilots})
         return {p.tag: status for p in pilots if (status := condor_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 

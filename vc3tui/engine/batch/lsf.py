@@ -113,7 +113,7 @@ class LSFBatch:
             f"out=$(bjobs -u \"$(id -un)\" -noheader -o {shlex.quote(BJOBS_FORMAT)} 2>&1); code=$?; "
             'case "$out" in *"No unfinished job found"*) code=0; out= ;; esac; printf "%s\\n" "$out"; (exit $code)'
         )
-        listing, markers = await queue_and_markers(executor, command, pilots, workdir)
+        listing, markers = await queue_and_markers(executor, "bjobs", command, pilots, workdir)
         queue = parse_bjobs(listing, {tag_prefix(p) for p in pilots})
         return {p.tag: status for p in pilots if (status := lsf_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 

@@ -152,7 +152,7 @@ class PBSBatch:
         if not pilots:
             return {}
         command = 'qstat -f -t -u "$(id -un)"' if self.torque else 'qstat -f -t -F json -u "$(id -un)"'
-        listing, markers = await queue_and_markers(executor, command, pilots, workdir)
+        listing, markers = await queue_and_markers(executor, "qstat", command, pilots, workdir)
         queue = our_subjobs(parse_qstat_full(listing), {tag_prefix(p) for p in pilots})
         return {p.tag: status for p in pilots if (status := pbs_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 

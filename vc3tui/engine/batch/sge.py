@@ -133,7 +133,7 @@ class SGEBatch:
     async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
         if not pilots:
             return {}
-        listing, markers = await queue_and_markers(executor, 'qstat -xml -u "$(id -un)"', pilots, workdir)
+        listing, markers = await queue_and_markers(executor, "qstat", 'qstat -xml -u "$(id -un)"', pilots, workdir)
         queue = parse_qstat_xml(listing, {tag_prefix(p) for p in pilots})
         return {p.tag: status for p in pilots if (status := sge_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 

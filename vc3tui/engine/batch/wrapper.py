@@ -9,7 +9,6 @@ many pilots in one shell round trip.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,7 +92,7 @@ QUEUE_END = "@@vc3tui-queue-status"
 
 
 async def queue_and_markers(
-    executor: Executor, queue_command: str, pilots: Sequence[Pilot], workdir: str
+    executor: Executor, program: str, queue_command: str, pilots: Sequence[Pilot], workdir: str
 ) -> tuple[str, dict[str, Markers]]:
     """One round trip: the batch system's listing (its exit status checked) and every pilot's markers."""
     script = f"{queue_command} 2>&1; echo {QUEUE_END} $?\n" + render_probe(f"{workdir}/pilots", {p.tag: None for p in pilots})
@@ -101,8 +100,7 @@ async def queue_and_markers(
     listing, found, rest = result.stdout.partition(QUEUE_END)
     if not found or not rest.split() or rest.split()[0] != "0":
         last = listing.strip().splitlines()[-1] if listing.strip() else (result.stderr.strip() or "no answer")
-        listed_by = re.search(r"[a-z_]+", queue_command.split("$(", 1)[-1])
-        raise RuntimeError(f"{listed_by[0] if listed_by else 'the queue listing'} failed: {last}")
+        raise RuntimeError(f"{program} failed: {last}")
     return listing, parse_probe(rest.split("\n", 1)[1] if "\n" in rest else "")
 
 
