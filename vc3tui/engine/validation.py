@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
 from vc3tui.engine.hostkeys import HostKeyError
 from vc3tui.engine.batch import batch_system
-from vc3tui.engine.interfaces import CommandFailed, Executor
-from vc3tui.engine.models import BatchKind, Resource, StageResult
+from vc3tui.engine.interfaces import CommandFailed, Executor, PilotShape, Submission
+from vc3tui.engine.models import BatchKind, Pilot, Resource, StageResult, pilot_tag
 from vc3tui.engine.questions import NoAnswer
 
 BATCH_COMMANDS = {
@@ -31,6 +31,9 @@ BATCH_COMMANDS = {
     BatchKind.CONDOR: ("condor_submit", "condor_q", "condor_rm"),
 }
 MIN_PYTHON = (3, 6)
+TEST_JOB_TIMEOUT = 300.0
+# Stands in the builder's place for the test job: nothing to build, then runs what follows `--`.
+NO_BUILDER = ["sh", "-c", 'while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done; [ $# -gt 0 ] && shift && exec "$@"; exit 0', "sh"]
 ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
@@ -44,10 +47,15 @@ Stage = Callable[[], Awaitable[str]]
 
 
 async def validate(
-    resource: Resource, executor: Executor, on_stage: Callable[[StageResult], None] | None = None, *, account: str | None = None
+    resource: Resource,
+    executor: Executor,
+    on_stage: Callable[[StageResult], None] | None = None,
+    *,
+    account: str | None = None,
+    installation_id: str = "000000000000",
 ) -> list[StageResult]:
     """Run the stages in order until one fails; every stage's result goes to `on_stage` as it ends."""
-    checks = Checks(resource, executor, account)
+    checks = Checks(resource, executor, account, installation_id)
     stages: list[tuple[str, Stage]] = []
     if isinstance(executor, SSHExecutor):
         stages += [
@@ -92,10 +100,11 @@ def _fix_for(stage: str) -> str:
 
 
 class Checks:
-    def __init__(self, resource: Resource, executor: Executor, account: str | None = None) -> None:
+    def __init__(self, resource: Resource, executor: Executor, account: str | None, installation_id: str) -> None:
         self.resource = resource
         self.executor = executor
         self.account = account
+        self.installation_id = installation_id
         self.home_dir = ""
 
     @property
@@ -200,12 +209,32 @@ class Checks:
 
 
     async def test_job(self) -> str:
-        """A real job through the batch system, seen to finish, its output checked."""
+        """A real job through the batch system, the same way pilots go, seen to finish, output checked."""
+        workdir = f"{self.home_dir}/.vc3tui/validation"
+        tag = pilot_tag(self.installation_id, "00000000", int(time.time()))
+        pilot = Pilot(cluster_id="00000000", allocation="validation", index=int(tag.rsplit("-", 1)[1]), tag=tag)
         batch = batch_system(self.resource.batch)
+        submission = Submission(
+            pilots=[pilot],
+            shape=PilotShape(1, 100, 100, 600, self.resource.partition, self.account, tuple(self.resource.batch_options)),
+            workdir=workdir,
+            builder=NO_BUILDER,
+            command=["sh", "-c", "echo vc3tui-test-job ran on $(hostname)"],
+        )
         try:
-            printed = await batch.test_job(self.executor, f"{self.home_dir}/.vc3tui/validation", self.resource.partition, self.account)
+            pilot.job_id = (await batch.submit(self.executor, submission))[tag]
+            deadline = time.monotonic() + TEST_JOB_TIMEOUT
+            while time.monotonic() < deadline:
+                status = (await batch.status(self.executor, [pilot], workdir)).get(tag)
+                if status is not None and status.state.ended:
+                    break
+                await asyncio.sleep(1)
+            else:
+                await batch.cancel(self.executor, [pilot])
+                raise StageFailed(f"the test job {pilot.job_id} did not finish in {TEST_JOB_TIMEOUT:.0f} s", "check the queue's limits and your account")
+            printed = (await self.executor.run(["cat", f"{workdir}/pilots/{tag}/worker.log"])).stdout.strip()
         except (CommandFailed, RuntimeError) as exc:
-            raise StageFailed(f"the test job failed: {exc}", "check the partition and account (sinfo shows partitions)") from None
+            raise StageFailed(f"the test job failed: {exc}", "check the partition and account the resource names") from None
         if "vc3tui-test-job" not in printed:
             raise StageFailed(f"the test job printed {printed[:80]!r}", "check that jobs can write to your home directory")
         return printed

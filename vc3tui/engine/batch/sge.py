@@ -8,10 +8,8 @@ the engine recognises its own jobs after a crash and touches no other job.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shlex
-import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
@@ -146,27 +144,3 @@ class SGEBatch:
         commands = "".join(f"qdel {job} -t {low}-{high}\n" for job, tasks in by_job.items() for low, high in runs(tasks))
         if commands:
             await executor.run_script(commands, timeout=120)
-
-    async def test_job(self, executor: Executor, workdir: str, partition: str | None, account: str | None, timeout: float = 300) -> str:
-        """A tiny job through qsub, seen to leave the queue, and what it printed."""
-        options = (["-q", partition] if partition else []) + (["-P", account] if account else [])
-        await executor.run(["mkdir", "-p", workdir])
-        result = await executor.run(
-            ["qsub", "-terse", "-N", "vc3test", "-S", "/bin/sh", "-j", "y", "-o", f"{workdir}/test-job.out", *options],
-            stdin=b"echo vc3tui-test-job ran on $(hostname)\n",
-            timeout=120,
-        )
-        if not result.ok:
-            raise CommandFailed(result)
-        job = result.stdout.strip().split(".")[0]
-        return await wait_for_output(executor, ["qstat", "-j", job], f"{workdir}/test-job.out", job, timeout)
-
-
-async def wait_for_output(executor: Executor, still_queued: list[str], output: str, job: str, timeout: float) -> str:
-    """Poll until the job is no longer known to the queue, then return its output file."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not (await executor.run(still_queued)).ok:
-            return (await executor.run(["cat", output])).stdout.strip()
-        await asyncio.sleep(1)
-    raise RuntimeError(f"test job {job} did not finish in {timeout:.0f} s")

@@ -10,11 +10,9 @@ are simply absent) and reads the pilots' own markers in the same round trip.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import shlex
-import time
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.wrapper import Markers, from_markers, parse_probe, render_probe, stage_wrapper
@@ -189,30 +187,6 @@ class SlurmBatch:
             return {}
         by_job = parse_sacct(result.stdout)
         return {p.tag: by_job[p.job_id] for p in pilots if p.job_id in by_job}
-
-    async def test_job(self, executor: Executor, workdir: str, partition: str | None, account: str | None, timeout: float = 300) -> str:
-        """Submit a tiny job, wait for it to leave the queue, and return what it printed."""
-        output = f"{workdir}/test-job-%j.out"
-        options = [f"--partition={partition}"] if partition else []
-        options += [f"--account={account}"] if account else []
-        await executor.run(["mkdir", "-p", workdir])
-        result = await executor.run(
-            ["sbatch", "--parsable", "--job-name=vc3test", "--time=00:05:00", f"--output={output}", *options,
-             "--wrap", "echo vc3tui-test-job ran on $(hostname)"],  # fmt: skip
-            timeout=120,
-        )
-        if not result.ok:
-            raise CommandFailed(result)
-        job = result.stdout.strip().split(";")[0]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            queued = await executor.run(["squeue", "-h", "-j", job, "-o", "%T %r"])
-            if queued.ok and not queued.stdout.strip():
-                printed = await executor.run(["cat", output.replace("%j", job)])
-                return printed.stdout.strip()
-            await asyncio.sleep(1)
-        await executor.run(["scancel", job])
-        raise RuntimeError(f"test job {job} did not finish in {timeout:.0f} s (last: {queued.stdout.strip() or queued.stderr.strip()})")
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
         ids = [p.job_id for p in pilots if p.job_id and re.fullmatch(r"\d+(_\d+)?", p.job_id)]
