@@ -222,3 +222,14 @@ def test_sge_states_and_script() -> None:
     script = SGEBatch().render(submission(4, 5, 9), "/w/pilot.sh")
     assert f"#$ -N {PREFIX}" in script and "#$ -pe smp 2" in script and "#$ -l h_rt=1:30:00" in script
     assert '"$((SGE_TASK_ID - 1))"' in script
+
+
+def test_condor_submit_file_passes_htcondors_own_parser() -> None:
+    htcondor2 = pytest.importorskip("htcondor2")
+    classad2 = pytest.importorskip("classad2")
+    text = CondorBatch().render(submission(4, 5, 9), "/w/it's pilot.sh")
+    parsed = htcondor2.Submit(text)
+    assert parsed.getQArgs() == "pilot_index in (4 5 9)"
+    assert parsed["request_cpus"] == "2" and parsed["MY.Vc3tuiTag"] == f'"{PREFIX}-$(pilot_index)"'
+    assert parsed["arguments"] == "\"/w/it''s pilot.sh vc3-feedfacecafe-0123abcd-$(pilot_index)\""
+    classad2.ExprTree(parsed["periodic_remove"])
