@@ -11,11 +11,9 @@ import re
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_wrapper
-from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
-from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotState
 
 # JobStatus codes from the HTCondor manual
@@ -82,13 +80,8 @@ class CondorBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        wrapper_path = await stage_wrapper(executor, submission)
-        path = await stage_file(executor, self.render(submission, wrapper_path).encode(), submission.workdir, "pilots.sub")
-        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
-        result = await executor.run(["condor_submit", "-terse", path], timeout=120)
-        crash_point("after-submit-before-reply")
-        if not result.ok:
-            raise CommandFailed(result)
+        path = await stage_submission(executor, submission, self.render, "pilots.sub")
+        result = submitted(await executor.run(["condor_submit", "-terse", path], timeout=120))
         match = re.search(r"(\d+)\.(\d+) - \1\.(\d+)", result.stdout)
         if not match:
             raise RuntimeError(f"condor_submit answered {result.stdout.strip()[:80]!r}, not proc ids")
@@ -103,9 +96,7 @@ class CondorBatch:
         return {p.tag: status for p in pilots if (status := condor_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
-        ids = [p.job_id for p in pilots if p.job_id and re.fullmatch(r"\d+\.\d+", p.job_id)]
-        if ids:
-            await executor.run(["condor_rm", *ids], timeout=120)
+        await cancel_ids(executor, "condor_rm", pilots, r"\d+\.\d+")
 
 
 def _condor_quote(value: str) -> str:

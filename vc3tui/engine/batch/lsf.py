@@ -12,11 +12,9 @@ import shlex
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import compress, expand, tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_wrapper
-from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
-from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotState
 
 BJOBS_FORMAT = "jobid jobindex stat job_name exec_host pend_reason delimiter='|'"
@@ -92,14 +90,8 @@ class LSFBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        wrapper_path = await stage_wrapper(executor, submission)
-        script = self.render(submission, wrapper_path)
-        script_path = await stage_file(executor, script.encode(), submission.workdir, "array.lsf")
-        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
-        result = await executor.run_script(f"bsub < {shlex.quote(script_path)}\n", timeout=120)
-        crash_point("after-submit-before-reply")
-        if not result.ok:
-            raise CommandFailed(result)
+        script_path = await stage_submission(executor, submission, self.render, "array.lsf")
+        result = submitted(await executor.run_script(f"bsub < {shlex.quote(script_path)}\n", timeout=120))
         match = re.search(r"Job <(\d+)> is submitted", result.stdout)
         if not match:
             raise RuntimeError(f"bsub answered {result.stdout.strip()[:80]!r}, not a job id")
@@ -118,6 +110,4 @@ class LSFBatch:
         return {p.tag: status for p in pilots if (status := lsf_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
-        ids = [p.job_id for p in pilots if p.job_id and re.fullmatch(r"\d+\[\d+\]", p.job_id)]
-        if ids:
-            await executor.run(["bkill", *ids], timeout=120)
+        await cancel_ids(executor, "bkill", pilots, r"\d+\[\d+\]")

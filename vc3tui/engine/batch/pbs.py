@@ -14,11 +14,9 @@ import shlex
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import compress, expand, tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_wrapper
-from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
-from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotState
 
 QUEUED, RUNNING, HELD = set("QWT"), set("RE"), set("HSU")
@@ -134,13 +132,8 @@ class PBSBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        wrapper_path = await stage_wrapper(executor, submission)
-        script_path = await stage_file(executor, self.render(submission, wrapper_path).encode(), submission.workdir, "array.pbs")
-        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
-        result = await executor.run(["qsub", script_path], timeout=120)
-        crash_point("after-submit-before-reply")
-        if not result.ok:
-            raise CommandFailed(result)
+        script_path = await stage_submission(executor, submission, self.render, "array.pbs")
+        result = submitted(await executor.run(["qsub", script_path], timeout=120))
         reply = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
         match = re.fullmatch(r"(\d+)\[\](\..*)?", reply)
         if not match:
@@ -157,6 +150,4 @@ class PBSBatch:
         return {p.tag: status for p in pilots if (status := pbs_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
-        ids = [p.job_id for p in pilots if p.job_id and SUBJOB.match(p.job_id)]
-        if ids:
-            await executor.run(["qdel", *ids], timeout=120)
+        await cancel_ids(executor, "qdel", pilots, r"\d+\[\d+\].*")

@@ -14,11 +14,9 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_wrapper
-from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
-from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotState
 
 def runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
@@ -108,16 +106,10 @@ class SGEBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        wrapper_path = await stage_wrapper(executor, submission)
-        script = self.render(submission, wrapper_path)
-        script_path = await stage_file(executor, script.encode(), submission.workdir, "array.sge")
-        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
+        script_path = await stage_submission(executor, submission, self.render, "array.sge")
         tasks = runs([p.index + 1 for p in submission.pilots])
         command = "".join(f"qsub -terse -t {low}-{high} {shlex.quote(script_path)} || exit $?\n" for low, high in tasks)
-        result = await executor.run_script(f"cd {shlex.quote(submission.workdir)} || exit 1\n" + command, timeout=120)
-        crash_point("after-submit-before-reply")
-        if not result.ok:
-            raise CommandFailed(result)
+        result = submitted(await executor.run_script(f"cd {shlex.quote(submission.workdir)} || exit 1\n" + command, timeout=120))
         jobs = [line.split(".")[0] for line in result.stdout.split() if re.fullmatch(r"\d+(\.\S+)?", line)]
         if len(jobs) != len(tasks):
             raise RuntimeError(f"qsub answered {result.stdout.strip()[:80]!r}, not job ids")

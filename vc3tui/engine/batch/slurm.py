@@ -11,15 +11,12 @@ are simply absent) and reads the pilots' own markers in the same round trip.
 from __future__ import annotations
 
 import functools
-import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, from_markers, parse_probe, render_probe, stage_wrapper
-from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, parse_probe, render_probe, stage_submission, submitted
+from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
-from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotState
 
 SQUEUE_FORMAT = "%i|%T|%r|%k|%N"
@@ -115,14 +112,8 @@ class SlurmBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        wrapper_path = await stage_wrapper(executor, submission)
-        script = self.render(submission, wrapper_path)
-        script_path = await stage_file(executor, script.encode(), submission.workdir, "array.sbatch")
-        await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
-        result = await executor.run(["sbatch", "--parsable", script_path], timeout=120)
-        crash_point("after-submit-before-reply")
-        if not result.ok:
-            raise CommandFailed(result)
+        script_path = await stage_submission(executor, submission, self.render, "array.sbatch")
+        result = submitted(await executor.run(["sbatch", "--parsable", script_path], timeout=120))
         job = result.stdout.strip().splitlines()[-1].split(";")[0] if result.stdout.strip() else ""
         if not job.isdigit():
             raise RuntimeError(f"sbatch answered {result.stdout.strip()[:80]!r}, not a job id")
@@ -189,9 +180,7 @@ class SlurmBatch:
         return {p.tag: by_job[p.job_id] for p in pilots if p.job_id in by_job}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
-        ids = [p.job_id for p in pilots if p.job_id and re.fullmatch(r"\d+(_\d+)?", p.job_id)]
-        if ids:
-            await executor.run(["scancel", *ids], timeout=120)
+        await cancel_ids(executor, "scancel", pilots, r"\d+(_\d+)?")
 
 
 def parse_squeue(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str, str]]:

@@ -9,11 +9,13 @@ many pilots in one shell round trip.
 
 from __future__ import annotations
 
+import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from vc3tui.engine.interfaces import Executor, JobStatus, Submission
+from vc3tui.engine.crashpoints import crash_point
+from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, JobStatus, Submission
 from vc3tui.engine.models import Pilot
 from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotStage, PilotState
@@ -82,10 +84,31 @@ def render_wrapper(
     )
 
 
-async def stage_wrapper(executor: Executor, submission: Submission) -> str:
-    """The submission's wrapper on the site, named by its content (see staging.py); its path."""
+async def stage_submission(
+    executor: Executor, submission: Submission, render_job: Callable[[Submission, str], str], name: str
+) -> str:
+    """Put the wrapper and the job script on the site, each named by its content (staging.py), make
+    the pilots' dir, and return the job script's path."""
     wrapper = render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
-    return await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
+    wrapper_path = await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
+    script_path = await stage_file(executor, render_job(submission, wrapper_path).encode(), submission.workdir, name)
+    await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
+    return script_path
+
+
+def submitted(result: CommandResult) -> CommandResult:
+    """The submit command's answer: a crash point for the tests, and a refusal raised as one."""
+    crash_point("after-submit-before-reply")
+    if not result.ok:
+        raise CommandFailed(result)
+    return result
+
+
+async def cancel_ids(executor: Executor, command: str, pilots: Sequence[Pilot], id_pattern: str) -> None:
+    """One cancel command for every pilot whose job id looks like this batch system's own."""
+    ids = [p.job_id for p in pilots if p.job_id and re.fullmatch(id_pattern, p.job_id)]
+    if ids:
+        await executor.run([command, *ids], timeout=120)
 
 
 QUEUE_END = "@@vc3tui-queue-status"
