@@ -70,6 +70,8 @@ class Factory:
         self._backoff: dict[str, tuple[float, float, str]] = {}  # allocation -> (until, seconds, site's error)
         self._cancelled: set[str] = set()
         self._last_error = ""
+        self._idle_since: float | None = None
+        self._autoscale_reason = ""
 
     # the loop
 
@@ -293,7 +295,7 @@ class Factory:
         unsubmitted = await self._refresh(cluster, pilots)
         await self._mark_joined(cluster, pilots)
         live = [p for p in pilots if p.state in LIVE and p.state is not PilotState.DRAINING]
-        target = cluster.requested
+        target = await self._autoscale(cluster, len(live)) if cluster.blueprint.autoscale else cluster.requested
         if len(live) < target:
             unsubmitted += await self._new_intents(cluster, live, target)
             crash_point("after-intent")
@@ -301,6 +303,32 @@ class Factory:
             unsubmitted = await self._shrink(cluster, live, len(live) - target, unsubmitted)
         await self._submit(cluster, unsubmitted)
         self._conditions(cluster, pilots, target)
+
+    async def _autoscale(self, cluster: Cluster, live: int) -> int:
+        """The target from the manager's demand: clamped to min..max, up by `step` at most a cycle,
+        and down only once demand has stayed below the live count for the idle time."""
+        scale = cluster.blueprint.autoscale
+        try:
+            demand = await self.middleware.demand(self.engine.head_site(cluster).executor, cluster.head)
+        except Exception as exc:
+            self.event(cluster, "middleware", f"could not ask the manager for its demand: {exc}")
+            demand = live
+        wanted = max(scale.min, min(scale.max, demand))
+        now = time.monotonic()
+        if wanted >= live:
+            self._idle_since = None
+            target = min(wanted, live + scale.step)
+        else:
+            self._idle_since = self._idle_since or now
+            target = wanted if now - self._idle_since >= scale.idle else live
+        reason = f"demand {demand} workers, target {target} (min {scale.min}, max {scale.max})"
+        if target < live:
+            reason += f"; idle for {int(now - self._idle_since)} s"
+        self._autoscale_reason = reason
+        if cluster.target != target:
+            cluster.target = target
+            self.writes.clusters.append(cluster)
+        return target
 
     async def _mark_joined(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
         if not self.middleware.has_manager:
@@ -462,6 +490,8 @@ class Factory:
             conditions.append(Condition(kind=ClusterCondition.SCALING_UP, reason=f"{joined} of {target} workers joined"))
         elif not draining:
             conditions.append(Condition(kind=ClusterCondition.AT_TARGET, reason=f"{joined} workers joined"))
+        if cluster.blueprint.autoscale:
+            conditions.append(Condition(kind=ClusterCondition.AUTOSCALING, reason=self._autoscale_reason))
         if cluster.expires_at and cluster.expires_at - time.time() < 3600:
             conditions.append(Condition(kind=ClusterCondition.EXPIRING, reason="expires within the hour"))
         if [(c.kind, c.reason) for c in conditions] != [(c.kind, c.reason) for c in cluster.conditions]:

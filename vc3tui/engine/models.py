@@ -241,8 +241,13 @@ class HeadSpec(Strict):
 
 
 class Autoscale(Strict):
+    """Follow the middleware's demand between min and max: up by at most `step` pilots a cycle,
+    down only after demand has stayed below the live count for `idle`."""
+
     min: int = Field(0, ge=0)
     max: int = Field(gt=0)
+    step: int = Field(10, gt=0)
+    idle: Annotated[Duration, Field(gt=0)] = 300
 
     @model_validator(mode="after")
     def _ordered(self) -> "Autoscale":
@@ -309,6 +314,7 @@ class Cluster(Strict):
     requested: int = Field(0, ge=0)
     peaceful: bool = True
     terminate_requested: bool = False
+    target: int | None = Field(None, ge=0, description="the autoscaler's current target (factory-owned)")
     created_at: float = Field(default_factory=time.time)
     expires_at: float | None = None
     head: Head | None = None

@@ -222,7 +222,9 @@ class Store:
         return cluster
 
     def counts(self, cluster_id: str) -> ClusterCounts:
-        requested = self._db.execute("SELECT requested FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+        requested = self._db.execute(
+            "SELECT COALESCE(json_extract(data, '$.target'), requested) FROM clusters WHERE id = ?", (cluster_id,)
+        ).fetchone()
         by_state = dict(
             self._db.execute(
                 "SELECT state, COUNT(*) FROM pilots WHERE cluster_id = ? GROUP BY state", (cluster_id,)
