@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -159,3 +160,22 @@ def test_probe_output_that_does_not_parse_is_ignored() -> None:
     assert not found["vc3-a-b-2"].exists
     assert found["vc3-a-b-3"].pid is None and found["vc3-a-b-3"].stage is None and found["vc3-a-b-3"].exit_code == 7
     assert "garbage" not in found
+
+
+async def test_pilot_ends_itself_at_its_maximum_lifetime(tmp_path: Path, cleanup: list[int]) -> None:
+    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
+    sub = replace(submission(tmp_path, group, ["sleep", "60"]), env={"VC3_PILOT_LIFETIME": "1"})
+    jobs = await batch.submit(executor, sub)
+    cleanup.extend(int(j) for j in jobs.values())
+    group[0].job_id = jobs[group[0].tag]
+
+    async def ended():
+        status = (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
+        return status if status.state is not PilotState.RUNNING else None
+
+    status = await wait_for(ended, timeout=20)
+    assert (status.state, status.exit_code, status.reason) == (PilotState.DONE, 124, "reached its maximum lifetime")
+    time.sleep(0.5)
+    listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", group[0].job_id], capture_output=True, text=True).stdout
+    left = [line for line in listing.splitlines() if line.split()[1][0] != "Z"]
+    assert left == [], f"the watchdog and the worker are gone too: {left}"

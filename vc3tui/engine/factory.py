@@ -29,7 +29,7 @@ from vc3tui.engine.batch.wrapper import (
 )
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobStatus, Middleware, PilotShape, Submission
-from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot
+from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot, pilot_lifetime
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
 from vc3tui.engine.store import CycleWrites, Store
@@ -441,7 +441,7 @@ class Factory:
                 workdir=site.workdir,
                 builder=await self.engine.builder_command(cluster, site),
                 command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),
-                env=self.engine.cluster_environment(cluster),
+                env={**self.engine.cluster_environment(cluster), "VC3_PILOT_LIFETIME": str(pilot_lifetime(workers.walltime))},
             )
             if self._backoff.get(allocation, (0.0, 0.0, ""))[0] > time.time():
                 continue

@@ -218,6 +218,12 @@ class WorkerSpec(Strict):
     command: list[str] | None = None
 
 
+def pilot_lifetime(walltime: int) -> int:
+    """Seconds a pilot lives: its walltime less a margin, so it ends itself before the batch system
+    kills it, and a fork pilot (which has no batch system) ends at all."""
+    return max(1, walltime - min(300, walltime // 10))
+
+
 class AllocationUse(Strict):
     """One allocation a blueprint draws pilots from, with its share."""
 

@@ -8,15 +8,13 @@ never mistaken for our pilot; its exit marker says how it ended.
 from __future__ import annotations
 
 import hashlib
-import signal
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, kill_groups_script, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.wrapper import Markers, ended_with, kill_groups_script, parse_probe, render_probe, render_wrapper
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotStage, PilotState
 
-CANCELLED = 128 + signal.SIGTERM
 
 
 class ForkBatch:
@@ -65,8 +63,7 @@ def job_status(markers: Markers) -> JobStatus:
             job_id=str(markers.pid),
         )
     if markers.exit_code is not None:
-        state = PilotState.DONE if markers.exit_code in (0, CANCELLED) else PilotState.FAILED
-        reason = "cancelled" if markers.exit_code == CANCELLED else f"exited with status {markers.exit_code}"
+        state, reason = ended_with(markers.exit_code)
         return JobStatus(
             state, native="exited", reason=reason, stage=markers.stage, exit_code=markers.exit_code, host=markers.host
         )

@@ -20,6 +20,9 @@ from vc3tui.engine.models import Pilot
 from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotStage, PilotState
 
+LIFETIME_EXIT = 124
+"""A pilot's exit status when it ended at its maximum lifetime (as `timeout` reports it)."""
+
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
 
@@ -45,8 +48,17 @@ mark ready
 {builder} -- {command} > "$d/worker.log" 2>&1 &
 child=$!
 mark worker_started
+watchdog=
+if [ -n "$VC3_PILOT_LIFETIME" ]; then
+    (trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$VC3_PILOT_LIFETIME" & s=$!; wait "$s" || exit 0;
+     touch "$d/lifetime"; kill -TERM "$child" 2>/dev/null) &
+    watchdog=$!
+fi
 wait "$child"
-finish $?
+code=$?
+[ -n "$watchdog" ] && kill -TERM "$watchdog" 2>/dev/null
+[ -e "$d/lifetime" ] && code={lifetime_code}
+finish $code
 """
 
 PROBE = """\
@@ -76,6 +88,7 @@ def render_wrapper(
     """The wrapper script; every value is shell-quoted, nothing the user wrote is pasted raw."""
     exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
     return WRAPPER.format(
+        lifetime_code=LIFETIME_EXIT,
         name=name,
         base=shlex.quote(base),
         exports=exports,
@@ -132,9 +145,17 @@ def from_markers(markers: Markers | None) -> JobStatus | None:
     if markers is None or not markers.exists or markers.exit_code is None:
         return None
     code = markers.exit_code
-    state = PilotState.DONE if code in (0, 143) else PilotState.FAILED
-    reason = "cancelled" if code == 143 else f"exited with status {code}"
+    state, reason = ended_with(code)
     return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
+
+
+def ended_with(code: int) -> tuple[PilotState, str]:
+    """How a pilot that exited with `code` ended: 143 we cancelled it, 124 its lifetime ran out."""
+    if code == 143:
+        return PilotState.DONE, "cancelled"
+    if code == LIFETIME_EXIT:
+        return PilotState.DONE, "reached its maximum lifetime"
+    return (PilotState.DONE, "exited with status 0") if code == 0 else (PilotState.FAILED, f"exited with status {code}")
 
 
 def _join(argv: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
-from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
 
 SCHEDULER_FILE = "scheduler.json"
@@ -55,14 +55,13 @@ class DaskMiddleware:
 
     def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]:
         workers = cluster.blueprint.workers
-        margin = min(300, workers.walltime // 10)
         argv = [
             "dask", "worker", head.address,
             "--name", tag,
             "--nthreads", str(workers.cores),
             "--memory-limit", f"{workers.memory_mb}MB",
             "--death-timeout", str(HEAD_UNREACHABLE_TIMEOUT),
-            "--lifetime", f"{workers.walltime - margin}s",
+            "--lifetime", f"{max(1, pilot_lifetime(workers.walltime) - 30)}s",
             "--no-dashboard",
         ]  # fmt: skip
         if head.address.startswith("tls://"):
