@@ -97,6 +97,7 @@ BAD = [
     ("count outside autoscale", BASE + "[workers]\ncount = 9\n[autoscale]\nmax = 4\n", 6, "bp.toml:6: workers.count: 9 is outside autoscale 0..4"),
     ("no allocations", 'name = "demo"\nmiddleware = "dask"\nallocations = []\n', 3, "bp.toml:3: allocations: must not be empty"),
     ("head on an unknown allocation", BASE + '[head]\nplacement = "allocation"\nallocation = "gone"\n', 7, "bp.toml:7: head.allocation: unknown allocation 'gone'"),
+    ("head placement not supported yet", BASE + '[head]\nplacement = "external"\naddress = "tcp://x:8786"\n', 6, "bp.toml:6: head.placement: external heads are not supported by this version yet"),
     ("head placement without allocation", BASE + '[head]\nplacement = "allocation"\n', 5, "bp.toml:5: head: placement 'allocation' needs head.allocation"),
     ("none middleware without command", BASE.replace('"dask"', '"none"'), 2, "bp.toml:2: middleware: middleware 'none' runs workers.command on each pilot"),
     ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: is empty"),

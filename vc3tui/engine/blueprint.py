@@ -57,6 +57,10 @@ def check_blueprint(
     head = blueprint.head
     if head.placement is HeadPlacement.ALLOCATION and head.allocation not in allocations:
         findings.append((("head", "allocation"), f"unknown allocation {head.allocation!r}", f"use one of: {known}"))
+    elif head.placement is not HeadPlacement.LOCAL:
+        findings.append(
+            (("head", "placement"), f"{head.placement} heads are not supported by this version yet", 'use placement = "local" (this machine)')
+        )
     if blueprint.middleware is MiddlewareKind.NONE and not blueprint.workers.command:
         findings.append(
             (("middleware",), "middleware 'none' runs workers.command on each pilot", "set workers.command = [\"...\"]")

@@ -29,7 +29,7 @@ from vc3tui.engine.batch.wrapper import (
 )
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobStatus, Middleware, PilotShape, Submission
-from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot, pilot_lifetime
+from vc3tui.engine.models import Cluster, Condition, Event, Head, Pilot, pilot_lifetime
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
 from vc3tui.engine.store import CycleWrites, Store
@@ -138,17 +138,10 @@ class Factory:
     # the head node
 
     async def _start_head(self, cluster: Cluster) -> None:
-        if cluster.blueprint.head.placement is HeadPlacement.EXTERNAL:
-            cluster.head = Head(host="external", address=cluster.blueprint.head.address or "")
-            self.move(cluster, ClusterState.STARTING_HEAD, f"using the external manager at {cluster.head.address}")
-            return
         if not self.middleware.has_manager:
             self.move(cluster, ClusterState.STARTING_HEAD, "no manager to start")
             self.move(cluster, ClusterState.RUNNING, "no manager: every pilot runs the blueprint's command")
             self.wake.set()
-            return
-        if cluster.blueprint.head.placement is HeadPlacement.ALLOCATION:
-            self.move(cluster, ClusterState.FAILED, "heads on a site are not supported yet; use head.placement = \"local\"")
             return
         site = self.engine.head_site(cluster)
         found = await self._head_markers(cluster, site)
@@ -179,10 +172,10 @@ class Factory:
 
     async def _await_head(self, cluster: Cluster) -> None:
         site = self.engine.head_site(cluster)
-        if cluster.blueprint.head.placement is not HeadPlacement.EXTERNAL and not await self._head_alive(cluster):
+        if not await self._head_alive(cluster):
             return
         head = cluster.head
-        located = await self.middleware.locate(site.executor, site.workdir) if head.host != "external" else None
+        located = await self.middleware.locate(site.executor, site.workdir)
         if located:
             head.address, head.ports = located.address, dict(located.ports)
         if head.address and await self.middleware.ready(site.executor, head):
@@ -191,7 +184,7 @@ class Factory:
 
     async def _head_alive(self, cluster: Cluster) -> bool:
         """A head that died fails the cluster with its own last words as the reason."""
-        if cluster.head is None or cluster.head.host == "external":
+        if cluster.head is None:
             return True
         site = self.engine.head_site(cluster)
         markers = await self._head_markers(cluster, site)
