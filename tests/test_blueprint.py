@@ -99,6 +99,8 @@ BAD = [
     ("head on an unknown allocation", BASE + '[head]\nplacement = "allocation"\nallocation = "gone"\n', 7, "bp.toml:7: head.allocation: unknown allocation 'gone'"),
     ("head placement not supported yet", BASE + '[head]\nplacement = "external"\naddress = "tcp://x:8786"\n', 6, "bp.toml:6: head.placement: external heads are not supported by this version yet"),
     ("head placement without allocation", BASE + '[head]\nplacement = "allocation"\n', 5, "bp.toml:5: head: placement 'allocation' needs head.allocation"),
+    ("middleware not supported yet", BASE.replace('"dask"', '"spark"'), 2, "bp.toml:2: middleware: spark is not supported by this version yet"),
+    ("jupyter head without jupyterlab", BASE + "[head]\njupyter = true\n", 6, "bp.toml:6: head.jupyter: the environment has no JupyterLab"),
     ("none middleware without command", BASE.replace('"dask"', '"none"'), 2, "bp.toml:2: middleware: middleware 'none' runs workers.command on each pilot"),
     ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: is empty"),
     ("unknown named environment", BASE + '[environment]\nname = "ghost"\n', 6, "bp.toml:6: environment.name: unknown environment 'ghost'"),

@@ -13,6 +13,7 @@ from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
 from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
 
 Finding = tuple[Loc, str, str]
+SUPPORTED_MIDDLEWARE = (MiddlewareKind.DASK, MiddlewareKind.NONE)
 
 FIELD_HINTS = {
     "count": "the number of workers to start, 0 or more",
@@ -61,6 +62,14 @@ def check_blueprint(
         findings.append(
             (("head", "placement"), f"{head.placement} heads are not supported by this version yet", 'use placement = "local" (this machine)')
         )
+    if blueprint.middleware not in SUPPORTED_MIDDLEWARE:
+        findings.append(
+            (("middleware",), f"{blueprint.middleware} is not supported by this version yet", "use \"dask\" or \"none\"")
+        )
+    if head.jupyter and blueprint.middleware is not MiddlewareKind.DASK:
+        findings.append((("head", "jupyter"), "a JupyterLab head comes with Dask in this version", 'use middleware = "dask"'))
+    elif head.jupyter and not any(spec.split("[")[0].split("=")[0].strip().lower() == "jupyterlab" for spec in blueprint.environment.pip):
+        findings.append((("head", "jupyter"), "the environment has no JupyterLab", 'add "jupyterlab" to environment.pip'))
     if blueprint.middleware is MiddlewareKind.NONE and not blueprint.workers.command:
         findings.append(
             (("middleware",), "middleware 'none' runs workers.command on each pilot", "set workers.command = [\"...\"]")

@@ -236,6 +236,7 @@ class HeadSpec(Strict):
     placement: HeadPlacement = HeadPlacement.LOCAL
     allocation: Name | None = None
     address: str | None = None
+    jupyter: bool = False
 
     @model_validator(mode="after")
     def _placement_needs(self) -> "HeadSpec":
