@@ -125,6 +125,9 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
     if row.cluster.state is not ClusterState.RUNNING:
         return 1
     reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
+    url = await engine.jupyter_url(cluster_id)
+    if url:
+        reporter.event(row.cluster.name, "jupyter", f"JupyterLab: {url}", None)
     if not entry:
         reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C or `vc3tui cluster terminate`", row)
         ended = (ClusterState.TERMINATING, ClusterState.TERMINATED)

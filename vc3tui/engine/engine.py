@@ -23,6 +23,7 @@ from vc3tui.engine.interfaces import Executor
 from vc3tui.engine.staging import stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
+from vc3tui.engine.middleware.jupyter import TOKEN_FILE
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Event, Pilot
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.questions import QuestionChannel
@@ -213,6 +214,15 @@ class Engine:
             process.terminate()
             await process.wait()
             raise
+
+    async def jupyter_url(self, cluster_id: str) -> str | None:
+        """The JupyterLab URL with its token, for the user's eyes only (never stored in events)."""
+        cluster = (await self.status(cluster_id)).cluster
+        if not cluster.head or "jupyter" not in cluster.head.ports:
+            return None
+        site = self.head_site(cluster)
+        token = (await site.executor.get(f"{site.workdir}/secrets/{TOKEN_FILE}")).decode().strip()
+        return f"http://127.0.0.1:{cluster.head.ports['jupyter']}/lab?token={token}"
 
     # events
 

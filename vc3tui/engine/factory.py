@@ -28,6 +28,7 @@ from vc3tui.engine.batch.wrapper import (
     render_wrapper,
 )
 from vc3tui.engine.crashpoints import crash_point
+from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port, new_token, with_jupyter
 from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobStatus, Middleware, PilotShape, Submission
 from vc3tui.engine.models import Cluster, Condition, Event, Head, Pilot, pilot_lifetime
 from vc3tui.engine.spread import spread
@@ -161,8 +162,13 @@ class Factory:
             await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir])
             await site.executor.put(content, f"{secrets_dir}/{name}", mode=0o600)
         launch = self.middleware.head_launch(cluster, site.workdir, listen_host)
+        argv = list(launch.argv)
+        if cluster.blueprint.head.jupyter:
+            await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir])
+            await site.executor.put(new_token(), f"{secrets_dir}/{TOKEN_FILE}", mode=0o600)
+            argv = with_jupyter(argv, secrets_dir, site.workdir)
         env = {**launch.env, **self.engine.cluster_environment(cluster)}
-        script = render_wrapper(site.workdir, await self.engine.builder_command(cluster, site), launch.argv, env, name="head.sh")
+        script = render_wrapper(site.workdir, await self.engine.builder_command(cluster, site), argv, env, name="head.sh")
         await site.executor.put(script.encode(), f"{site.workdir}/head.sh", mode=0o700)
         head_dir = f"{site.workdir}/{self.head_tag(cluster)}"
         await site.executor.run(["mkdir", "-p", head_dir])
@@ -177,7 +183,13 @@ class Factory:
         head = cluster.head
         located = await self.middleware.locate(site.executor, site.workdir)
         if located:
-            head.address, head.ports = located.address, dict(located.ports)
+            head.address, head.ports = located.address, {**head.ports, **located.ports}
+        if cluster.blueprint.head.jupyter and "jupyter" not in head.ports:
+            port = await jupyter_port(site.executor, f"{site.workdir}/secrets")
+            if port is None:
+                return
+            head.ports["jupyter"] = port
+            self.event(cluster, "jupyter", f"JupyterLab at http://127.0.0.1:{port}/lab (token in {site.workdir}/secrets/{TOKEN_FILE})")
         if head.address and await self.middleware.ready(site.executor, head):
             self.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
             self.wake.set()
