@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import compress, expand, tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -81,13 +81,7 @@ class LSFBatch:
             directives.append(f"-P {shlex.quote(shape.account)}")
         directives += [shlex.quote(option) for option in shape.options]
         lines = ["#!/bin/sh", *(f"#BSUB {d}" for d in directives)]
-        lines += [
-            f"set -- {' '.join(str(p.index) for p in pilots)}",
-            'shift "$((LSB_JOBINDEX - 1))"',
-            f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$1"',
-            "",
-        ]
-        return "\n".join(lines)
+        return "\n".join(lines + run_pilot_at(pilots, wrapper_path, "$((LSB_JOBINDEX - 1))"))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
         script_path = await stage_submission(executor, submission, self.render, "array.lsf")

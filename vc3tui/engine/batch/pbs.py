@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.slurm import compress, expand, tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
@@ -123,13 +123,7 @@ class PBSBatch:
         directives += [shlex.quote(option) for option in shape.options]
         index = "PBS_ARRAYID" if self.torque else "PBS_ARRAY_INDEX"
         lines = ["#!/bin/sh", *(f"#PBS {d}" for d in directives)]
-        lines += [
-            f"set -- {' '.join(str(i) for i in indexes)}",
-            f'shift "${index}"',
-            f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$1"',
-            "",
-        ]
-        return "\n".join(lines)
+        return "\n".join(lines + run_pilot_at(pilots, wrapper_path, f"${index}"))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
         script_path = await stage_submission(executor, submission, self.render, "array.pbs")

@@ -14,7 +14,7 @@ import functools
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, parse_probe, render_probe, stage_submission, submitted
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, parse_probe, render_probe, run_pilot_at, stage_submission, submitted
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
@@ -103,13 +103,7 @@ class SlurmBatch:
             directives.append(f"--account={shape.account}")
         directives += shape.options
         lines = ["#!/bin/sh", *(f"#SBATCH {shlex.quote(d)}" for d in directives)]
-        lines += [
-            f"set -- {' '.join(str(i) for i in indexes)}",
-            'shift "$SLURM_ARRAY_TASK_ID"',
-            f"exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-\"$1\"",
-            "",
-        ]
-        return "\n".join(lines)
+        return "\n".join(lines + run_pilot_at(pilots, wrapper_path, "$SLURM_ARRAY_TASK_ID"))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
         script_path = await stage_submission(executor, submission, self.render, "array.sbatch")

@@ -109,6 +109,18 @@ async def stage_submission(
     return script_path
 
 
+def run_pilot_at(pilots: Sequence[Pilot], wrapper_path: str, position: str) -> list[str]:
+    """Job script lines that run the pilot at `position` (a shell expression for the array
+    element's 0-based place) of the submission, through the wrapper."""
+    prefix = pilots[0].tag.rsplit("-", 1)[0]
+    return [
+        f"set -- {' '.join(str(p.index) for p in pilots)}",
+        f'shift "{position}"',
+        f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$1"',
+        "",
+    ]
+
+
 def submitted(result: CommandResult) -> CommandResult:
     """The submit command's answer: a crash point for the tests, and a refusal raised as one."""
     crash_point("after-submit-before-reply")
