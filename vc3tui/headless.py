@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from vc3tui.engine.engine import ClusterRow, Engine, EngineError
+from vc3tui.engine.models import Event
 from vc3tui.engine.states import ClusterState
 from vc3tui.terminal import answer_on_terminal
 
@@ -90,6 +91,7 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal, number)
     cluster_id = None
+    events = engine.subscribe()
     watchers: list[asyncio.Task[None]] = [asyncio.create_task(answer_on_terminal(engine.questions))]
     try:
         blueprint = await engine.load_blueprint(path)
@@ -102,7 +104,7 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
         else:
             cluster_id = (await engine.launch(blueprint)).id
         watchers += [
-            asyncio.create_task(_report_events(engine, reporter, cluster_id)),
+            asyncio.create_task(_report_events(engine, reporter, cluster_id, events)),
             asyncio.create_task(_report_status(engine, reporter, cluster_id)),
         ]
         code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, path.parent))
@@ -116,6 +118,8 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+        while cluster_id is not None and not events.empty():  # the last events of the teardown
+            await _report_event(engine, reporter, cluster_id, events.get_nowait())
         loop.remove_signal_handler(signal.SIGINT)
         await engine.close()
 
@@ -181,11 +185,15 @@ async def _teardown(engine: Engine, reporter: Reporter, cluster_id: str, stop: a
     reporter.event(row.cluster.name, "done", row.cluster.reason, None)
 
 
-async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str) -> None:
-    async for event in engine.events():
-        if event.cluster_id == cluster_id:
-            row = await engine.status(cluster_id)
-            reporter.event(row.cluster.name, event.kind, event.message, row)
+async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str, events: asyncio.Queue[Event]) -> None:
+    while True:
+        await _report_event(engine, reporter, cluster_id, await events.get())
+
+
+async def _report_event(engine: Engine, reporter: Reporter, cluster_id: str, event: Event) -> None:
+    if event.cluster_id == cluster_id:
+        row = await engine.status(cluster_id)
+        reporter.event(row.cluster.name, event.kind, event.message, row)
 
 
 async def _report_status(engine: Engine, reporter: Reporter, cluster_id: str) -> None:

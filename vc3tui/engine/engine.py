@@ -228,13 +228,21 @@ class Engine:
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event committed by this process's factories, as it happens."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._subscribers.append(queue)
+        queue = self.subscribe()
         try:
             while True:
                 yield await queue.get()
         finally:
-            self._subscribers.remove(queue)
+            self.unsubscribe(queue)
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        """A queue that receives every event from now on; whoever holds it can drain it at the end."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self._subscribers.remove(queue)
 
     async def commit(self, writes: CycleWrites) -> None:
         await self.store.run(Store.commit_cycle, writes)
