@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from vc3tui.engine.batch.slurm import SlurmBatch, combine, compress, expand, parse_sacct, parse_squeue, walltime
-from vc3tui.engine.batch.wrapper import Markers
+from vc3tui.engine.batch.slurm import (
+    SlurmBatch,
+    combine,
+    parse_sacct,
+    parse_squeue,
+    walltime,
+)
+from vc3tui.engine.batch.wrapper import Markers, compress, expand
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
 from vc3tui.engine.states import PilotStage, PilotState

@@ -11,8 +11,7 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.slurm import compress, expand, tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState

@@ -13,8 +13,7 @@ import shlex
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.slurm import tag_prefix
-from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_submission, submitted
+from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_submission, submitted, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState

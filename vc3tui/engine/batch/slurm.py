@@ -10,11 +10,10 @@ are simply absent) and reads the pilots' own markers in the same round trip.
 
 from __future__ import annotations
 
-import functools
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, parse_probe, render_probe, run_pilot_at, stage_submission, submitted
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, parse_probe, render_probe, run_pilot_at, stage_submission, submitted, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
@@ -37,36 +36,6 @@ def walltime(seconds: int) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     return f"{days}-{hours:02d}:{minutes:02d}:00"
-
-
-def tag_prefix(pilot: Pilot) -> str:
-    return pilot.tag.rsplit("-", 1)[0]
-
-
-def compress(indexes: Sequence[int]) -> str:
-    """[3, 4, 5, 9] -> '3-5,9'."""
-    parts, run = [], []
-    for index in sorted(indexes):
-        if run and index == run[-1] + 1:
-            run.append(index)
-            continue
-        if run:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [index]
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
-
-
-@functools.lru_cache(maxsize=1024)
-def expand(ranges: str) -> tuple[int, ...]:
-    """'3-5,9' -> (3, 4, 5, 9); remembered, since every task of an array carries the same ranges."""
-    out: list[int] = []
-    for part in ranges.split(","):
-        low, _, high = part.partition("-")
-        if low.isdigit() and (not high or high.isdigit()):
-            out.extend(range(int(low), int(high or low) + 1))
-    return tuple(out)
 
 
 class SlurmBatch:

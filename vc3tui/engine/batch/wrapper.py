@@ -10,6 +10,7 @@ many pilots in one shell round trip.
 from __future__ import annotations
 
 import re
+import functools
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,36 @@ done
 """
 
 
+def tag_prefix(pilot: Pilot) -> str:
+    return pilot.tag.rsplit("-", 1)[0]
+
+
+def compress(indexes: Sequence[int]) -> str:
+    """[3, 4, 5, 9] -> '3-5,9'."""
+    parts, run = [], []
+    for index in sorted(indexes):
+        if run and index == run[-1] + 1:
+            run.append(index)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [index]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def expand(ranges: str) -> tuple[int, ...]:
+    """'3-5,9' -> (3, 4, 5, 9); remembered, since every task of an array carries the same ranges."""
+    out: list[int] = []
+    for part in ranges.split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            out.extend(range(int(low), int(high or low) + 1))
+    return tuple(out)
+
+
 def render_wrapper(
     base: str, builder: Sequence[str], command: Sequence[str], env: Mapping[str, str], name: str = "pilot.sh"
 ) -> str:
@@ -112,7 +143,7 @@ async def stage_submission(
 def run_pilot_at(pilots: Sequence[Pilot], wrapper_path: str, position: str) -> list[str]:
     """Job script lines that run the pilot at `position` (a shell expression for the array
     element's 0-based place) of the submission, through the wrapper."""
-    prefix = pilots[0].tag.rsplit("-", 1)[0]
+    prefix = tag_prefix(pilots[0])
     return [
         f"set -- {' '.join(str(p.index) for p in pilots)}",
         f'shift "{position}"',
