@@ -91,7 +91,8 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, on_signal, number)
     cluster_id = None
-    events = engine.subscribe()
+    events: asyncio.Queue[Event | None] = engine.subscribe()
+    reporting: asyncio.Task[None] | None = None
     watchers: list[asyncio.Task[None]] = [asyncio.create_task(answer_on_terminal(engine.questions))]
     try:
         blueprint = await engine.load_blueprint(path)
@@ -103,10 +104,8 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
             reporter.event(existing.name, "resume", f"resuming the live cluster ({existing.state})", await engine.status(existing.id))
         else:
             cluster_id = (await engine.launch(blueprint)).id
-        watchers += [
-            asyncio.create_task(_report_events(engine, reporter, cluster_id, events)),
-            asyncio.create_task(_report_status(engine, reporter, cluster_id)),
-        ]
+        reporting = asyncio.create_task(_report_events(engine, reporter, cluster_id, events))
+        watchers.append(asyncio.create_task(_report_status(engine, reporter, cluster_id)))
         code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, path.parent))
         if code is None:
             code = 128 + received[0]
@@ -118,8 +117,9 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
-        while cluster_id is not None and not events.empty():  # the last events of the teardown
-            await _report_event(engine, reporter, cluster_id, events.get_nowait())
+        if reporting is not None:
+            events.put_nowait(None)  # report every event of the teardown, then stop
+            await reporting
         loop.remove_signal_handler(signal.SIGINT)
         await engine.close()
 
@@ -185,15 +185,12 @@ async def _teardown(engine: Engine, reporter: Reporter, cluster_id: str, stop: a
     reporter.event(row.cluster.name, "done", row.cluster.reason, None)
 
 
-async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str, events: asyncio.Queue[Event]) -> None:
-    while True:
-        await _report_event(engine, reporter, cluster_id, await events.get())
-
-
-async def _report_event(engine: Engine, reporter: Reporter, cluster_id: str, event: Event) -> None:
-    if event.cluster_id == cluster_id:
-        row = await engine.status(cluster_id)
-        reporter.event(row.cluster.name, event.kind, event.message, row)
+async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str, events: asyncio.Queue[Event | None]) -> None:
+    """Print this cluster's events in order until the None that says the run is over."""
+    while (event := await events.get()) is not None:
+        if event.cluster_id == cluster_id:
+            row = await engine.status(cluster_id)
+            reporter.event(row.cluster.name, event.kind, event.message, row)
 
 
 async def _report_status(engine: Engine, reporter: Reporter, cluster_id: str) -> None:
