@@ -17,6 +17,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def user_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME of the test's own (no ~/.ssh or known_hosts of this machine's), no ssh-agent."""
+    path = home.parent / "user-home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    return path
+
+
+@pytest.fixture
 def dirs(home: Path) -> Dirs:
     return Dirs.from_environment().ensure()
 

@@ -34,10 +34,7 @@ def _prefixes(xml: str) -> set[str]:
 
 
 @pytest.fixture
-def site(sge, sshd, home: Path, monkeypatch: pytest.MonkeyPatch):
-    user_home = home.parent / "user-home"
-    user_home.mkdir()
-    monkeypatch.setenv("HOME", str(user_home))
+def site(sge, sshd, user_home: Path):
     sshd.reset_user()
     yield sshd
     sge.delete_all_jobs()

@@ -37,10 +37,7 @@ def our_jobs(slurm, cluster_id: str) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def site(slurm, slurm_sshd, home: Path, monkeypatch: pytest.MonkeyPatch):
-    user_home = home.parent / "user-home"
-    user_home.mkdir()
-    monkeypatch.setenv("HOME", str(user_home))
+def site(slurm, slurm_sshd, user_home: Path):
     slurm_sshd.reset_user()
     yield slurm_sshd
     slurm.cancel_everything()

@@ -30,12 +30,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def site(sshd, home: Path, monkeypatch: pytest.MonkeyPatch):
+def site(sshd, user_home: Path):
     """A fresh data dir and user HOME (no ~/.ssh of the machine's), and a clean test account."""
-    user_home = home.parent / "user-home"
-    user_home.mkdir()
-    monkeypatch.setenv("HOME", str(user_home))
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     sshd.reset_user()
     yield sshd
     sshd.reset_user()

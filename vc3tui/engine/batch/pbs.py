@@ -13,18 +13,13 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, clock, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
 
 QUEUED, RUNNING, HELD = set("QWT"), set("RE"), set("HSU")
 SUBJOB = re.compile(r"^(\d+)\[(\d+)\]")
-
-
-def clock(seconds: int) -> str:
-    hours, rest = divmod(max(60, seconds), 3600)
-    return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def parse_qstat_full(text: str) -> dict[str, dict[str, str]]:
@@ -107,7 +102,7 @@ class PBSBatch:
         directives = [
             f"-N {job_name(pilots[0].tag)}",
             array,
-            f"-l walltime={clock(shape.walltime)}",
+            f"-l walltime={clock(shape.walltime, hours_width=2)}",
             f"-l {'nodes=1:ppn' if self.torque else 'select=1:ncpus'}={shape.cores}{'' if self.torque else f':mem={shape.memory_mb}mb'}",
             "-j oe",
             f"-o {shlex.quote(submission.workdir + '/pilots')}",

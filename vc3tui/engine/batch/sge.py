@@ -13,7 +13,7 @@ import shlex
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, from_markers, queue_and_markers, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_markers, stage_submission, submitted, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -27,11 +27,6 @@ def runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
         else:
             out.append((index, index))
     return out
-
-
-def clock(seconds: int) -> str:
-    hours, rest = divmod(max(60, seconds), 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def expand_tasks(text: str) -> list[int]:

@@ -113,6 +113,12 @@ def expand(ranges: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def clock(seconds: int, hours_width: int = 1) -> str:
+    """A walltime as H:MM:SS (at least a minute), hours zero-padded to `hours_width` digits."""
+    hours, rest = divmod(max(60, seconds), 3600)
+    return f"{hours:0{hours_width}d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
 def render_wrapper(
     base: str, builder: Sequence[str], command: Sequence[str], env: Mapping[str, str], name: str = "pilot.sh"
 ) -> str:
