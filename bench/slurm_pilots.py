@@ -91,7 +91,7 @@ async def status_round_trip(executor, workdir: str, jobs: dict[str, str]) -> tup
 def local_loop(env: dict[str, str], count: int) -> float:
     started = time.perf_counter()
     for _ in range(count):
-        subprocess.run(["sbatch", "--parsable", "--wrap", "sleep 300"], env=env, capture_output=True, check=True)
+        subprocess.run(["sbatch", "--parsable", "--output=/dev/null", "--wrap", "sleep 300"], env=env, capture_output=True, check=True)
     return time.perf_counter() - started
 
 
@@ -99,7 +99,7 @@ def ssh_per_pilot(bed, key: Path, known: Path, count: int) -> float:
     argv = ["ssh", "-i", str(key), "-p", str(bed.port), "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known}", f"{sshd_bed.USER}@127.0.0.1"]
     started = time.perf_counter()
     for _ in range(count):
-        subprocess.run([*argv, "sbatch", "--parsable", "--wrap", "'sleep 300'"], capture_output=True, check=True)
+        subprocess.run([*argv, "sbatch", "--parsable", "--output=/dev/null", "--wrap", "'sleep 300'"], capture_output=True, check=True)
     return time.perf_counter() - started
 
 

@@ -96,3 +96,12 @@ def sge():
     bed = SGETestBed().start()
     yield bed
     bed.stop()
+
+
+@pytest.fixture
+def site(slurm, slurm_sshd, user_home: Path):
+    """The SLURM test bed over SSH, its user's home reset before and after, every job cancelled."""
+    slurm_sshd.reset_user()
+    yield slurm_sshd
+    slurm.cancel_everything()
+    slurm_sshd.reset_user()

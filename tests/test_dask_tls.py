@@ -37,13 +37,13 @@ async def test_scheduler_beyond_loopback_requires_the_cluster_ca(tmp_path: Path)
     try:
         groups.append(await executor.spawn(launch.argv, log_path=str(tmp_path / "scheduler.log"), env=env))
         for _ in range(150):
-            located = await dask.locate(executor, str(tmp_path))
+            located = await dask.locate(executor, str(tmp_path), "0.0.0.0")
             if located:
                 break
             await asyncio.sleep(0.1)
         assert located and located.address.startswith("tls://")
         port = located.address.rsplit(":", 1)[1]
-        head = Head(address=f"tls://127.0.0.1:{port}", ports=dict(located.ports), workdir=str(tmp_path))
+        head = cluster.head = Head(address=f"tls://127.0.0.1:{port}", ports=dict(located.ports), workdir=str(tmp_path))
         worker = dask.worker_command(cluster, head, "vc3-feedfacecafe-0123abcd-0", str(secrets))
         assert "--tls-ca-file" in worker
         groups.append(await executor.spawn(worker, log_path=str(tmp_path / "worker.log"), env=env))
@@ -53,9 +53,9 @@ async def test_scheduler_beyond_loopback_requires_the_cluster_ca(tmp_path: Path)
             await asyncio.sleep(0.1)
         assert [w.tag for w in await dask.workers(executor, head)] == ["vc3-feedfacecafe-0123abcd-0"]
         assert await dask.ready(executor, head)
-        assert await dask.demand(executor, head) >= 0
+        assert await dask.demand(executor, cluster) >= 0
 
-        client_env = {**os.environ, **dask.client_environment(head)}
+        client_env = {**os.environ, **dask.client_environment(cluster)}
         probe = "from distributed import Client\nwith Client(timeout=10) as c: print(c.submit(sum, [1, 2]).result())"
         with_ca = await asyncio.create_subprocess_exec(sys.executable, "-c", probe, env=client_env, stdout=asyncio.subprocess.PIPE)
         assert (await with_ca.communicate())[0].strip() == b"3"

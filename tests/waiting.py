@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,4 +17,15 @@ def wait_until(check: Callable[[], T], timeout: float, what: str) -> T:
         if result:
             return result
         time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_until_async(check: Callable[[], T], timeout: float, what: str) -> T:
+    """wait_until for async tests: the event loop (and the engine's factory in it) keeps running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")

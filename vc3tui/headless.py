@@ -1,6 +1,7 @@
 """`vc3tui --run blueprint.toml`: the whole life of a cluster without the full-screen app.
 
-Validate, start the head, submit the pilots, wait until the requested workers joined, run the
+Validate, start the head, submit the pilots, wait until the requested workers joined (or, when the
+entry point is the manager itself, until the head runs), run the
 entry point on the head, tear down peacefully, exit with the entry point's status. Ctrl-C or
 SIGTERM tears down too (a second Ctrl-C stops waiting for workers to drain). A cluster of the
 same name that is still live is resumed, never launched twice.
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from vc3tui.engine.engine import ClusterRow, Engine, EngineError
+from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.models import Event
 from vc3tui.engine.states import ClusterState
 from vc3tui.terminal import answer_on_terminal
@@ -125,10 +127,16 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
 
 
 async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path) -> int:
-    row = await engine.wait_for(cluster_id, _joined_or_failed)
+    row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.cluster.state is ClusterState.RUNNING)
+    manager_first = entry is not None and middleware_for(row.cluster.blueprint.middleware).entry_is_manager
+    if not manager_first:
+        row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.counts.joined >= r.counts.requested)
     if row.cluster.state is not ClusterState.RUNNING:
         return 1
-    reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
+    if manager_first:
+        reporter.event(row.cluster.name, "ready", "head ready; the entry point is the manager the workers join", row)
+    else:
+        reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
     url = await engine.jupyter_url(cluster_id)
     if url:
         reporter.event(row.cluster.name, "jupyter", f"JupyterLab: {url}", None)
@@ -147,11 +155,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
     return code
 
 
-def _joined_or_failed(row: ClusterRow) -> bool:
-    state = row.cluster.state
-    if state in (ClusterState.FAILED, ClusterState.TERMINATING, ClusterState.TERMINATED):
-        return True
-    return state is ClusterState.RUNNING and row.counts.joined >= row.counts.requested
+def _ended(row: ClusterRow) -> bool:
+    return row.cluster.state in (ClusterState.FAILED, ClusterState.TERMINATING, ClusterState.TERMINATED)
 
 
 async def _until_stopped(stop: asyncio.Event, work) -> int | None:

@@ -13,7 +13,7 @@ from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
 from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
 
 Finding = tuple[Loc, str, str]
-SUPPORTED_MIDDLEWARE = (MiddlewareKind.DASK, MiddlewareKind.NONE)
+SUPPORTED_MIDDLEWARE = (MiddlewareKind.DASK, MiddlewareKind.WORKQUEUE, MiddlewareKind.NONE)
 
 FIELD_HINTS = {
     "count": "the number of workers to start, 0 or more",
@@ -26,6 +26,9 @@ FIELD_HINTS = {
     "max": "the most workers autoscaling starts, 1 or more",
     "walltime": "how long each pilot may run, e.g. '2h'",
     "expiration": "when the cluster terminates itself, e.g. '72h'",
+    "idle_timeout": "how long a worker may sit idle before its pilot ends, e.g. '15m'; 0 never",
+    "head_timeout": "how long a pilot waits for an unreachable head before it ends, e.g. '5m'; 0 never",
+    "listen": "the IP address the head listens on and gives workers, e.g. '127.0.0.1'",
 }
 
 
@@ -64,7 +67,7 @@ def check_blueprint(
         )
     if blueprint.middleware not in SUPPORTED_MIDDLEWARE:
         findings.append(
-            (("middleware",), f"{blueprint.middleware} is not supported by this version yet", "use \"dask\" or \"none\"")
+            (("middleware",), f"{blueprint.middleware} is not supported by this version yet", 'use "dask", "workqueue" or "none"')
         )
     if head.jupyter and blueprint.middleware is not MiddlewareKind.DASK:
         findings.append((("head", "jupyter"), "a JupyterLab head comes with Dask in this version", 'use middleware = "dask"'))

@@ -203,7 +203,7 @@ class Engine:
         env = {
             **os.environ,
             **self.cluster_environment(cluster),
-            **middleware_for(cluster.blueprint.middleware).client_environment(cluster.head),
+            **middleware_for(cluster.blueprint.middleware).client_environment(cluster),
         }
         process = await asyncio.create_subprocess_exec(
             *await self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, stdout=stdout, preexec_fn=_die_with_parent
@@ -297,7 +297,10 @@ class Engine:
         return self.access.local
 
     def listen_host(self, cluster: Cluster) -> str:
-        """Loopback when every pilot runs on this machine; otherwise every interface, with TLS."""
+        """Where the head's manager listens: the blueprint's `head.listen`; else loopback when every
+        pilot runs on this machine; else every interface (with TLS where the middleware has it)."""
+        if cluster.blueprint.head.listen:
+            return cluster.blueprint.head.listen
         local_only = all(use.name == LOCAL for use in cluster.blueprint.allocations)
         return "127.0.0.1" if local_only else "0.0.0.0"
 

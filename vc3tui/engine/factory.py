@@ -73,6 +73,7 @@ class Factory:
         self._last_error = ""
         self._idle_since: float | None = None
         self._autoscale_reason = ""
+        self._secrets_staged: set[str] = set()
 
     # the loop
 
@@ -181,7 +182,7 @@ class Factory:
         if not await self._head_alive(cluster):
             return
         head = cluster.head
-        located = await self.middleware.locate(site.executor, site.workdir)
+        located = await self.middleware.locate(site.executor, site.workdir, self.engine.listen_host(cluster))
         if located:
             head.address, head.ports = located.address, {**head.ports, **located.ports}
         if cluster.blueprint.head.jupyter and "jupyter" not in head.ports:
@@ -314,7 +315,7 @@ class Factory:
         and down only once demand has stayed below the live count for the idle time."""
         scale = cluster.blueprint.autoscale
         try:
-            demand = await self.middleware.demand(self.engine.head_site(cluster).executor, cluster.head)
+            demand = await self.middleware.demand(self.engine.head_site(cluster).executor, cluster)
         except Exception as exc:
             self.event(cluster, "middleware", f"could not ask the manager for its demand: {exc}")
             demand = live
@@ -338,6 +339,8 @@ class Factory:
     async def _mark_joined(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
         if not self.middleware.has_manager:
             joined = {p.tag for p in pilots if p.stage in (PilotStage.WORKER_STARTED, PilotStage.WORKER_JOINED)}
+        elif self.middleware.joined_line:
+            joined = {p.tag for p in pilots if p.stage is PilotStage.WORKER_JOINED}
         else:
             try:
                 workers = await self.middleware.workers(self.engine.head_site(cluster).executor, cluster.head)
@@ -438,6 +441,8 @@ class Factory:
         workers = cluster.blueprint.workers
         for allocation, group in by_site.items():
             site = self.engine.site(cluster, allocation)
+            if self._backoff.get(allocation, (0.0, 0.0, ""))[0] > time.time():
+                continue
             submission = Submission(
                 pilots=group,
                 shape=PilotShape(
@@ -446,11 +451,10 @@ class Factory:
                 workdir=site.workdir,
                 builder=await self.engine.builder_command(cluster, site),
                 command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),
-                env={**self.engine.cluster_environment(cluster), "VC3_PILOT_LIFETIME": str(pilot_lifetime(workers.walltime))},
+                env={**self.engine.cluster_environment(cluster), **self._monitor_environment(cluster)},
             )
-            if self._backoff.get(allocation, (0.0, 0.0, ""))[0] > time.time():
-                continue
             try:
+                await self._stage_secrets(cluster, site)
                 job_ids = await site.batch.submit(site.executor, submission)
             except CommandFailed as exc:
                 # The batch system said no, so these intents never became jobs: close them, and
@@ -473,6 +477,33 @@ class Factory:
                     pilot.job_id, pilot.submitted_at = job_ids[pilot.tag], now
                     pilot.move(PilotState.QUEUED)
                     self.writes.pilots.append(pilot)
+
+    def _monitor_environment(self, cluster: Cluster) -> dict[str, str]:
+        """What every pilot's monitor (batch/monitor.py) watches: its lifetime, its head, idleness."""
+        workers = cluster.blueprint.workers
+        env = {"VC3_PILOT_LIFETIME": str(pilot_lifetime(workers.walltime))}
+        if self.middleware.has_manager and cluster.head and cluster.head.address:
+            env["VC3_HEAD_ADDRESS"] = cluster.head.address.rsplit("://", 1)[-1]
+            env["VC3_HEAD_TIMEOUT"] = str(workers.head_timeout)
+            if not self.middleware.ends_idle_workers:
+                env["VC3_IDLE_TIMEOUT"] = str(workers.idle_timeout)
+        if self.middleware.joined_line:
+            env["VC3_JOINED_LINE"] = self.middleware.joined_line
+        return env
+
+    async def _stage_secrets(self, cluster: Cluster, site: Site) -> None:
+        """Copy the secrets workers need from the head to a site that is not the head's, once."""
+        head = self.engine.head_site(cluster)
+        if not self.middleware.worker_secrets or site.allocation in self._secrets_staged or site.workdir == head.workdir:
+            return
+        await site.executor.run(["mkdir", "-p", "-m", "700", f"{site.workdir}/secrets"])
+        for name in self.middleware.worker_secrets:
+            try:
+                content = await head.executor.get(f"{head.workdir}/secrets/{name}")
+            except OSError:
+                continue  # this cluster's manager made no such secret (e.g. Dask on loopback has no TLS)
+            await site.executor.put(content, f"{site.workdir}/secrets/{name}", mode=0o600)
+        self._secrets_staged.add(site.allocation)
 
     def _back_off(self, cluster: Cluster, allocation: str, error: str) -> None:
         """Wait longer after each failed submission (30 s doubling to 30 min), and say why."""
@@ -517,7 +548,9 @@ class Factory:
                 queued = [p for p in live if p.state in (PilotState.QUEUED, PilotState.HELD)]
                 await self._cancel(cluster, queued, "cancelled: cluster terminating")
                 running = [p for p in live if p.state in (PilotState.RUNNING, PilotState.UNKNOWN)]
-                if cluster.peaceful and (not self.middleware.has_manager or (cluster.head and cluster.head.address)):
+                if cluster.peaceful and not self.middleware.has_manager:
+                    self._drain(cluster, running)
+                elif cluster.peaceful and cluster.head and cluster.head.address and not await self._manager_idle(cluster):
                     self._drain(cluster, running)
                 else:
                     await self._cancel(cluster, running, "cancelled: cluster terminating")
@@ -528,6 +561,13 @@ class Factory:
         await self._remove_staged_files(cluster)
         cluster.conditions = []
         self.move(cluster, ClusterState.TERMINATED, "terminated: no pilot or head left")
+
+    async def _manager_idle(self, cluster: Cluster) -> bool:
+        """Whether the manager has no task left for any worker: then there is nothing to drain."""
+        try:
+            return await self.middleware.demand(self.engine.head_site(cluster).executor, cluster) == 0
+        except Exception:
+            return False
 
     async def _remove_staged_files(self, cluster: Cluster) -> None:
         for site in {site.workdir: site for site in [*self.sites(cluster), self.engine.head_site(cluster)]}.values():

@@ -177,12 +177,21 @@ class WorkerInfo:
 class Middleware(Protocol):
     kind: MiddlewareKind
     has_manager: bool
+    entry_is_manager: bool
+    """The user's entry point is the manager itself (Work Queue): workers join only once it runs."""
+    ends_idle_workers: bool
+    """The worker has its own idle timeout (given workers.idle_timeout); else the pilot monitor
+    ends a worker whose processes used almost no CPU for that long."""
+    joined_line: str | None
+    """A line the worker logs once it joined, for managers that cannot list workers by name."""
+    worker_secrets: tuple[str, ...]
+    """The names of secrets() every pilot's site needs (copied 0600 into its secrets dir)."""
 
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
         """The manager's command; it runs in the cluster's environment with `workdir` as its home."""
         ...
 
-    async def locate(self, executor: Executor, workdir: str) -> HeadAddress | None:
+    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
         """The address the manager reports for itself once it listens; None before that."""
         ...
 
@@ -194,7 +203,7 @@ class Middleware(Protocol):
 
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]: ...
 
-    async def demand(self, executor: Executor, head: Head) -> int:
+    async def demand(self, executor: Executor, cluster: Cluster) -> int:
         """How many workers the manager's queue could use now, for autoscaling."""
         ...
 
@@ -206,6 +215,6 @@ class Middleware(Protocol):
         """Files (name -> content) kept 0600 in the cluster's private dir; never on a command line."""
         ...
 
-    def client_environment(self, head: Head) -> Mapping[str, str]:
+    def client_environment(self, cluster: Cluster) -> Mapping[str, str]:
         """Variables that point a program on the head at this cluster (e.g. DASK_SCHEDULER_ADDRESS)."""
         ...

@@ -7,6 +7,7 @@ characters at this layer; quoting is still applied wherever a shell is involved.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from enum import StrEnum
@@ -216,6 +217,8 @@ class WorkerSpec(Strict):
     disk_mb: int = Field(1000, gt=0)
     walltime: Annotated[Duration, Field(gt=0)] = 3600
     command: list[str] | None = None
+    idle_timeout: Duration = Field(900, description="a worker idle this long ends its pilot; 0: never")
+    head_timeout: Duration = Field(300, description="a pilot whose head is unreachable this long ends; 0: never")
 
 
 def pilot_lifetime(walltime: int) -> int:
@@ -232,10 +235,21 @@ class AllocationUse(Strict):
     max_pilots: int | None = Field(None, gt=0)
 
 
+def _ip_address(text: str) -> str:
+    ipaddress.ip_address(text)
+    return text
+
+
+IPAddress = Annotated[str, AfterValidator(_ip_address)]
+"""An IP address the head listens on and advertises to workers, e.g. 127.0.0.1 when every pilot
+runs on this very machine (a login node running its own cluster)."""
+
+
 class HeadSpec(Strict):
     placement: HeadPlacement = HeadPlacement.LOCAL
     allocation: Name | None = None
     address: str | None = None
+    listen: IPAddress | None = None
     jupyter: bool = False
 
     @model_validator(mode="after")

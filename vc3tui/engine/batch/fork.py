@@ -10,11 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, ended_with, kill_groups_script, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.wrapper import (
+    Markers,
+    ended_with,
+    kill_groups_script,
+    monitored_wrapper,
+    parse_probe,
+    render_probe,
+    render_wrapper,
+)
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotStage, PilotState
-
 
 
 class ForkBatch:
@@ -24,7 +31,7 @@ class ForkBatch:
         return render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        script = self.render(submission)
+        script = await monitored_wrapper(executor, submission)
         path = f"{submission.workdir}/pilot-{hashlib.sha256(script.encode()).hexdigest()[:12]}.sh"
         await executor.put(script.encode(), path, mode=0o700)
         started: dict[str, str] = {}

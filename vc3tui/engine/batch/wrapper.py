@@ -9,11 +9,12 @@ many pilots in one shell round trip.
 
 from __future__ import annotations
 
-import re
 import functools
+import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, JobStatus, Submission
@@ -21,8 +22,14 @@ from vc3tui.engine.models import Pilot
 from vc3tui.engine.staging import stage_file
 from vc3tui.engine.states import PilotStage, PilotState
 
+MONITOR_SOURCE = (Path(__file__).parent / "monitor.py").read_bytes()
+
 LIFETIME_EXIT = 124
 """A pilot's exit status when it ended at its maximum lifetime (as `timeout` reports it)."""
+IDLE_EXIT = 123
+"""A pilot's exit status when its monitor ended an idle worker."""
+HEAD_LOST_EXIT = 122
+"""A pilot's exit status when its monitor gave up on an unreachable head."""
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
@@ -52,13 +59,18 @@ mark worker_started
 watchdog=
 if [ -n "$VC3_PILOT_LIFETIME" ]; then
     (trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$VC3_PILOT_LIFETIME" & s=$!; wait "$s" || exit 0;
-     touch "$d/lifetime"; kill -TERM "$child" 2>/dev/null) &
+     echo lifetime > "$d/ended"; kill -TERM "$child" 2>/dev/null) &
     watchdog=$!
 fi
+monitor=
+{monitor}
 wait "$child"
 code=$?
 [ -n "$watchdog" ] && kill -TERM "$watchdog" 2>/dev/null
-[ -e "$d/lifetime" ] && code={lifetime_code}
+[ -n "$monitor" ] && kill -TERM "$monitor" 2>/dev/null
+if [ -e "$d/ended" ]; then
+    case $(head -n 1 "$d/ended") in lifetime) code={lifetime_code} ;; idle) code={idle_code} ;; head) code={head_code} ;; esac
+fi
 finish $code
 """
 
@@ -120,12 +132,24 @@ def clock(seconds: int, hours_width: int = 1) -> str:
 
 
 def render_wrapper(
-    base: str, builder: Sequence[str], command: Sequence[str], env: Mapping[str, str], name: str = "pilot.sh"
+    base: str,
+    builder: Sequence[str],
+    command: Sequence[str],
+    env: Mapping[str, str],
+    name: str = "pilot.sh",
+    monitor_path: str | None = None,
 ) -> str:
-    """The wrapper script; every value is shell-quoted, nothing the user wrote is pasted raw."""
+    """The wrapper script; every value is shell-quoted, nothing the user wrote is pasted raw.
+    With `monitor_path`, the pilot monitor (monitor.py) runs beside the worker."""
     exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
+    monitor = ""
+    if monitor_path:
+        monitor = f'{_join(builder)} -- python3 {shlex.quote(monitor_path)} "$d" "$child" > "$d/monitor.log" 2>&1 &\nmonitor=$!'
     return WRAPPER.format(
         lifetime_code=LIFETIME_EXIT,
+        idle_code=IDLE_EXIT,
+        head_code=HEAD_LOST_EXIT,
+        monitor=monitor,
         name=name,
         base=shlex.quote(base),
         exports=exports,
@@ -134,12 +158,20 @@ def render_wrapper(
     )
 
 
+async def monitored_wrapper(executor: Executor, submission: Submission) -> str:
+    """The submission's wrapper, with the pilot monitor staged on the site beside it."""
+    monitor_path = await stage_file(executor, MONITOR_SOURCE, submission.workdir, "monitor.py")
+    return render_wrapper(
+        f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env, monitor_path=monitor_path
+    )
+
+
 async def stage_submission(
     executor: Executor, submission: Submission, render_job: Callable[[Submission, str], str], name: str
 ) -> str:
     """Put the wrapper and the job script on the site, each named by its content (staging.py), make
     the pilots' dir, and return the job script's path."""
-    wrapper = render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
+    wrapper = await monitored_wrapper(executor, submission)
     wrapper_path = await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
     script_path = await stage_file(executor, render_job(submission, wrapper_path).encode(), submission.workdir, name)
     await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
@@ -204,6 +236,10 @@ def ended_with(code: int) -> tuple[PilotState, str]:
         return PilotState.DONE, "cancelled"
     if code == LIFETIME_EXIT:
         return PilotState.DONE, "reached its maximum lifetime"
+    if code == IDLE_EXIT:
+        return PilotState.DONE, "ended by its monitor: the worker was idle"
+    if code == HEAD_LOST_EXIT:
+        return PilotState.DONE, "ended by its monitor: the head was unreachable"
     return (PilotState.DONE, "exited with status 0") if code == 0 else (PilotState.FAILED, f"exited with status {code}")
 
 

@@ -27,6 +27,10 @@ DRAIN_TIMEOUT = 600
 class DaskMiddleware:
     kind = MiddlewareKind.DASK
     has_manager = True
+    entry_is_manager = False
+    ends_idle_workers = False
+    joined_line = None
+    worker_secrets = TLS_FILES
 
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
         argv = [
@@ -40,7 +44,7 @@ class DaskMiddleware:
             argv += ["--protocol", "tls", *_tls_options(f"{workdir}/secrets")]
         return HeadLaunch(argv=argv, env={"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": HTTP_ROUTES})
 
-    async def locate(self, executor: Executor, workdir: str) -> HeadAddress | None:
+    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
         try:
             info = json.loads(await executor.get(f"{workdir}/{SCHEDULER_FILE}"))
             return HeadAddress(address=info["address"], ports={"http": int(info["services"]["dashboard"])})
@@ -77,8 +81,8 @@ class DaskMiddleware:
             for w in reply["workers"]
         ]
 
-    async def demand(self, executor: Executor, head: Head) -> int:
-        return int((await self._get(executor, head, "/api/v1/adaptive_target")).json()["workers"])
+    async def demand(self, executor: Executor, cluster: Cluster) -> int:
+        return int((await self._get(executor, cluster.head, "/api/v1/adaptive_target")).json()["workers"])
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         wanted = set(tags)
@@ -92,7 +96,10 @@ class DaskMiddleware:
     def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
         return make_cluster_tls(cluster.name) if needs_tls(listen_host) else {}
 
-    def client_environment(self, head: Head) -> Mapping[str, str]:
+    def client_environment(self, cluster: Cluster) -> Mapping[str, str]:
+        head = cluster.head
+        if head is None:
+            return {}
         env = {"DASK_SCHEDULER_ADDRESS": head.address}
         if head.address.startswith("tls://"):
             ca, cert, key = (f"{head.workdir}/secrets/{name}" for name in TLS_FILES)

@@ -15,11 +15,15 @@ from vc3tui.engine.models import Cluster, Head, MiddlewareKind
 class PlainCommand:
     kind = MiddlewareKind.NONE
     has_manager = False
+    entry_is_manager = False
+    ends_idle_workers = False
+    joined_line = None
+    worker_secrets: tuple[str, ...] = ()
 
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
         raise TypeError("middleware 'none' has no manager to launch")
 
-    async def locate(self, executor: Executor, workdir: str) -> HeadAddress | None:
+    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
         return None
 
     async def ready(self, executor: Executor, head: Head) -> bool:
@@ -31,7 +35,7 @@ class PlainCommand:
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
         return []
 
-    async def demand(self, executor: Executor, head: Head) -> int:
+    async def demand(self, executor: Executor, cluster: Cluster) -> int:
         return 0
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
@@ -40,5 +44,5 @@ class PlainCommand:
     def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
         return {}
 
-    def client_environment(self, head: Head | None) -> Mapping[str, str]:
+    def client_environment(self, cluster: Cluster) -> Mapping[str, str]:
         return {}

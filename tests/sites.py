@@ -1,0 +1,36 @@
+"""Allocations on the real test-bed SLURM reached over the real test-bed sshd, for every test that needs one."""
+
+from __future__ import annotations
+
+import asyncssh
+
+from vc3tui.engine.catalog import save_user_resource
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.models import BatchKind, Resource
+from vc3tui.engine.states import AllocationState
+
+from tests.testbed.sshd import USER
+
+
+def our_jobs(slurm, cluster_id: str) -> list[tuple[str, str, str]]:
+    """(job id, state, comment) of this cluster's jobs, as SLURM itself lists them."""
+    lines = slurm.squeue("-r", "-o", "%i|%T|%k")
+    return [tuple(line.split("|")) for line in lines if f"-{cluster_id} " in line]
+
+
+async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None = None) -> None:
+    """A validated allocation on the test SLURM over SSH, its key installed and host key known."""
+    save_user_resource(
+        engine.dirs.user_resources,
+        Resource(name=f"site-{name}", login_hosts=["127.0.0.1"], port=bed.port, batch=BatchKind.SLURM, partition=partition, poll_interval=1),
+    )
+    engine._catalog = None
+    host_key = asyncssh.read_public_key(bed.root / "host_ed25519.pub")
+    if not engine.access.host_keys.trusted_keys("127.0.0.1", bed.port):
+        engine.access.host_keys.add("127.0.0.1", bed.port, host_key)
+    allocation, pair = await engine.access.create(name, f"site-{name}", USER)
+    existing = (bed.home / ".ssh" / "authorized_keys").read_text() if (bed.home / ".ssh" / "authorized_keys").exists() else ""
+    bed.write_user_file(".ssh/authorized_keys", existing + pair.public_line + "\n")
+    validated = await engine.access.validate(allocation)
+    assert validated.state is AllocationState.READY, validated.report[-1]
+    assert validated.report[-1].stage == "test job" and "vc3tui-test-job ran on" in validated.report[-1].detail

@@ -1,0 +1,105 @@
+"""Work Queue on the real test bed: Debian's cctools, a private catalog on loopback, pilots on the
+real SLURM over real SSH, and a real manager. Peaceful shrink is proven against its opposite: the
+same run without peace must restart a task, or the test could not tell the difference."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware
+from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec
+from vc3tui.engine.paths import Dirs
+from vc3tui.engine.states import ClusterState, PilotState
+
+from tests.sites import our_jobs, slurm_allocation
+from tests.waiting import wait_until_async
+
+ROOT = Path(__file__).parent.parent
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not shutil.which("work_queue_worker"), reason="cctools is not installed (tests/testbed/install-packages)"),
+]
+
+
+def task_log(path: Path) -> list[tuple[int, str, str, float]]:
+    """(key, start|end, pilot tag, time) for every line the tasks wrote."""
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        key, what, tag, stamp = line.split()
+        rows.append((int(key), what, tag, float(stamp)))
+    return rows
+
+
+@pytest.fixture
+def shared_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file the site's user (the pilots) and this test can both write and read."""
+    folder = tmp_path_factory.mktemp("wq-shared")
+    folder.chmod(0o1777)
+    for parent in folder.parents:
+        if parent == Path("/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o011)
+    return folder / "tasks.log"
+
+
+@pytest.mark.parametrize("peaceful", [True, False], ids=["peaceful", "at-once"])
+async def test_shrink_mid_run(site, slurm, shared_log: Path, peaceful: bool) -> None:
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    manager = None
+    try:
+        await slurm_allocation(engine, site, "wq")
+        blueprint = Blueprint(
+            name="wq-shrink",
+            middleware=MiddlewareKind.WORKQUEUE,
+            workers=WorkerSpec(count=3, walltime=1800, idle_timeout=10),
+            allocations=[AllocationUse(name="wq")],
+            head=HeadSpec(listen="127.0.0.1"),
+        )
+        cluster = await engine.launch(blueprint)
+        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
+        manager = subprocess.Popen(
+            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), "9", "4"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        await engine.wait_for(cluster.id, lambda r: r.counts.joined == 3, 180)
+        await wait_until_async(
+            lambda: len({tag for _, what, tag, _ in task_log(shared_log) if what == "start"}) == 3, 60, "a task on each pilot"
+        )
+
+        await engine.resize(cluster.id, 1, peaceful=peaceful)
+        out, err = await asyncio.to_thread(manager.communicate, timeout=300)
+        returned = [json.loads(line) for line in out.splitlines()]
+        assert len(returned) == 9 and all(r["status"] == 0 for r in returned), err
+
+        starts = Counter(key for key, what, _, _ in task_log(shared_log) if what == "start")
+        if not peaceful:
+            assert max(starts.values()) > 1, "cancelling busy pilots must restart a task, or this test proves nothing"
+        else:
+            assert starts == Counter(range(9)), "every task started exactly once"
+            drained = [p for p in await engine.pilots(cluster.id) if p.index in (1, 2)]
+            row = await engine.wait_for(cluster.id, lambda r: r.counts.running == 1, 120)
+            for pilot in await engine.pilots(cluster.id):
+                if pilot.tag not in {p.tag for p in drained}:
+                    continue
+                assert (pilot.state, pilot.exit_code) == (PilotState.DONE, 0), pilot.reason
+                last_end = max((t for _, what, tag, t in task_log(shared_log) if tag == pilot.tag and what == "end"), default=0)
+                assert pilot.ended_at >= last_end, "a drained pilot exits only after its last task"
+
+        await engine.terminate(cluster.id, peaceful=False)
+        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        assert our_jobs(slurm, cluster.id) == []
+    finally:
+        if manager and manager.poll() is None:
+            manager.kill()
+            manager.wait()
+        await engine.close()
