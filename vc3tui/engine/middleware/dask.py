@@ -20,7 +20,7 @@ from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
 
 SCHEDULER_FILE = "scheduler.json"
 HTTP_ROUTES = '["distributed.http.scheduler.api", "distributed.http.health"]'
-HEAD_UNREACHABLE_TIMEOUT = 60
+DEATH_TIMEOUT_MARGIN = 60
 DRAIN_TIMEOUT = 600
 
 
@@ -64,10 +64,12 @@ class DaskMiddleware:
             "--name", tag,
             "--nthreads", str(workers.cores),
             "--memory-limit", f"{workers.memory_mb}MB",
-            "--death-timeout", str(HEAD_UNREACHABLE_TIMEOUT),
             "--lifetime", f"{max(1, pilot_lifetime(workers.walltime) - 30)}s",
             "--no-dashboard",
         ]  # fmt: skip
+        if workers.head_timeout:
+            # the pilot monitor ends the pilot first; this is the worker's own backstop
+            argv += ["--death-timeout", str(workers.head_timeout + DEATH_TIMEOUT_MARGIN)]
         if head.address.startswith("tls://"):
             argv += _tls_options(secrets_dir)
         if "//127.0.0.1:" in head.address:

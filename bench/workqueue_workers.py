@@ -1,0 +1,121 @@
+"""Time from launch to 8 connected Work Queue workers on the local SLURM: vc3tui against
+`work_queue_factory -T slurm --workers-per-cycle 8`, in one run, as the manager itself counts them.
+
+Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs root and cctools).
+vc3tui submits over SSH as the site's user, like a user on a laptop would; the factory runs on the
+"login node" itself, the way its manual shows. Each side runs REPEATS times; medians and spread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.sites import slurm_allocation  # noqa: E402
+from tests.testbed import slurm as slurm_bed  # noqa: E402
+from tests.testbed import sshd as sshd_bed  # noqa: E402
+from vc3tui.engine.engine import Engine  # noqa: E402
+from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware  # noqa: E402
+from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
+from vc3tui.engine.paths import Dirs  # noqa: E402
+from vc3tui.engine.states import ClusterState  # noqa: E402
+
+WORKERS = 8
+REPEATS = 3
+CLOCK = str(ROOT / "bench" / "wq_manager_clock.py")
+
+
+def manager(port: int, password: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(["/usr/bin/python3", CLOCK, str(port), password, str(WORKERS)], stdout=subprocess.PIPE, text=True, env=env)
+
+
+async def vc3tui_once(bed, slurm) -> float:
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    try:
+        if not await engine.allocation("wq"):
+            await slurm_allocation(engine, bed, "wq")
+        blueprint = Blueprint(
+            name=f"wq-bench-{time.monotonic_ns()}",
+            middleware=MiddlewareKind.WORKQUEUE,
+            workers=WorkerSpec(count=WORKERS, walltime=1800),
+            allocations=[AllocationUse(name="wq")],
+            head=HeadSpec(listen="127.0.0.1"),
+        )
+        started = time.monotonic()
+        cluster = await engine.launch(blueprint)
+        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
+        clock = manager(int(env["VC3_WQ_PORT"]), env["VC3_WQ_PASSWORD_FILE"], env)
+        await asyncio.to_thread(clock.wait, 300)
+        elapsed = time.monotonic() - started
+        await engine.terminate(cluster.id, peaceful=False)
+        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        return elapsed
+    finally:
+        await engine.close()
+
+
+def factory_once(slurm, tmp: Path) -> float:
+    password = tmp / "password"
+    password.write_text("bench-secret\n")
+    password.chmod(0o600)
+    port = 9123
+    started = time.monotonic()
+    clock = manager(port, str(password))
+    scratch = tmp / f"factory-{time.monotonic_ns()}"
+    scratch.mkdir()
+    factory = subprocess.Popen(
+        ["work_queue_factory", "-T", "slurm", "--min-workers", str(WORKERS), "--max-workers", str(WORKERS),
+         "--workers-per-cycle", str(WORKERS), "--cores", "1", "--password", str(password),
+         "--scratch-dir", str(scratch), "127.0.0.1", str(port)],
+        env={**os.environ, **slurm.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
+    )  # fmt: skip
+    try:
+        clock.wait(300)
+        return time.monotonic() - started
+    finally:
+        factory.terminate()
+        factory.wait(30)
+        slurm.cancel_everything()
+
+
+def main() -> int:
+    if os.geteuid() != 0 or not shutil.which("work_queue_factory") or not Path("/usr/bin/python3").exists():
+        print("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="vc3tui-bench-wq-") as tmp:
+        os.environ["VC3TUI_HOME"] = str(Path(tmp) / "home")
+        os.environ["HOME"] = str(Path(tmp) / "user-home")
+        Path(os.environ["HOME"]).mkdir()
+        slurm = slurm_bed.SlurmTestBed().start()
+        bed = sshd_bed.SSHTestBed(Path(tmp) / "sshd", set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
+        try:
+            bed.reset_user()
+            ours = [asyncio.run(vc3tui_once(bed, slurm)) for _ in range(REPEATS)]
+            slurm.cancel_everything()
+            theirs = [factory_once(slurm, Path(tmp)) for _ in range(REPEATS)]
+        finally:
+            slurm.cancel_everything()
+            bed.reset_user()
+            bed.stop()
+            slurm.stop()
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    print(f"time to {WORKERS} connected Work Queue workers on SLURM ({REPEATS} runs each, median [min-max])")
+    print(f"  vc3tui over SSH                       {ours_median:6.2f} s  [{min(ours):.2f}-{max(ours):.2f}]")
+    print(f"  work_queue_factory on the login node  {theirs_median:6.2f} s  [{min(theirs):.2f}-{max(theirs):.2f}]")
+    print(f"  ratio vc3tui / factory                {ours_median / theirs_median:6.2f}   target <= 1.0")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
