@@ -282,3 +282,14 @@ async def test_async_store_runs_off_the_event_loop(tmp_path: Path) -> None:
     await astore.run(Store.put_cluster, cluster())
     assert [c.name for c in await astore.run(Store.clusters)] == ["demo"]
     await astore.close()
+
+
+def test_processes_opening_a_new_store_at_once_agree(tmp_path: Path) -> None:
+    """The race a headless run and a CLI command hit on a fresh data dir: one migrates, the rest wait."""
+    path = tmp_path / "vc3tui.sqlite3"
+    opener = f"from pathlib import Path\nfrom vc3tui.engine.store import Store\nprint(Store(Path({str(path)!r})).installation_id)"
+    runs = [subprocess.Popen([sys.executable, "-c", opener], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = [run.communicate(timeout=60) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err for _, err in results]
+    assert len({out.strip() for out, _ in results}) == 1, "one installation id for everyone"
+    assert Store(path).schema_version == SCHEMA_VERSION

@@ -131,6 +131,8 @@ class Store:
             )
         for version in range(current, target):
             with self.transaction() as db:
+                if self.schema_version > version:
+                    continue  # another process opening the same file migrated it while we waited
                 for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         db.execute(statement)
