@@ -16,6 +16,9 @@ import sys
 import time
 
 CHECK_EVERY = 5.0
+HEAD_CHECK_EVERY = 30.0
+"""At most one connection to the head per pilot this often (less when the timeout is short), so
+thousands of pilots do not flood the manager with probes."""
 IDLE_CPU_SHARE = 0.02
 """A worker that used less than this share of one core over the idle window counts as idle."""
 
@@ -28,7 +31,8 @@ def main(pilot_dir, worker_pid):
     log_path = os.path.join(pilot_dir, "worker.log")
     tick = os.sysconf("SC_CLK_TCK")
     now = time.monotonic()
-    head_seen, log_offset = now, 0
+    head_seen, head_checked, log_offset = now, now, 0
+    head_every = max(CHECK_EVERY, min(HEAD_CHECK_EVERY, head_timeout / 3.0))
     cpu_window = [(now, cpu_seconds(worker_pid, tick))]
     while alive(worker_pid):
         time.sleep(CHECK_EVERY)
@@ -38,7 +42,8 @@ def main(pilot_dir, worker_pid):
             if found:
                 write_atomically(os.path.join(pilot_dir, "stage"), "worker_joined\n")
                 joined_line = b""
-        if head and head_timeout:
+        if head and head_timeout and now - head_checked >= head_every:
+            head_checked = now
             if reachable(head):
                 head_seen = now
             elif now - head_seen > head_timeout:
