@@ -68,7 +68,7 @@ async def test_shrink_mid_run(site, slurm, shared_log: Path, peaceful: bool) -> 
         row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
         env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
         manager = subprocess.Popen(
-            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), "9", "4"],
+            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), "9", "8"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         await engine.wait_for(cluster.id, lambda r: r.counts.joined == 3, 180)
