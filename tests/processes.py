@@ -60,7 +60,7 @@ def recorded_groups(home: Path) -> dict[str, int]:
         for (data,) in db.execute("SELECT data FROM clusters"):
             cluster = json.loads(data)
             if (cluster.get("head") or {}).get("pid"):
-                groups[f"vc3-{installation}-{cluster['id']}-head"] = cluster["head"]["pid"]
+                groups[f"vc3-{installation}-{cluster['id']}head-0"] = cluster["head"]["pid"]
     finally:
         db.close()
     return groups

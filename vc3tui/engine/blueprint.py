@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
+from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
 from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
 
@@ -61,17 +62,16 @@ def check_blueprint(
     head = blueprint.head
     if head.placement is HeadPlacement.ALLOCATION and head.allocation not in allocations:
         findings.append((("head", "allocation"), f"unknown allocation {head.allocation!r}", f"use one of: {known}"))
-    elif head.placement is not HeadPlacement.LOCAL:
-        findings.append(
-            (("head", "placement"), f"{head.placement} heads are not supported by this version yet", 'use placement = "local" (this machine)')
-        )
     if blueprint.middleware not in SUPPORTED_MIDDLEWARE:
-        findings.append(
-            (("middleware",), f"{blueprint.middleware} is not supported by this version yet", 'use "dask", "workqueue" or "none"')
-        )
-    if head.jupyter and blueprint.middleware is not MiddlewareKind.DASK:
-        findings.append((("head", "jupyter"), "a JupyterLab head comes with Dask in this version", 'use middleware = "dask"'))
-    elif head.jupyter and not any(spec.split("[")[0].split("=")[0].strip().lower() == "jupyterlab" for spec in blueprint.environment.pip):
+        supported = ", ".join(f'"{kind}"' for kind in SUPPORTED_MIDDLEWARE)
+        findings.append((("middleware",), f"{blueprint.middleware} is not supported by this version yet", f"use one of {supported}"))
+    elif head.placement is HeadPlacement.EXTERNAL:
+        findings += _external_head(blueprint)
+    if head.jupyter and blueprint.middleware is MiddlewareKind.NONE:
+        findings.append((("head", "jupyter"), "middleware 'none' has no head to put JupyterLab on", 'use middleware = "jupyterlab"'))
+    if (head.jupyter or blueprint.middleware is MiddlewareKind.JUPYTERLAB) and not any(
+        spec.split("[")[0].split("=")[0].strip().lower() == "jupyterlab" for spec in blueprint.environment.pip
+    ):
         findings.append((("head", "jupyter"), "the environment has no JupyterLab", 'add "jupyterlab" to environment.pip'))
     if blueprint.middleware is MiddlewareKind.NONE and not blueprint.workers.command:
         findings.append(
@@ -93,4 +93,19 @@ def check_blueprint(
         findings.append(
             (("environment", "name"), f"unknown environment {env.name!r}", f"define it inline or use one of: {choices}")
         )
+    return findings
+
+
+def _external_head(blueprint: Blueprint) -> list[Finding]:
+    """An external manager is only joined: vc3tui can neither start it nor ask it for demand."""
+    findings: list[Finding] = []
+    if blueprint.middleware in (MiddlewareKind.NONE, MiddlewareKind.JUPYTERLAB):
+        findings.append((("head", "placement"), f"middleware '{blueprint.middleware}' has no manager for workers to join", "use a head vc3tui starts"))
+        return findings
+    try:
+        middleware_for(blueprint.middleware).external(blueprint.head.address or "")
+    except ValueError as exc:
+        findings.append((("head", "address"), str(exc), "give the address the manager's workers use"))
+    if blueprint.autoscale:
+        findings.append((("autoscale",), "an external manager's demand is not known to vc3tui", "set workers.count instead"))
     return findings

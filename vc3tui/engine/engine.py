@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from vc3tui.engine.staging import stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE
-from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Event, Pilot
+from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Event, HeadPlacement, Pilot
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.states import ClusterState
@@ -197,32 +198,28 @@ class Engine:
     async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path, *, stdout: int | None = None) -> int:
         """Run the blueprint's entry point on the head, in the cluster's environment, with its address.
 
-        Its output goes to our own stdout unless `stdout` (a file descriptor) says otherwise."""
+        On this machine it runs in `cwd`; on a head placed on an allocation, in the cluster's working
+        dir there. Its output goes to our own stdout unless `stdout` (a file descriptor) says otherwise."""
         cluster = (await self.status(cluster_id)).cluster
         site = self.head_site(cluster)
         env = {
-            **os.environ,
             **self.cluster_environment(cluster),
             **middleware_for(cluster.blueprint.middleware).client_environment(cluster),
         }
-        process = await asyncio.create_subprocess_exec(
-            *await self.builder_command(cluster, site), "--", *argv, cwd=cwd, env=env, stdout=stdout, preexec_fn=_die_with_parent
-        )
-        try:
-            return await process.wait()
-        except asyncio.CancelledError:
-            process.terminate()
-            await process.wait()
-            raise
+        where = str(cwd) if site.executor is self._local_executor() else site.workdir
+        command = [*await self.builder_command(cluster, site), "--", *argv]
+        return await site.executor.attach(command, env=env, cwd=where, stdout=sys.stdout.fileno() if stdout is None else stdout)
 
     async def jupyter_url(self, cluster_id: str) -> str | None:
-        """The JupyterLab URL with its token, for the user's eyes only (never stored in events)."""
+        """The JupyterLab URL with its token, for the user's eyes only (never stored in events); for a
+        head on a site, through a port this process forwards while it runs."""
         cluster = (await self.status(cluster_id)).cluster
         if not cluster.head or "jupyter" not in cluster.head.ports:
             return None
         site = self.head_site(cluster)
         token = (await site.executor.get(f"{site.workdir}/secrets/{TOKEN_FILE}")).decode().strip()
-        return f"http://127.0.0.1:{cluster.head.ports['jupyter']}/lab?token={token}"
+        host, port = await site.executor.forward("127.0.0.1", cluster.head.ports["jupyter"])
+        return f"http://{host}:{port}/lab?token={token}"
 
     # events
 
@@ -263,8 +260,11 @@ class Engine:
     async def prepare_sites(self, cluster_id: str) -> None:
         """Load the cluster's allocations once, so each cycle finds its sites without a store call."""
         cluster = await self.store.run(Store.cluster, cluster_id)
-        for use in cluster.blueprint.allocations:
-            self._allocations[use.name] = await self.allocation(use.name)
+        names = [use.name for use in cluster.blueprint.allocations]
+        if cluster.blueprint.head.placement is HeadPlacement.ALLOCATION:
+            names.append(cluster.blueprint.head.allocation)
+        for name in names:
+            self._allocations[name] = await self.allocation(name)
 
     def site(self, cluster: Cluster, allocation: str) -> Site:
         """Where an allocation's pilots run: its kept executor, batch system and working dir."""
@@ -285,13 +285,16 @@ class Engine:
             batch=batch_system(resource.batch),
             workdir=f"{base}/clusters/{cluster.id}",
             poll_interval=float(resource.poll_interval),
+            host=record.landed_on or (resource.login_hosts[0] if resource.login_hosts else "localhost"),
             account=record.account,
             partition=resource.partition,
             batch_options=(*resource.batch_options, *record.batch_options),
         )
 
     def head_site(self, cluster: Cluster) -> Site:
-        return self.site(cluster, LOCAL)
+        """Where the head runs: this machine, or the allocation the blueprint places it on."""
+        head = cluster.blueprint.head
+        return self.site(cluster, head.allocation if head.placement is HeadPlacement.ALLOCATION else LOCAL)
 
     def _local_executor(self) -> Executor:
         return self.access.local
@@ -351,14 +354,3 @@ def _holder_is_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def _die_with_parent() -> None:
-    """Linux: the entry point gets SIGTERM if the engine dies, so no entry outlives its runner."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass

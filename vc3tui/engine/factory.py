@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -19,18 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vc3tui.engine.batch.wrapper import (
-    PILOT_TAG,
-    Markers,
-    kill_groups_script,
-    parse_probe,
-    render_probe,
-    render_wrapper,
-)
+from vc3tui.engine.batch.wrapper import PILOT_TAG
 from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port, new_token, with_jupyter
+from vc3tui.engine.head import HeadNode, HeadState
+from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port
 from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobStatus, Middleware, PilotShape, Submission
-from vc3tui.engine.models import Cluster, Condition, Event, Head, Pilot, pilot_lifetime
+from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot, pilot_lifetime
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
 from vc3tui.engine.store import CycleWrites, Store
@@ -41,7 +34,6 @@ if TYPE_CHECKING:
 LIVE = (PilotState.INTENT, PilotState.QUEUED, PilotState.RUNNING, PilotState.DRAINING, PilotState.HELD, PilotState.UNKNOWN)
 PEACEFUL_GRACE = 120.0
 JOIN_GRACE = 300.0
-HEAD_STOP_GRACE = 10.0
 LOG_TAIL_LINES = 5
 
 
@@ -54,6 +46,7 @@ class Site:
     batch: BatchSystem
     workdir: str
     poll_interval: float
+    host: str = "localhost"
     account: str | None = None
     partition: str | None = None
     batch_options: tuple[str, ...] = ()
@@ -74,6 +67,7 @@ class Factory:
         self._idle_since: float | None = None
         self._autoscale_reason = ""
         self._secrets_staged: set[str] = set()
+        self.head = HeadNode(engine, middleware)
 
     # the loop
 
@@ -116,7 +110,7 @@ class Factory:
         elif cluster.state is ClusterState.STARTING_HEAD:
             await self._await_head(cluster)
         elif cluster.state is ClusterState.RUNNING:
-            if await self._head_alive(cluster):
+            if await self._head_state(cluster):
                 await self._reconcile(cluster)
         elif cluster.state is ClusterState.FAILED:
             await self._refresh(cluster, await self._live_pilots())
@@ -145,44 +139,31 @@ class Factory:
             self.move(cluster, ClusterState.RUNNING, "no manager: every pilot runs the blueprint's command")
             self.wake.set()
             return
-        site = self.engine.head_site(cluster)
-        found = await self._head_markers(cluster, site)
-        if found.alive:
-            pid = found.pid
-        else:
-            pid = await self._spawn_head(cluster, site)
-        cluster.head = Head(
-            host="localhost", hostname=socket.gethostname(), pid=pid, workdir=site.workdir, started_at=time.time()
-        )
-        self.move(cluster, ClusterState.STARTING_HEAD, f"building the environment and starting the {cluster.blueprint.middleware} manager (pid {pid})")
-
-    async def _spawn_head(self, cluster: Cluster, site: Site) -> int:
-        listen_host = self.engine.listen_host(cluster)
-        secrets_dir = f"{site.workdir}/secrets"
-        for name, content in self.middleware.secrets(cluster, listen_host).items():
-            await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir])
-            await site.executor.put(content, f"{secrets_dir}/{name}", mode=0o600)
-        launch = self.middleware.head_launch(cluster, site.workdir, listen_host)
-        argv = list(launch.argv)
-        if cluster.blueprint.head.jupyter:
-            await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir])
-            await site.executor.put(new_token(), f"{secrets_dir}/{TOKEN_FILE}", mode=0o600)
-            argv = with_jupyter(argv, secrets_dir, site.workdir)
-        env = {**launch.env, **self.engine.cluster_environment(cluster)}
-        script = render_wrapper(site.workdir, await self.engine.builder_command(cluster, site), argv, env, name="head.sh")
-        await site.executor.put(script.encode(), f"{site.workdir}/head.sh", mode=0o700)
-        head_dir = f"{site.workdir}/{self.head_tag(cluster)}"
-        await site.executor.run(["mkdir", "-p", head_dir])
-        return await site.executor.spawn(
-            ["sh", f"{site.workdir}/head.sh", self.head_tag(cluster)], log_path=f"{head_dir}/pilot.log", pid_file=f"{head_dir}/pid"
-        )
+        spec = cluster.blueprint.head
+        if spec.placement is HeadPlacement.EXTERNAL:
+            located = self.middleware.external(spec.address)
+            cluster.head = Head(host="", external=True, address=located.address, ports=dict(located.ports), started_at=time.time())
+            self.move(cluster, ClusterState.STARTING_HEAD, f"using the {cluster.blueprint.middleware} manager at {located.address}")
+            self.move(cluster, ClusterState.RUNNING, f"external {cluster.blueprint.middleware} manager at {located.address}: adding workers to it, not managing it")
+            self.wake.set()
+            return
+        cluster.head = await self.head.start(cluster)
+        where = f"job {cluster.head.job_id}" if cluster.head.job_id else f"pid {cluster.head.pid}"
+        on = f" on {spec.allocation} ({cluster.head.host})" if cluster.head.allocation else ""
+        self.move(cluster, ClusterState.STARTING_HEAD, f"building the environment and starting the {cluster.blueprint.middleware} manager{on} ({where})")
 
     async def _await_head(self, cluster: Cluster) -> None:
         site = self.engine.head_site(cluster)
-        if not await self._head_alive(cluster):
+        state = await self._head_state(cluster)
+        if state is None or state.queued:
             return
         head = cluster.head
-        located = await self.middleware.locate(site.executor, site.workdir, self.engine.listen_host(cluster))
+        if state.host and head.hostname != state.host:
+            head.hostname = state.host
+            self.writes.clusters.append(cluster)
+        if not head.hostname:
+            return
+        located = await self.middleware.locate(site.executor, site.workdir, self.advertised_host(cluster))
         if located:
             head.address, head.ports = located.address, {**head.ports, **located.ports}
         if cluster.blueprint.head.jupyter and "jupyter" not in head.ports:
@@ -190,44 +171,29 @@ class Factory:
             if port is None:
                 return
             head.ports["jupyter"] = port
-            self.event(cluster, "jupyter", f"JupyterLab at http://127.0.0.1:{port}/lab (token in {site.workdir}/secrets/{TOKEN_FILE})")
+            on = f" on {head.hostname} (reach it with `ssh -L`, or while vc3tui runs, through its forward)" if head.allocation else ""
+            self.event(cluster, "jupyter", f"JupyterLab at http://127.0.0.1:{port}/lab{on} (token in {site.workdir}/secrets/{TOKEN_FILE})")
         if head.address and await self.middleware.ready(site.executor, head):
             self.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
             self.wake.set()
 
-    async def _head_alive(self, cluster: Cluster) -> bool:
-        """A head that died fails the cluster with its own last words as the reason."""
-        if cluster.head is None:
-            return True
+    def advertised_host(self, cluster: Cluster) -> str:
+        """The host workers are given: the listen address, or the head node's own name when it
+        listens on every interface."""
+        listen = self.engine.listen_host(cluster)
+        return cluster.head.hostname if listen == "0.0.0.0" and cluster.head else listen
+
+    async def _head_state(self, cluster: Cluster) -> HeadState | None:
+        """The head's state while it lives; None after failing the cluster with the head's own last
+        words as the reason."""
+        state = await self.head.state(cluster)
+        if state.alive:
+            return state
         site = self.engine.head_site(cluster)
-        markers = await self._head_markers(cluster, site)
-        if markers.alive:
-            return True
-        tail = await self._log_tail(site, f"{site.workdir}/{self.head_tag(cluster)}", markers.stage)
-        status = f"status {markers.exit_code}" if markers.exit_code is not None else "no exit status"
-        self.move(cluster, ClusterState.FAILED, f"head exited ({status}) while {markers.stage or 'starting'}: {tail}")
-        return False
-
-    async def _head_markers(self, cluster: Cluster, site: Site) -> Markers:
-        tag = self.head_tag(cluster)
-        known = {tag: cluster.head.pid if cluster.head else None}
-        result = await site.executor.run_script(render_probe(site.workdir, known), timeout=30)
-        return parse_probe(result.stdout).get(tag) or Markers(tag, exists=False)
-
-    async def _stop_head(self, cluster: Cluster) -> None:
-        if cluster.head is None or cluster.head.pid is None:
-            return
-        site = self.engine.head_site(cluster)
-        await site.executor.run_script(kill_groups_script("TERM", [cluster.head.pid]), timeout=30)
-        deadline = time.monotonic() + HEAD_STOP_GRACE
-        while (await self._head_markers(cluster, site)).alive:
-            if time.monotonic() > deadline:
-                await site.executor.run_script(kill_groups_script("KILL", [cluster.head.pid]), timeout=30)
-                break
-            await asyncio.sleep(0.2)
-
-    def head_tag(self, cluster: Cluster) -> str:
-        return f"vc3-{self.engine.installation_id}-{cluster.id}-head"
+        tail = await self._log_tail(site, self.head.dir(cluster), state.stage)
+        status = f"status {state.exit_code}" if state.exit_code is not None else state.reason or "no exit status"
+        self.move(cluster, ClusterState.FAILED, f"head exited ({status}) while {state.stage or 'starting'}: {tail}")
+        return None
 
     # pilots
 
@@ -337,10 +303,10 @@ class Factory:
         return target
 
     async def _mark_joined(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
-        if not self.middleware.has_manager:
-            joined = {p.tag for p in pilots if p.stage in (PilotStage.WORKER_STARTED, PilotStage.WORKER_JOINED)}
-        elif self.middleware.joined_line:
+        if self.middleware.joined_line:
             joined = {p.tag for p in pilots if p.stage is PilotStage.WORKER_JOINED}
+        elif not self._asks_manager(cluster):
+            joined = {p.tag for p in pilots if p.stage in (PilotStage.WORKER_STARTED, PilotStage.WORKER_JOINED)}
         else:
             try:
                 workers = await self.middleware.workers(self.engine.head_site(cluster).executor, cluster.head)
@@ -401,7 +367,7 @@ class Factory:
     def _drain(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
         if not pilots:
             return
-        if not self.middleware.has_manager:
+        if not self._asks_manager(cluster):
             task = asyncio.create_task(self._cancel(cluster, pilots, "stopped with SIGTERM: no manager to drain through"))
             self._drain_tasks.add(task)
             task.add_done_callback(self._drain_tasks.discard)
@@ -548,7 +514,7 @@ class Factory:
                 queued = [p for p in live if p.state in (PilotState.QUEUED, PilotState.HELD)]
                 await self._cancel(cluster, queued, "cancelled: cluster terminating")
                 running = [p for p in live if p.state in (PilotState.RUNNING, PilotState.UNKNOWN)]
-                if cluster.peaceful and not self.middleware.has_manager:
+                if cluster.peaceful and not self._asks_manager(cluster):
                     self._drain(cluster, running)
                 elif cluster.peaceful and cluster.head and cluster.head.address and not await self._manager_idle(cluster):
                     self._drain(cluster, running)
@@ -557,7 +523,7 @@ class Factory:
             elif time.monotonic() > self._teardown_deadline:
                 await self._cancel(cluster, live, "cancelled: did not drain in time")
             return
-        await self._stop_head(cluster)
+        await self.head.stop(cluster)
         await self._remove_staged_files(cluster)
         cluster.conditions = []
         self.move(cluster, ClusterState.TERMINATED, "terminated: no pilot or head left")
@@ -577,6 +543,10 @@ class Factory:
                 await site.executor.run(["rm", "-rf", "--", site.workdir])
 
     # helpers
+
+    def _asks_manager(self, cluster: Cluster) -> bool:
+        """Whether there is a manager of ours to ask about workers, demand and draining."""
+        return self.middleware.has_manager and not (cluster.head and cluster.head.external)
 
     def sites(self, cluster: Cluster) -> list[Site]:
         return [self.engine.site(cluster, use.name) for use in cluster.blueprint.allocations]

@@ -79,6 +79,11 @@ class Executor(Protocol):
         The pid is also written to `pid_file` (when given) before this returns."""
         ...
 
+    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
+        """Run in the foreground with output to `stdout` (a descriptor) as it comes: the entry point.
+        Cancelling the call stops the command."""
+        ...
+
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         """An address on this machine that reaches host:port as the allocation sees it."""
         ...
@@ -191,8 +196,13 @@ class Middleware(Protocol):
         """The manager's command; it runs in the cluster's environment with `workdir` as its home."""
         ...
 
-    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
-        """The address the manager reports for itself once it listens; None before that."""
+    async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
+        """The manager's address once it listens (None before that), with `host` as the head's
+        host name workers are given."""
+        ...
+
+    def external(self, address: str) -> HeadAddress:
+        """A manager someone else runs, from the address the user gave (ValueError if unusable)."""
         ...
 
     async def ready(self, executor: Executor, head: Head) -> bool:

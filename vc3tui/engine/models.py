@@ -245,10 +245,26 @@ IPAddress = Annotated[str, AfterValidator(_ip_address)]
 runs on this very machine (a login node running its own cluster)."""
 
 
+ManagerAddress = Annotated[
+    str,
+    _pattern(
+        r"([a-z]+://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?",
+        "manager address",
+        "write it as [SCHEME://]HOST[:PORT], e.g. tcp://sched.example.org:8786",
+    ),
+]
+
+
 class HeadSpec(Strict):
+    """Where the head runs: `local` (this machine); `allocation` (detached on that allocation's login
+    host, or as a batch job there when `batch_job`); `external` (a running pool at `address` that
+    the cluster only adds workers to)."""
+
     placement: HeadPlacement = HeadPlacement.LOCAL
     allocation: Name | None = None
-    address: str | None = None
+    batch_job: bool = False
+    walltime: Annotated[Duration, Field(gt=0)] = 86400
+    address: ManagerAddress | None = None
     listen: IPAddress | None = None
     jupyter: bool = False
 
@@ -258,6 +274,10 @@ class HeadSpec(Strict):
             raise ValueError("placement 'allocation' needs head.allocation = \"<allocation name>\"")
         if self.placement is HeadPlacement.EXTERNAL and not self.address:
             raise ValueError("placement 'external' needs head.address, the running manager's address")
+        if self.batch_job and self.placement is not HeadPlacement.ALLOCATION:
+            raise ValueError("batch_job needs placement = \"allocation\" (a batch job runs on an allocation)")
+        if self.jupyter and self.placement is HeadPlacement.EXTERNAL:
+            raise ValueError("an external head is not started by vc3tui, so it cannot start JupyterLab beside it")
         return self
 
 
@@ -309,13 +329,16 @@ class Condition(Strict):
 
 
 class Head(Strict):
-    """Identity of a head node, so a restarted engine can find and stop it."""
+    """Identity of a head node, so a restarted engine can find and stop it: the allocation it runs
+    on (None: this machine), the login host, the node's own hostname, its pid or batch job id."""
 
+    allocation: str | None = None
     host: str = "localhost"
     hostname: str = ""
     workdir: str = ""
     pid: int | None = None
     job_id: str | None = None
+    external: bool = False
     started_at: float | None = None
     ports: dict[str, int] = Field(default_factory=dict)
     address: str = ""

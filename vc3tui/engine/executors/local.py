@@ -67,6 +67,18 @@ class LocalExecutor:
             raise CommandFailed(result)
         return int(result.stdout.strip())
 
+    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
+        """In the foreground, output to `stdout` and our stderr; it gets SIGTERM if we die."""
+        process = await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, env={**os.environ, **env}, stdout=stdout, preexec_fn=_die_with_parent
+        )
+        try:
+            return await process.wait()
+        except asyncio.CancelledError:
+            process.terminate()
+            await process.wait()
+            raise
+
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         return host, port
 
@@ -85,3 +97,14 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if the engine dies, so no entry point outlives its runner."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

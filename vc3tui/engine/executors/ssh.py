@@ -11,15 +11,18 @@ taken after a marker, so a login shell that prints a banner cannot confuse a par
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import secrets
 import shlex
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
+from vc3tui.engine.batch.wrapper import kill_groups_script
 from vc3tui.engine.executors import DETACH
 from vc3tui.engine.hostkeys import HostKeys
 from vc3tui.engine.interfaces import CommandFailed, CommandResult
@@ -27,6 +30,7 @@ from vc3tui.engine.questions import NoAnswer, QuestionChannel, QuestionKind
 from vc3tui.engine.states import AllocationState
 
 MARK = "\x1evc3tui-output\x1e"
+ATTACHED = "vc3tui-attached"
 CHANNEL_RETRIES = 6
 RECONNECT_ATTEMPTS = 5
 MAX_AUTH_ROUNDS = 3
@@ -327,6 +331,28 @@ class SSHExecutor:
             raise CommandFailed(result)
         return int(result.stdout.strip().splitlines()[-1])
 
+    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
+        """On the login node, its output streamed to `stdout` and our stderr as it comes. Cancelling
+        it TERMs the remote process group (sshd makes the shell a group leader; closing a channel
+        without a tty signals nothing)."""
+        conn = await self.connection()
+        exports = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+        command = f"cd {shlex.quote(cwd)} && echo {ATTACHED} $$ >&2 && exec env {exports} {shlex.join(argv)}"
+        async with self._any:
+            process = await conn.create_process(command, encoding=None)
+            pid: list[str] = []
+            try:
+                await asyncio.gather(
+                    _pump(process.stdout, stdout), _pump(process.stderr, sys.stderr.fileno(), pid)
+                )
+                await process.wait()
+            except asyncio.CancelledError:
+                if pid:
+                    await self.run_script(kill_groups_script("TERM", [int(pid[0])]), timeout=30)
+                process.close()
+                raise
+        return process.exit_status if process.exit_status is not None else 255
+
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         """A local port that reaches host:port as the login node sees it (for a manager's HTTP API)."""
         key = (host, port)
@@ -340,6 +366,16 @@ def _load_keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
     """A key and, when `KEY-cert.pub` sits beside it, its OpenSSH certificate."""
     cert = Path(f"{path}-cert.pub")
     return asyncssh.load_keypairs([(str(path), str(cert)) if cert.exists() else str(path)], passphrase)[0]
+
+
+async def _pump(stream: asyncssh.SSHReader, fd: int, pid: list[str] | None = None) -> None:
+    """Copy a remote stream to a local descriptor; the first stderr line carries the remote pid."""
+    while chunk := await stream.read(65536):
+        if pid is not None and not pid and chunk.startswith(ATTACHED.encode()):
+            line, _, chunk = chunk.partition(b"\n")
+            pid.append(line.split()[-1].decode())
+        if chunk:
+            await asyncio.to_thread(os.write, fd, chunk)
 
 
 def _after_mark(text: str) -> str:

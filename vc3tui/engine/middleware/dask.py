@@ -44,12 +44,23 @@ class DaskMiddleware:
             argv += ["--protocol", "tls", *_tls_options(f"{workdir}/secrets")]
         return HeadLaunch(argv=argv, env={"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": HTTP_ROUTES})
 
-    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
+    async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
         try:
             info = json.loads(await executor.get(f"{workdir}/{SCHEDULER_FILE}"))
-            return HeadAddress(address=info["address"], ports={"http": int(info["services"]["dashboard"])})
-        except (OSError, ValueError, KeyError, TypeError):
+            scheme, _, rest = info["address"].partition("://")
+            address = f"{scheme}://{host}:{int(rest.rsplit(':', 1)[1])}"
+            return HeadAddress(address=address, ports={"http": int(info["services"]["dashboard"])})
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
+
+    def external(self, address: str) -> HeadAddress:
+        scheme, sep, rest = address.partition("://")
+        if not sep:
+            scheme, rest = "tcp", address
+        if scheme != "tcp":
+            raise ValueError(f"{address}: an external Dask scheduler is reached over tcp:// (vc3tui has no certificates for {scheme}://)")
+        host, _, port = rest.partition(":")
+        return HeadAddress(address=f"tcp://{host}:{port or 8786}", ports={})
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         try:

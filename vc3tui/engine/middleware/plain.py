@@ -23,8 +23,11 @@ class PlainCommand:
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
         raise TypeError("middleware 'none' has no manager to launch")
 
-    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
+    async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
         return None
+
+    def external(self, address: str) -> HeadAddress:
+        raise ValueError("middleware 'none' has no manager, so there is no external one to join")
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         return True

@@ -70,16 +70,18 @@ class WorkQueueMiddleware:
             catalog += ["--interface", listen_host]
         return HeadLaunch(argv=["python3", "-c", RESERVE_MANAGER_PORT, workdir, listen_host, *catalog])
 
-    async def locate(self, executor: Executor, workdir: str, listen_host: str) -> HeadAddress | None:
+    async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
         try:
             port = int((await executor.get(f"{workdir}/{PORT_FILE}")).decode().strip())
             manager = int((await executor.get(f"{workdir}/{MANAGER_PORT_FILE}")).decode().strip())
         except (OSError, ValueError):
             return None
-        host = listen_host
-        if host == "0.0.0.0":
-            host = (await executor.run(["hostname", "-f"])).stdout.strip() or "localhost"
         return HeadAddress(address=f"{host}:{port}", ports={"http": port, "manager": manager})
+
+    def external(self, address: str) -> HeadAddress:
+        """A running manager at HOST[:PORT] (default 9123); its own password file, if any, is not ours."""
+        host, _, port = address.rpartition("://")[2].partition(":")
+        return HeadAddress(address=f"{host}:{port or 9123}", ports={"manager": int(port or 9123)})
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         try:
@@ -90,9 +92,10 @@ class WorkQueueMiddleware:
 
     def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]:
         workers = cluster.blueprint.workers
-        argv = [
-            "work_queue_worker",
-            "--password", f"{secrets_dir}/{PASSWORD_FILE}",
+        argv = ["work_queue_worker"]
+        if not head.external:
+            argv += ["--password", f"{secrets_dir}/{PASSWORD_FILE}"]
+        argv += [
             "--cores", str(workers.cores),
             "--memory", str(workers.memory_mb),
             "--disk", str(workers.disk_mb),
@@ -125,6 +128,8 @@ class WorkQueueMiddleware:
         head = cluster.head
         if head is None or not head.address:
             return {}
+        if head.external:
+            return {"VC3_WQ_MANAGER": head.address}
         return {
             "VC3_WQ_PROJECT": project_name(cluster),
             "VC3_WQ_PORT": str(head.ports["manager"]),
