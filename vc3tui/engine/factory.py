@@ -375,16 +375,18 @@ class Factory:
         for pilot in pilots:
             self._apply(cluster, pilot, JobStatus(PilotState.DRAINING, reason="draining: finishing its work, then exiting"))
         site = self.engine.head_site(cluster)
-        task = asyncio.create_task(self._drain_then_cancel(cluster, [p.tag for p in pilots], site))
+        task = asyncio.create_task(self._drain_then_cancel(cluster, list(pilots), site))
         self._drain_tasks.add(task)
         task.add_done_callback(self._drain_tasks.discard)
 
-    async def _drain_then_cancel(self, cluster: Cluster, tags: list[str], site: Site) -> None:
-        """Ask the middleware to retire the workers; a worker that never joined has nothing to finish."""
+    async def _drain_then_cancel(self, cluster: Cluster, pilots: list[Pilot], site: Site) -> None:
+        """Ask the middleware to retire the workers (a retired worker exits by itself); when it
+        cannot, cancel their pilots."""
         try:
-            await self.middleware.drain(site.executor, cluster.head, tags)
+            await self.middleware.drain(site.executor, cluster.head, [p.tag for p in pilots])
         except Exception as exc:
-            await self._publish(cluster, "drain", f"draining failed ({exc}); the pilots will be cancelled")
+            await self._cancel(cluster, pilots, f"cancelled: draining failed ({exc})")
+            await self._publish(cluster, "drain", f"draining failed ({exc}); the pilots were cancelled")
         self.wake.set()
 
     async def _cancel(self, cluster: Cluster, pilots: Sequence[Pilot], reason: str) -> None:
