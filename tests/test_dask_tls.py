@@ -24,11 +24,11 @@ async def test_scheduler_beyond_loopback_requires_the_cluster_ca(tmp_path: Path)
     dask, executor, cluster = DaskMiddleware(), LocalExecutor(), cluster_model()
     secrets = tmp_path / "secrets"
     secrets.mkdir(mode=0o700)
-    for name, content in dask.secrets(cluster, "0.0.0.0").items():
+    for name, content in dask.secrets(cluster, "/unused", "0.0.0.0").items():
         await executor.put(content, str(secrets / name), mode=0o600)
     assert sorted(p.name for p in secrets.iterdir()) == ["tls-ca.pem", "tls-cert.pem", "tls-key.pem"]
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in secrets.iterdir())
-    assert dask.secrets(cluster, "127.0.0.1") == {}
+    assert dask.secrets(cluster, "/unused", "127.0.0.1") == {}
 
     launch = dask.head_launch(cluster, str(tmp_path), "0.0.0.0")
     assert "--protocol" in launch.argv and "tls" in launch.argv

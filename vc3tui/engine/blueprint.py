@@ -14,7 +14,7 @@ from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
 from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
 
 Finding = tuple[Loc, str, str]
-SUPPORTED_MIDDLEWARE = (MiddlewareKind.DASK, MiddlewareKind.WORKQUEUE, MiddlewareKind.SPARK, MiddlewareKind.NONE)
+SUPPORTED_MIDDLEWARE = (MiddlewareKind.DASK, MiddlewareKind.WORKQUEUE, MiddlewareKind.SPARK, MiddlewareKind.HTCONDOR, MiddlewareKind.NONE)
 
 FIELD_HINTS = {
     "count": "the number of workers to start, 0 or more",

@@ -86,7 +86,7 @@ class HeadNode:
         listen_host = self.engine.listen_host(cluster)
         secrets_dir = f"{site.workdir}/secrets"
         await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir, f"{site.workdir}/pilots"])
-        for name, content in self.middleware.secrets(cluster, listen_host).items():
+        for name, content in self.middleware.secrets(cluster, site.workdir, listen_host).items():
             await site.executor.put(content, f"{secrets_dir}/{name}", mode=0o600)
         launch = self.middleware.head_launch(cluster, site.workdir, listen_host)
         argv = list(launch.argv)

@@ -221,8 +221,9 @@ class Middleware(Protocol):
         """Ask these workers to finish what they run, take nothing new, and exit."""
         ...
 
-    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
-        """Files (name -> content) kept 0600 in the cluster's private dir; never on a command line."""
+    def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
+        """Files (name -> content) written 0600 into `workdir`/secrets before the manager starts:
+        its keys, and configuration that names them; never on a command line."""
         ...
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vc3tui.engine.interfaces import Middleware
 from vc3tui.engine.middleware.dask import DaskMiddleware
+from vc3tui.engine.middleware.htcondor import HTCondorMiddleware
 from vc3tui.engine.middleware.plain import PlainCommand
 from vc3tui.engine.middleware.spark import SparkMiddleware
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware
@@ -16,8 +17,10 @@ def middleware_for(kind: MiddlewareKind) -> Middleware:
         return DaskMiddleware()
     if kind is MiddlewareKind.WORKQUEUE:
         return WorkQueueMiddleware()
+    if kind is MiddlewareKind.HTCONDOR:
+        return HTCondorMiddleware()
     if kind is MiddlewareKind.SPARK:
         return SparkMiddleware()
     if kind is MiddlewareKind.NONE:
         return PlainCommand()
-    raise NotImplementedError(f"middleware {kind} is not supported yet; use \"dask\", \"workqueue\", \"spark\" or \"none\"")
+    raise NotImplementedError(f"middleware {kind} is not supported yet; use \"dask\", \"workqueue\", \"spark\", \"htcondor\" or \"none\"")

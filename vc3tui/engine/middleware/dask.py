@@ -106,7 +106,7 @@ class DaskMiddleware:
                 reply = await client.post(f"http://{host}:{port}/api/v1/retire_workers", json={"workers": addresses})
                 reply.raise_for_status()
 
-    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+    def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
         return make_cluster_tls(cluster.name) if needs_tls(listen_host) else {}
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:

@@ -44,7 +44,7 @@ class PlainCommand:
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         raise TypeError("middleware 'none' has no manager to drain through")
 
-    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+    def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
         return {}
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:

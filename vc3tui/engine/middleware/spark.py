@@ -120,7 +120,7 @@ class SparkMiddleware:
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         raise NotImplementedError("Spark cannot drain one worker among several on a host; cancelling (Spark reruns their tasks)")
 
-    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+    def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
         return {CONF_FILE: spark_conf(secrets.token_hex(32))}
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:

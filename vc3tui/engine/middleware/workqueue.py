@@ -25,26 +25,13 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 
 PASSWORD_FILE = "wq-password"
 PORT_FILE = "catalog.port"
 MANAGER_PORT_FILE = "manager.port"
 JOINED_LINE = "connected to manager"
-RESERVE_MANAGER_PORT = """\
-import os, socket, sys
-workdir, host = sys.argv[1], sys.argv[2]
-probe = socket.socket()
-probe.bind((host, 0))
-with open(workdir + "/manager.port.tmp", "w") as out:
-    out.write(str(probe.getsockname()[1]))
-os.rename(workdir + "/manager.port.tmp", workdir + "/manager.port")
-probe.close()
-os.execvp(sys.argv[3], sys.argv[3:])
-"""
-"""Pick the port the manager will listen on, then become the catalog server. Workers connect to
-that port directly: cctools 9.9 workers that look a manager up by name connect to every address
-of its host, and crash when asked to prefer its hostname."""
 
 
 def project_name(cluster: Cluster) -> str:
@@ -68,7 +55,10 @@ class WorkQueueMiddleware:
         catalog = ["catalog_server", "--port-file", f"{workdir}/{PORT_FILE}", "--update-host", "127.0.0.1:9"]
         if listen_host != "0.0.0.0":
             catalog += ["--interface", listen_host]
-        return HeadLaunch(argv=["python3", "-c", RESERVE_MANAGER_PORT, workdir, listen_host, *catalog])
+        # the manager's port, picked now: workers connect to it directly, since cctools 9.9 workers
+        # that look a manager up by name connect to every address of its host, and crash when
+        # asked to prefer its hostname
+        return HeadLaunch(argv=reserving_port(f"{workdir}/{MANAGER_PORT_FILE}", listen_host, catalog))
 
     async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
         try:
@@ -121,7 +111,7 @@ class WorkQueueMiddleware:
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         """Nothing to ask the manager: a drained worker ends itself once it has no task (see above)."""
 
-    def secrets(self, cluster: Cluster, listen_host: str) -> Mapping[str, bytes]:
+    def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
         return {PASSWORD_FILE: secrets.token_hex(32).encode()}
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:

@@ -1,0 +1,245 @@
+"""HTCondor: a collector, negotiator and schedd on the head; a glidein-style condor_master + startd
+in each pilot that joins the head with a token. Everything authenticates (IDTOKENS between hosts,
+FS on the head) and is encrypted.
+
+The head makes its pool signing key (0600, never leaves the head's site) and, when it starts, mints
+two tokens with `condor_token_create`: one for its own daemons, and one for workers that may only
+advertise a startd and a master and read. Workers get that token copied 0600 into their site's
+secrets dir and into their own `tokens.d`; the key itself is never copied.
+
+A startd is named after its pilot (`STARTD_NAME`, and `VC3_PILOT_TAG` in its ad), so workers map to
+pilots exactly. Its START expression refuses jobs that say (`MaxRuntime`) they would outlive the
+pilot; it exits after `workers.idle_timeout` without a claim, and its master follows it.
+
+Peaceful drain is the negotiator's: drained pilots' startds are left out of matchmaking
+(`NEGOTIATOR_SLOT_CONSTRAINT`, by pilot tag, not hostname), claims end with each job
+(`CLAIM_WORKLIFE = 0`), so a drained worker finishes its job, gets no other, and exits idle.
+
+HTCondor's daemons are not installed on this project's test machine: the configurations are checked
+with HTCondor's own parsers (the `htcondor` wheel); see the README's support table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+
+from vc3tui.engine.interfaces import CommandFailed, Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.middleware.ports import reserving_port
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
+
+POOL_KEY = "condor-pool-key"
+HEAD_CONFIG = "condor-head.config"
+WORKER_CONFIG = "condor-worker.config"
+WORKER_TOKEN = "condor-worker.token"
+PORT_FILE = "collector.port"
+
+START = "(TARGET.MaxRuntime =?= undefined) || (time() + TARGET.MaxRuntime < MY.VC3_PILOT_END)"
+"""Glidein-style: a job that declares its runtime starts only if it ends before the pilot does."""
+MASTER_SHUTDOWN = "STARTD_StartTime =?= 0"
+"""The pilot's master exits once its startd has (idle, or drained and done)."""
+
+HEAD_START = """\
+set -e
+umask 077
+w=$1 host=$2
+mkdir -p "$w/condor/log" "$w/condor/spool" "$w/condor/execute" "$w/condor/lock" "$w/condor/run" "$w/condor/tokens.d"
+echo "COLLECTOR_HOST = $host:$(cat "$w/collector.port")" > "$w/condor/collector.config"
+echo "VC3_OWNER = $(id -un)" >> "$w/condor/collector.config"
+condor_token_create -identity "condor@$3" -key POOL > "$w/condor/tokens.d/head"
+condor_token_create -identity "vc3-worker@$3" -key POOL -authz ADVERTISE_STARTD -authz ADVERTISE_MASTER -authz READ \\
+    > "$w/secrets/condor-worker.token.tmp"
+mv "$w/secrets/condor-worker.token.tmp" "$w/secrets/condor-worker.token"
+exec condor_master -f
+"""
+
+WORKER_START = """\
+set -e
+umask 077
+d=$(pwd)/condor
+mkdir -p "$d/log" "$d/spool" "$d/execute" "$d/lock" "$d/run" "$d/tokens.d"
+cp "$1/condor-worker.token" "$d/tokens.d/worker"
+export CONDOR_CONFIG="$1/condor-worker.config" VC3_CONDOR_DIR="$d" VC3_COLLECTOR="$2"
+export VC3_PILOT_END=$(( $(date +%s) + $3 ))
+exec condor_master -f
+"""
+
+
+def trust_domain(cluster: Cluster) -> str:
+    return f"vc3-{cluster.id}"
+
+
+def _security(cluster: Cluster, methods: str) -> str:
+    return f"""\
+TRUST_DOMAIN = {trust_domain(cluster)}
+UID_DOMAIN = {trust_domain(cluster)}
+SEC_DEFAULT_AUTHENTICATION = REQUIRED
+SEC_DEFAULT_AUTHENTICATION_METHODS = {methods}
+SEC_CLIENT_AUTHENTICATION_METHODS = {methods}
+SEC_DEFAULT_ENCRYPTION = REQUIRED
+SEC_DEFAULT_INTEGRITY = REQUIRED
+SEC_TOKEN_DIRECTORY = $(LOCAL_DIR)/tokens.d
+HEAD_IDENTITY = condor@{trust_domain(cluster)}
+WORKER_IDENTITY = vc3-worker@{trust_domain(cluster)}
+USE_SHARED_PORT = False
+LOG = $(LOCAL_DIR)/log
+SPOOL = $(LOCAL_DIR)/spool
+EXECUTE = $(LOCAL_DIR)/execute
+LOCK = $(LOCAL_DIR)/lock
+RUN = $(LOCAL_DIR)/run
+"""
+
+
+def head_config(cluster: Cluster, workdir: str, listen_host: str) -> str:
+    """The head's configuration; `collector.config` (port, owner) is written by the head at start."""
+    interface = f"NETWORK_INTERFACE = {listen_host}\n" if listen_host != "0.0.0.0" else ""
+    return f"""\
+# vc3tui head of cluster {cluster.name} ({cluster.id}): collector, negotiator, schedd
+DAEMON_LIST = MASTER, COLLECTOR, NEGOTIATOR, SCHEDD
+LOCAL_DIR = {workdir}/condor
+{_security(cluster, "FS, IDTOKENS")}SEC_TOKEN_POOL_SIGNING_KEY_FILE = {workdir}/secrets/{POOL_KEY}
+include : {workdir}/condor/collector.config
+{interface}OWNER_IDENTITY = $(VC3_OWNER)@$(UID_DOMAIN)
+ALLOW_READ = *
+ALLOW_WRITE = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
+ALLOW_ADMINISTRATOR = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
+ALLOW_DAEMON = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
+ALLOW_NEGOTIATOR = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
+ALLOW_ADVERTISE_SCHEDD = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
+ALLOW_ADVERTISE_MASTER = $(OWNER_IDENTITY), $(HEAD_IDENTITY), $(WORKER_IDENTITY)
+ALLOW_ADVERTISE_STARTD = $(WORKER_IDENTITY)
+ALLOW_CONFIG =
+COLLECTOR_NAME = vc3 cluster {cluster.name}
+NEGOTIATOR_INTERVAL = 20
+NEGOTIATOR_SLOT_CONSTRAINT = true
+include ifexist : {workdir}/condor/drained.config
+"""
+
+
+def worker_config(cluster: Cluster) -> str:
+    """A pilot's configuration; its dir, collector and end time come from WORKER_START."""
+    workers = cluster.blueprint.workers
+    return f"""\
+# vc3tui worker of cluster {cluster.name} ({cluster.id}): a glidein-style master + startd
+DAEMON_LIST = MASTER, STARTD
+LOCAL_DIR = $ENV(VC3_CONDOR_DIR)
+{_security(cluster, "IDTOKENS")}COLLECTOR_HOST = $ENV(VC3_COLLECTOR)
+ALLOW_READ = *
+ALLOW_WRITE = $(HEAD_IDENTITY)
+ALLOW_DAEMON = $(HEAD_IDENTITY)
+ALLOW_ADMINISTRATOR = $(HEAD_IDENTITY)
+ALLOW_CONFIG =
+STARTD_NAME = $ENV(VC3_PILOT_TAG)
+VC3_PILOT_TAG = "$ENV(VC3_PILOT_TAG)"
+VC3_PILOT_END = $ENV(VC3_PILOT_END)
+STARTD_ATTRS = $(STARTD_ATTRS) VC3_PILOT_TAG VC3_PILOT_END
+NUM_CPUS = {workers.cores}
+MEMORY = {workers.memory_mb}
+START = {START}
+SUSPEND = False
+PREEMPT = False
+KILL = False
+WANT_SUSPEND = False
+CLAIM_WORKLIFE = 0
+STARTD_NOCLAIM_SHUTDOWN = {workers.idle_timeout or pilot_lifetime(workers.walltime)}
+MASTER.DAEMON_SHUTDOWN = {MASTER_SHUTDOWN}
+"""
+
+
+def drained_config(tags: Sequence[str]) -> str:
+    """Leave these pilots' startds out of matchmaking."""
+    listed = ", ".join(f'"{tag}"' for tag in sorted(set(tags)))  # tags are [a-z0-9-]: nothing to escape
+    return f"NEGOTIATOR_SLOT_CONSTRAINT = !member(VC3_PILOT_TAG ?: \"\", {{{listed}}})\n"
+
+
+def parse_workers(text: str) -> list[WorkerInfo]:
+    """`condor_status -startd -af VC3_PILOT_TAG Machine` -> one WorkerInfo per pilot (a pilot with
+    several slots is one worker); lines that do not parse are skipped."""
+    found: dict[str, WorkerInfo] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] != "undefined":
+            found.setdefault(fields[0], WorkerInfo(name=fields[0], tag=fields[0] if fields[0].startswith("vc3-") else None, address=fields[1]))
+    return list(found.values())
+
+
+def parse_jobs(text: str) -> int:
+    """`condor_status -schedd -af TotalIdleJobs TotalRunningJobs` -> idle + running jobs."""
+    return sum(int(field) for line in text.splitlines() for field in line.split() if field.isdigit())
+
+
+class HTCondorMiddleware:
+    kind = MiddlewareKind.HTCONDOR
+    has_manager = True
+    entry_is_manager = False
+    ends_idle_workers = True
+    joined_line = None
+    worker_secrets = (WORKER_CONFIG, WORKER_TOKEN)
+
+    def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
+        host = listen_host if listen_host != "0.0.0.0" else "$(FULL_HOSTNAME)"
+        start = ["sh", "-c", HEAD_START, "sh", workdir, host, trust_domain(cluster)]
+        return HeadLaunch(
+            argv=reserving_port(f"{workdir}/{PORT_FILE}", listen_host, start),
+            env={"CONDOR_CONFIG": f"{workdir}/secrets/{HEAD_CONFIG}"},
+        )
+
+    async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
+        try:
+            await executor.get(f"{workdir}/secrets/{WORKER_TOKEN}")
+            port = int((await executor.get(f"{workdir}/{PORT_FILE}")).decode().strip())
+        except (OSError, ValueError):
+            return None
+        return HeadAddress(address=f"{host}:{port}", ports={"collector": port})
+
+    def external(self, address: str) -> HeadAddress:
+        raise ValueError("joining an HTCondor pool vc3tui did not start needs that pool's own token and configuration; not supported yet")
+
+    async def ready(self, executor: Executor, head: Head) -> bool:
+        result = await self._tool(executor, head, ["condor_status", "-collector", "-af", "Name"])
+        return result.ok and bool(result.stdout.strip())
+
+    def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]:
+        lifetime = pilot_lifetime(cluster.blueprint.workers.walltime)
+        return ["sh", "-c", WORKER_START, "sh", secrets_dir, head.address, str(lifetime)]
+
+    async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
+        result = await self._tool(executor, head, ["condor_status", "-startd", "-af", "VC3_PILOT_TAG", "Machine"])
+        if not result.ok:
+            raise CommandFailed(result)
+        return parse_workers(result.stdout)
+
+    async def demand(self, executor: Executor, cluster: Cluster) -> int:
+        """Workers for the schedd's idle and running jobs, one core each."""
+        result = await self._tool(executor, cluster.head, ["condor_status", "-schedd", "-af", "TotalIdleJobs", "TotalRunningJobs"])
+        if not result.ok:
+            raise CommandFailed(result)
+        return -(-parse_jobs(result.stdout) // cluster.blueprint.workers.cores)
+
+    async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
+        listed = f"{head.workdir}/condor/drained.tags"
+        earlier = (await executor.run(["sh", "-c", 'cat "$0" 2>/dev/null || true', listed])).stdout.split()
+        drained = sorted({*earlier, *tags})
+        await executor.put(("\n".join(drained) + "\n").encode(), listed)
+        await executor.put(drained_config(drained).encode(), f"{head.workdir}/condor/drained.config")
+        result = await self._tool(executor, head, ["condor_reconfig", "-daemon", "negotiator"])
+        if not result.ok:
+            raise CommandFailed(result)
+
+    def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
+        return {
+            POOL_KEY: secrets.token_bytes(64),
+            HEAD_CONFIG: head_config(cluster, workdir, listen_host).encode(),
+            WORKER_CONFIG: worker_config(cluster).encode(),
+        }
+
+    def client_environment(self, cluster: Cluster) -> Mapping[str, str]:
+        head = cluster.head
+        if head is None or not head.address:
+            return {}
+        return {"CONDOR_CONFIG": f"{head.workdir}/secrets/{HEAD_CONFIG}", "VC3_CONDOR_COLLECTOR": head.address}
+
+    async def _tool(self, executor: Executor, head: Head, argv: list[str]):
+        """An HTCondor tool run on the head, as the head's owner, against the head's own pool."""
+        return await executor.run(argv, env={"CONDOR_CONFIG": f"{head.workdir}/secrets/{HEAD_CONFIG}"}, timeout=60)
+
