@@ -103,7 +103,7 @@ BAD = [
     ("batch head not on an allocation", BASE + '[head]\nbatch_job = true\n', 5, "bp.toml:5: head: batch_job needs placement = \"allocation\""),
     ("bad external address", BASE + '[head]\nplacement = "external"\naddress = "x; rm -rf ~"\n', 7, "bp.toml:7: head.address: 'x; rm -rf ~' is not a valid manager address"),
     ("head placement without allocation", BASE + '[head]\nplacement = "allocation"\n', 5, "bp.toml:5: head: placement 'allocation' needs head.allocation"),
-    ("middleware not supported yet", BASE.replace('"dask"', '"spark"'), 2, "bp.toml:2: middleware: spark is not supported by this version yet"),
+    ("jupyterlab as a middleware", BASE.replace('"dask"', '"jupyterlab"'), 2, "bp.toml:2: middleware: JupyterLab is a head service, not a middleware of its own; set [head] jupyter = true"),
     ("jupyter head without jupyterlab", BASE + "[head]\njupyter = true\n", 6, "bp.toml:6: head.jupyter: the environment has no JupyterLab"),
     ("none middleware without command", BASE.replace('"dask"', '"none"'), 2, "bp.toml:2: middleware: middleware 'none' runs workers.command on each pilot"),
     ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: is empty"),

@@ -62,14 +62,18 @@ def check_blueprint(
     head = blueprint.head
     if head.placement is HeadPlacement.ALLOCATION and head.allocation not in allocations:
         findings.append((("head", "allocation"), f"unknown allocation {head.allocation!r}", f"use one of: {known}"))
-    if blueprint.middleware not in SUPPORTED_MIDDLEWARE:
+    if blueprint.middleware is MiddlewareKind.JUPYTERLAB:
+        findings.append(
+            (("middleware",), "JupyterLab is a head service, not a middleware of its own", 'set [head] jupyter = true beside "dask", "spark", "htcondor" or "workqueue"')
+        )
+    elif blueprint.middleware not in SUPPORTED_MIDDLEWARE:
         supported = ", ".join(f'"{kind}"' for kind in SUPPORTED_MIDDLEWARE)
         findings.append((("middleware",), f"{blueprint.middleware} is not supported by this version yet", f"use one of {supported}"))
     elif head.placement is HeadPlacement.EXTERNAL:
         findings += _external_head(blueprint)
     if head.jupyter and blueprint.middleware is MiddlewareKind.NONE:
-        findings.append((("head", "jupyter"), "middleware 'none' has no head to put JupyterLab on", 'use middleware = "jupyterlab"'))
-    if (head.jupyter or blueprint.middleware is MiddlewareKind.JUPYTERLAB) and not any(
+        findings.append((("head", "jupyter"), "middleware 'none' has no head to put JupyterLab on", 'use a middleware with a manager, e.g. "dask"'))
+    if head.jupyter and not any(
         spec.split("[")[0].split("=")[0].strip().lower() == "jupyterlab" for spec in blueprint.environment.pip
     ):
         findings.append((("head", "jupyter"), "the environment has no JupyterLab", 'add "jupyterlab" to environment.pip'))
@@ -99,7 +103,7 @@ def check_blueprint(
 def _external_head(blueprint: Blueprint) -> list[Finding]:
     """An external manager is only joined: vc3tui can neither start it nor ask it for demand."""
     findings: list[Finding] = []
-    if blueprint.middleware in (MiddlewareKind.NONE, MiddlewareKind.JUPYTERLAB):
+    if blueprint.middleware is MiddlewareKind.NONE:
         findings.append((("head", "placement"), f"middleware '{blueprint.middleware}' has no manager for workers to join", "use a head vc3tui starts"))
         return findings
     try:
