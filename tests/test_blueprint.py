@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.blueprint import load_blueprint
+from vc3tui.cli import main
+from vc3tui.engine.blueprint import blueprint_toml, load_blueprint
 from vc3tui.engine.models import HeadPlacement, MiddlewareKind
 from vc3tui.engine.tomlfile import FileErrors, KeyLines
 
@@ -200,3 +201,32 @@ def test_cli_reports_problems_without_traceback_and_starts_nothing(tmp_path: Pat
     assert result.stderr.strip() == f"{path}:6: workers.count: must be at least 0, got -1; the number of workers to start, 0 or more"
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--middleware", "dask", "--workers", "3", "--jupyter", "--pip", "dask[distributed]", "--pip", "jupyterlab"],
+        ["--middleware", "workqueue", "--cores", "4", "--walltime", "2h", "--listen", "127.0.0.1"],
+        ["--middleware", "spark", "--memory-mb", "4000", "--head", "external", "--head-address", "spark://m.example.org:7077"],
+        ["--middleware", "htcondor", "--workers", "0"],
+        ["--middleware", "none", "--worker-command", "./work.sh", "--flag"],
+    ],
+    ids=["dask", "workqueue", "spark", "htcondor", "none"],
+)
+def test_every_middleware_from_the_command_line(home: Path, tmp_path: Path, flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`vc3tui blueprint new` writes a file that reads back as the blueprint the flags describe."""
+    path = tmp_path / "bp.toml"
+    assert main(["blueprint", "new", "demo", "-o", str(path), *flags]) == 0, capsys.readouterr().err
+    blueprint = load_blueprint(path, allocations={"local"})
+    assert blueprint.middleware == flags[1] and blueprint.allocations[0].name == "local"
+    assert blueprint_toml(blueprint) == path.read_text()
+    if "--worker-command" in flags:
+        assert blueprint.workers.command == ["./work.sh", "--flag"]
+    if "external" in flags:
+        assert (blueprint.head.placement, blueprint.head.address) == (HeadPlacement.EXTERNAL, "spark://m.example.org:7077")
+
+
+def test_a_bad_flag_is_one_line(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["blueprint", "new", "demo", "--middleware", "dask", "--head", "nowhere"]) == 2
+    assert capsys.readouterr().err.strip() == "vc3tui: head.allocation: unknown allocation 'nowhere' (use one of: local)"

@@ -42,7 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command:
-            return run_command(args)
+            code = run_command(args)
+            if code == 0 and getattr(args, "run_now", False):
+                return asyncio.run(run_headless(args.output, json_lines=args.json, interactive=not args.no_input))
+            return code
         if args.run is not None:
             return asyncio.run(run_headless(args.run, json_lines=args.json, interactive=not args.no_input))
         return open_app()

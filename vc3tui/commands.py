@@ -17,6 +17,7 @@ from vc3tui.engine.engine import Engine
 from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
 from vc3tui.engine.questions import QuestionKind
+from vc3tui.new_blueprint import add_blueprint_parsers, blueprint_new
 from vc3tui.terminal import answer_on_terminal
 
 
@@ -69,6 +70,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--json", action="store_true")
     delete = allocation.add_parser("delete", help="forget an allocation (its key stays in the data dir)")
     delete.add_argument("name")
+
+    add_blueprint_parsers(commands)
 
     cluster = commands.add_parser("cluster", help="clusters in the store").add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = cluster.add_parser("list", help="list clusters")
@@ -320,6 +323,7 @@ HANDLERS = {
     ("cluster", "resize"): cluster_resize,
     ("cluster", "terminate"): cluster_terminate,
     ("cluster", "extend"): cluster_extend,
+    ("blueprint", "new"): blueprint_new,
 }
 
 

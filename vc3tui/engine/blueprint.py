@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
+import tomlkit
+
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
 from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
@@ -113,3 +115,21 @@ def _external_head(blueprint: Blueprint) -> list[Finding]:
     if blueprint.autoscale:
         findings.append((("autoscale",), "an external manager's demand is not known to vc3tui", "set workers.count instead"))
     return findings
+
+
+def blueprint_toml(blueprint: Blueprint) -> str:
+    """The blueprint as a file `load_blueprint` reads back to the same blueprint: defaults left out."""
+    body = blueprint.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    body.setdefault("middleware", blueprint.middleware.value)
+    allocations = body.pop("allocations", [{"name": use.name} for use in blueprint.allocations])
+    document = tomlkit.document()
+    for key in ("name", "description", "middleware", "entry", "peaceful", "expiration"):
+        if key in body:
+            document[key] = body.pop(key)
+    for key, table in body.items():
+        document[key] = table
+    document.add(tomlkit.nl())
+    document["allocations"] = tomlkit.aot()
+    for use in allocations:
+        document["allocations"].append(use)
+    return tomlkit.dumps(document)
