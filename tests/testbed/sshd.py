@@ -114,7 +114,7 @@ class SSHTestBed:
 
     def reset_user(self) -> None:
         """A clean account: no authorized keys, a quiet .bashrc, no leftovers of earlier tests."""
-        for name in (".ssh/authorized_keys", ".bashrc", ".vc3tui"):
+        for name in (".ssh/authorized_keys", ".bashrc", ".vc3tui", ".config/pip"):
             path = self.home / name
             if path.is_dir():
                 shutil.rmtree(path)
