@@ -42,7 +42,9 @@ class DaskMiddleware:
         ]  # fmt: skip
         if needs_tls(listen_host):
             argv += ["--protocol", "tls", *_tls_options(f"{workdir}/secrets")]
-        return HeadLaunch(argv=argv, env={"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": HTTP_ROUTES})
+        # a notebook beside the scheduler (head.jupyter) finds it through VC3_DASK_SCHEDULER_FILE
+        env = {"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": HTTP_ROUTES, "VC3_DASK_SCHEDULER_FILE": f"{workdir}/{SCHEDULER_FILE}"}
+        return HeadLaunch(argv=argv, env=env)
 
     async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
         try:

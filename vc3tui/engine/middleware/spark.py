@@ -38,6 +38,7 @@ def spark_conf(secret: str) -> bytes:
         f"spark.authenticate.secret {secret}\n"
         "spark.master.rest.enabled false\n"
         "spark.ui.killEnabled false\n"
+        "spark.ui.showConsoleProgress false\n"
     ).encode()
 
 
