@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 LIVE = (PilotState.INTENT, PilotState.QUEUED, PilotState.RUNNING, PilotState.DRAINING, PilotState.HELD, PilotState.UNKNOWN)
 PEACEFUL_GRACE = 120.0
 JOIN_GRACE = 300.0
+HEAD_FAST_POLL = 10.0
 LOG_TAIL_LINES = 5
 
 
@@ -118,6 +119,8 @@ class Factory:
             await self._teardown(cluster)
 
     def interval(self, cluster: Cluster) -> float:
+        if cluster.state is ClusterState.STARTING_HEAD and cluster.head and time.time() - (cluster.head.started_at or 0) < HEAD_FAST_POLL:
+            return 0.1  # most managers are up within a second or two: every tenth saved is latency
         if cluster.state in (ClusterState.NEW, ClusterState.STARTING_HEAD, ClusterState.TERMINATING):
             return 0.5
         poll = min(site.poll_interval for site in self.sites(cluster))
@@ -165,7 +168,10 @@ class Factory:
             return
         located = await self.middleware.locate(site.executor, site.workdir, self.advertised_host(cluster))
         if located:
+            known = bool(head.address)
             head.address, head.ports = located.address, {**head.ports, **located.ports}
+            if not known:
+                await self._submit_early(cluster)
         if cluster.blueprint.head.jupyter and "jupyter" not in head.ports:
             port = await jupyter_port(site.executor, f"{site.workdir}/secrets")
             if port is None:
@@ -176,6 +182,16 @@ class Factory:
         if head.address and await self.middleware.ready(site.executor, head):
             self.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
             self.wake.set()
+
+    async def _submit_early(self, cluster: Cluster) -> None:
+        """Submit the first pilots as soon as the manager's address is known, while it finishes
+        starting: their time in the batch queue overlaps its start, and workers retry until it
+        answers. Intents are rows before jobs exist, as always; a restarted engine adopts them."""
+        if await self._live_pilots():
+            return
+        target = cluster.blueprint.autoscale.min if cluster.blueprint.autoscale else cluster.requested
+        if target:
+            await self._submit(cluster, await self._new_intents(cluster, [], target))
 
     def advertised_host(self, cluster: Cluster) -> str:
         """The host workers are given: the listen address, or the head node's own name when it

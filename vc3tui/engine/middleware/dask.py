@@ -15,10 +15,12 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
 
 SCHEDULER_FILE = "scheduler.json"
+PORT_FILE = "scheduler.port"
 HTTP_ROUTES = '["distributed.http.scheduler.api", "distributed.http.health"]'
 DEATH_TIMEOUT_MARGIN = 60
 DRAIN_TIMEOUT = 600
@@ -33,27 +35,31 @@ class DaskMiddleware:
     worker_secrets = TLS_FILES
 
     def head_launch(self, cluster: Cluster, workdir: str, listen_host: str) -> HeadLaunch:
-        argv = [
-            "dask", "scheduler",
+        # the port is picked before the scheduler starts, so pilots can be queued meanwhile
+        scheduler = [
+            "sh", "-c", 'exec dask scheduler --port "$(cat "$0")" "$@"', f"{workdir}/{PORT_FILE}",
             "--host", listen_host,
-            "--port", "0",
             "--dashboard-address", "127.0.0.1:0",
             "--scheduler-file", f"{workdir}/{SCHEDULER_FILE}",
         ]  # fmt: skip
         if needs_tls(listen_host):
-            argv += ["--protocol", "tls", *_tls_options(f"{workdir}/secrets")]
+            scheduler += ["--protocol", "tls", *_tls_options(f"{workdir}/secrets")]
         # a notebook beside the scheduler (head.jupyter) finds it through VC3_DASK_SCHEDULER_FILE
         env = {"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": HTTP_ROUTES, "VC3_DASK_SCHEDULER_FILE": f"{workdir}/{SCHEDULER_FILE}"}
-        return HeadLaunch(argv=argv, env=env)
+        return HeadLaunch(argv=reserving_port(f"{workdir}/{PORT_FILE}", listen_host, scheduler), env=env)
 
     async def locate(self, executor: Executor, workdir: str, host: str) -> HeadAddress | None:
+        """The address as soon as the port is picked; the HTTP API's port once the scheduler runs."""
         try:
-            info = json.loads(await executor.get(f"{workdir}/{SCHEDULER_FILE}"))
-            scheme, _, rest = info["address"].partition("://")
-            address = f"{scheme}://{host}:{int(rest.rsplit(':', 1)[1])}"
-            return HeadAddress(address=address, ports={"http": int(info["services"]["dashboard"])})
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            port = int((await executor.get(f"{workdir}/{PORT_FILE}")).decode().strip())
+        except (OSError, ValueError):
             return None
+        scheme = "tls" if needs_tls(host) else "tcp"  # the scheduler speaks TLS unless on loopback
+        try:
+            ports = {"http": int(json.loads(await executor.get(f"{workdir}/{SCHEDULER_FILE}"))["services"]["dashboard"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            ports = {}
+        return HeadAddress(address=f"{scheme}://{host}:{port}", ports=ports)
 
     def external(self, address: str) -> HeadAddress:
         scheme, sep, rest = address.partition("://")
@@ -65,6 +71,8 @@ class DaskMiddleware:
         return HeadAddress(address=f"tcp://{host}:{port or 8786}", ports={})
 
     async def ready(self, executor: Executor, head: Head) -> bool:
+        if "http" not in head.ports:
+            return False
         try:
             return (await self._get(executor, head, "/health")).text.strip() == "ok"
         except httpx.HTTPError:
