@@ -128,7 +128,10 @@ def environment_for(venv, variables):
 
 
 def write_env(path, env, names):
+    """The environment as sh exports, so a pilot activates it with `.` and no second interpreter."""
     with open(path, "w") as out:
+        if "VIRTUAL_ENV" in names:
+            out.write("unset PYTHONHOME\n")
         for name in sorted(names):
             out.write("export {}={}\n".format(name, shell_quote(env[name])))
 
@@ -173,7 +176,9 @@ def main(argv=None):
         return 1
     env = environment_for(venv, variables)
     if args.env_to:
-        write_env(args.env_to, env, (["VIRTUAL_ENV", "PATH"] if venv else []) + list(variables))
+        # VC3_PYTHON: the interpreter found for the builder, for the pilot's own stdlib helpers
+        env["VC3_PYTHON"] = sys.executable
+        write_env(args.env_to, env, (["VIRTUAL_ENV", "PATH"] if venv else []) + list(variables) + ["VC3_PYTHON"])
         return 0
     if not command:
         command = [os.environ.get("SHELL", "/bin/sh")]

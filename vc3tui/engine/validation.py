@@ -32,8 +32,8 @@ BATCH_COMMANDS = {
 }
 MIN_PYTHON = (3, 6)
 TEST_JOB_TIMEOUT = 300.0
-# Stands in the builder's place for the test job: nothing to build, then runs what follows `--`.
-NO_BUILDER = ["sh", "-c", 'while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done; [ $# -gt 0 ] && shift && exec "$@"; exit 0', "sh"]
+# Stands in the builder's place for the test job: nothing to build, an empty environment (--env-to).
+NO_BUILDER = ["sh", "-c", 'while [ $# -gt 0 ]; do [ "$1" = --env-to ] && : > "$2"; shift; done; exit 0', "sh"]
 ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 

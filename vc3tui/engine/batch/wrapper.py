@@ -31,6 +31,9 @@ IDLE_EXIT = 123
 HEAD_LOST_EXIT = 122
 """A pilot's exit status when its monitor gave up on an unreachable head."""
 
+MONITOR_DELAY = 2
+"""Seconds between the worker's start and its monitor's (whose first check comes later anyway)."""
+
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
 
@@ -53,7 +56,7 @@ export VC3_PILOT_TAG="$1"
 mark building
 {builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
 mark ready
-{builder} -- {command} > "$d/worker.log" 2>&1 &
+( . "$d/env" && exec {command} ) > "$d/worker.log" 2>&1 &
 child=$!
 mark worker_started
 watchdog=
@@ -144,7 +147,13 @@ def render_wrapper(
     exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
     monitor = ""
     if monitor_path:
-        monitor = f'{_join(builder)} -- python3 {shlex.quote(monitor_path)} "$d" "$child" > "$d/monitor.log" 2>&1 &\nmonitor=$!'
+        # started a little after the worker, with the python the builder found: it does not
+        # compete with the worker's own start for the node's cores
+        monitor = (
+            f'( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; sleep {MONITOR_DELAY} & s=$!; wait "$s" && . "$d/env" &&'
+            f' exec "$VC3_PYTHON" {shlex.quote(monitor_path)} "$d" "$child" )'
+            ' > "$d/monitor.log" 2>&1 &\nmonitor=$!'
+        )
     return WRAPPER.format(
         lifetime_code=LIFETIME_EXIT,
         idle_code=IDLE_EXIT,
