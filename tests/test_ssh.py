@@ -20,7 +20,7 @@ from vc3tui.engine.executors.ssh import SSHError
 from vc3tui.engine.models import Allocation, BatchKind, Resource
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionKind
-from vc3tui.engine.staging import stage_file
+from vc3tui.engine.staging import stage_files, staged_path
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.store import Store
 
@@ -289,11 +289,12 @@ async def test_uploads_only_when_the_content_changed(site) -> None:
         await engine.access.install_key(allocation)
         executor = engine.access.executor(allocation)
         folder = f"{site.home}/.vc3tui/builder"
-        first = await stage_file(executor, b"print('v1')\n", folder, "vc3_builder.py")
+        first, second = (staged_path(text, folder, "vc3_builder.py") for text in (b"print('v1')\n", b"print('v2')\n"))
+        await stage_files(executor, [(b"print('v1')\n", first)])
         mtime = os.stat(first).st_mtime_ns
-        again = await stage_file(executor, b"print('v1')\n", folder, "vc3_builder.py")
-        assert again == first and os.stat(first).st_mtime_ns == mtime
-        second = await stage_file(executor, b"print('v2')\n", folder, "vc3_builder.py")
+        await stage_files(executor, [(b"print('v1')\n", first)])
+        assert os.stat(first).st_mtime_ns == mtime, "content already there is not uploaded again"
+        await stage_files(executor, [(b"print('v2')\n", second)])
         assert second != first and Path(first).read_text() == "print('v1')\n" and Path(second).read_text() == "print('v2')\n"
         assert not [p for p in Path(folder).iterdir() if ".tmp-" in p.name]
         assert (await executor.get(second)) == b"print('v2')\n"

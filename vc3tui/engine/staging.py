@@ -1,26 +1,45 @@
 """Files shipped to a site (builder, pilot scripts) are named by their content's hash.
 
 An upload happens only when that content is not there yet; it goes to a temporary name and is
-renamed into place, so pilots still reading an older version are never handed half a file.
+renamed into place, so pilots still reading an older version are never handed half a file. The
+files of one submission travel in one round trip.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import shlex
+from collections.abc import Sequence
 
-from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.interfaces import CommandFailed, Executor
 from vc3tui.engine.paths import shipped_dir
 
 
-async def stage_file(executor: Executor, data: bytes, directory: str, name: str, *, mode: int = 0o755) -> str:
-    """The path of `data` on the site as `DIRECTORY/STEM-HASH.SUFFIX`, uploading it only if absent."""
+def staged_path(data: bytes, directory: str, name: str) -> str:
+    """Where `data` lives on the site: `DIRECTORY/STEM-HASH.SUFFIX`."""
     stem, dot, suffix = name.partition(".")
-    path = f"{directory}/{stem}-{hashlib.sha256(data).hexdigest()[:16]}{dot}{suffix}"
-    present = await executor.run_script(f"mkdir -p {shlex.quote(directory)} && test -f {shlex.quote(path)}\n")
-    if not present.ok:
-        await executor.put(data, path, mode=mode)
-    return path
+    return f"{directory}/{stem}-{hashlib.sha256(data).hexdigest()[:16]}{dot}{suffix}"
+
+
+async def stage_files(executor: Executor, files: Sequence[tuple[bytes, str]], *, dirs: Sequence[str] = ()) -> None:
+    """Make `dirs` and put every (content, path) not already there, in one round trip: each file
+    travels base64-encoded inside the script (on stdin, never on a command line) and is renamed
+    into place once whole."""
+    lines = ["set -e", "umask 022"]
+    folders = {path.rsplit("/", 1)[0] for _, path in files} | set(dirs)
+    if folders:
+        lines.append("mkdir -p " + " ".join(shlex.quote(folder) for folder in sorted(folders)))
+    for data, path in files:
+        quoted, temporary = shlex.quote(path), shlex.quote(f"{path}.tmp-{os.getpid()}")
+        encoded = base64.b64encode(data).decode()
+        lines.append(
+            f"test -f {quoted} || {{ printf '%s' '{encoded}' | base64 -d > {temporary} && chmod 755 {temporary} && mv -f {temporary} {quoted}; }}"
+        )
+    result = await executor.run_script("\n".join(lines) + "\n", timeout=120)
+    if not result.ok:
+        raise CommandFailed(result)
 
 
 async def stage_builder(executor: Executor, directory: str) -> str:
@@ -31,9 +50,5 @@ async def stage_builder(executor: Executor, directory: str) -> str:
     digest = hashlib.sha256(files["vc3-builder"] + files["vc3_builder.py"]).hexdigest()[:16]
     folder = f"{directory}/{digest}"
     bootstrap = f"{folder}/vc3-builder"
-    present = await executor.run_script(f"test -f {shlex.quote(folder)}/vc3_builder.py && test -f {shlex.quote(bootstrap)}\n")
-    if not present.ok:
-        await executor.run(["mkdir", "-p", folder])
-        await executor.put(files["vc3_builder.py"], f"{folder}/vc3_builder.py", mode=0o755)
-        await executor.put(files["vc3-builder"], bootstrap, mode=0o755)
+    await stage_files(executor, [(files["vc3_builder.py"], f"{folder}/vc3_builder.py"), (files["vc3-builder"], bootstrap)])
     return bootstrap

@@ -7,7 +7,6 @@ never mistaken for our pilot; its exit marker says how it ended.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from vc3tui.engine.batch.wrapper import (
@@ -21,6 +20,7 @@ from vc3tui.engine.batch.wrapper import (
 )
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
+from vc3tui.engine.staging import stage_files, staged_path
 from vc3tui.engine.states import PilotStage, PilotState
 
 
@@ -31,13 +31,12 @@ class ForkBatch:
         return render_wrapper(f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        script = await monitored_wrapper(executor, submission)
-        path = f"{submission.workdir}/pilot-{hashlib.sha256(script.encode()).hexdigest()[:12]}.sh"
-        await executor.put(script.encode(), path, mode=0o700)
+        script, monitor = monitored_wrapper(submission)
+        path = staged_path(script.encode(), submission.workdir, "pilot.sh")
+        pilot_dirs = [f"{submission.workdir}/pilots/{pilot.tag}" for pilot in submission.pilots]
+        await stage_files(executor, [monitor, (script.encode(), path)], dirs=pilot_dirs)
         started: dict[str, str] = {}
-        for pilot in submission.pilots:
-            pilot_dir = f"{submission.workdir}/pilots/{pilot.tag}"
-            await executor.run(["mkdir", "-p", pilot_dir])
+        for pilot, pilot_dir in zip(submission.pilots, pilot_dirs):
             pid = await executor.spawn(
                 ["sh", path, pilot.tag], log_path=f"{pilot_dir}/pilot.log", pid_file=f"{pilot_dir}/pid"
             )

@@ -19,7 +19,7 @@ from pathlib import Path
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, JobStatus, Submission
 from vc3tui.engine.models import Pilot
-from vc3tui.engine.staging import stage_file
+from vc3tui.engine.staging import stage_files, staged_path
 from vc3tui.engine.states import PilotStage, PilotState
 
 MONITOR_SOURCE = (Path(__file__).parent / "monitor.py").read_bytes()
@@ -167,23 +167,27 @@ def render_wrapper(
     )
 
 
-async def monitored_wrapper(executor: Executor, submission: Submission) -> str:
-    """The submission's wrapper, with the pilot monitor staged on the site beside it."""
-    monitor_path = await stage_file(executor, MONITOR_SOURCE, submission.workdir, "monitor.py")
-    return render_wrapper(
+def monitored_wrapper(submission: Submission) -> tuple[str, tuple[bytes, str]]:
+    """The submission's wrapper, and the pilot monitor (content, path) it runs, to stage beside it."""
+    monitor_path = staged_path(MONITOR_SOURCE, submission.workdir, "monitor.py")
+    wrapper = render_wrapper(
         f"{submission.workdir}/pilots", submission.builder, submission.command, submission.env, monitor_path=monitor_path
     )
+    return wrapper, (MONITOR_SOURCE, monitor_path)
 
 
 async def stage_submission(
     executor: Executor, submission: Submission, render_job: Callable[[Submission, str], str], name: str
 ) -> str:
-    """Put the wrapper and the job script on the site, each named by its content (staging.py), make
-    the pilots' dir, and return the job script's path."""
-    wrapper = await monitored_wrapper(executor, submission)
-    wrapper_path = await stage_file(executor, wrapper.encode(), submission.workdir, "pilot.sh")
-    script_path = await stage_file(executor, render_job(submission, wrapper_path).encode(), submission.workdir, name)
-    await executor.run(["mkdir", "-p", f"{submission.workdir}/pilots"])
+    """Put the monitor, the wrapper and the job script on the site, each named by its content
+    (staging.py), and the pilots' dir, in one round trip; return the job script's path."""
+    wrapper, monitor = monitored_wrapper(submission)
+    wrapper_path = staged_path(wrapper.encode(), submission.workdir, "pilot.sh")
+    job = render_job(submission, wrapper_path).encode()
+    script_path = staged_path(job, submission.workdir, name)
+    await stage_files(
+        executor, [monitor, (wrapper.encode(), wrapper_path), (job, script_path)], dirs=[f"{submission.workdir}/pilots"]
+    )
     return script_path
 
 
