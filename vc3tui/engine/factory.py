@@ -120,7 +120,7 @@ class Factory:
 
     def interval(self, cluster: Cluster) -> float:
         if cluster.state is ClusterState.STARTING_HEAD and cluster.head and time.time() - (cluster.head.started_at or 0) < HEAD_FAST_POLL:
-            return 0.1  # most managers are up within a second or two: every tenth saved is latency
+            return 0.05  # most managers are up within a second: every twentieth saved is latency
         if cluster.state in (ClusterState.NEW, ClusterState.STARTING_HEAD, ClusterState.TERMINATING):
             return 0.5
         poll = min(site.poll_interval for site in self.sites(cluster))

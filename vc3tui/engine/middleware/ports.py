@@ -23,4 +23,5 @@ command (which then runs in the same process, so pids and process groups are unc
 
 def reserving_port(port_file: str, host: str, argv: Sequence[str]) -> list[str]:
     """`argv`, run once a free port on `host` has been written to `port_file`."""
-    return ["python3", "-c", RESERVE_PORT, port_file, host, *argv]
+    # the python the builder found (the wrapper exports VC3_PYTHON), else the first on PATH
+    return ["sh", "-c", 'exec "${VC3_PYTHON:-python3}" -c "$0" "$@"', RESERVE_PORT, port_file, host, *argv]
