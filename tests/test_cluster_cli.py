@@ -12,7 +12,7 @@ import pytest
 
 from tests.processes import leftovers
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(900)
 ROOT = Path(__file__).parent.parent
 
 BLUEPRINT = """\
@@ -56,7 +56,7 @@ def test_cluster_commands_from_another_process(cluster_home: Path, tmp_path: Pat
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and cli("cluster", "show", "clidemo").returncode != 0:
             time.sleep(0.3)
-        wait_counts(lambda c: c["running"] == 1)
+        wait_counts(lambda c: c["running"] == 1, 600)  # the first Dask cluster of a run builds its environment
         listed = json.loads(cli("cluster", "list", "--json").stdout)
         assert [(c["name"], c["state"]) for c in listed] == [("clidemo", "running")]
 

@@ -128,13 +128,14 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
 
 async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path) -> int:
     row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.cluster.state is ClusterState.RUNNING)
-    manager_first = entry is not None and middleware_for(row.cluster.blueprint.middleware).entry_is_manager
+    # Work Queue: workers join only the user's own manager, so the head running is "ready"
+    manager_first = middleware_for(row.cluster.blueprint.middleware).entry_is_manager
     if not manager_first:
         row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.counts.joined >= r.counts.requested)
     if row.cluster.state is not ClusterState.RUNNING:
         return 1
     if manager_first:
-        reporter.event(row.cluster.name, "ready", "head ready; the entry point is the manager the workers join", row)
+        reporter.event(row.cluster.name, "ready", "head ready; workers join the manager you run (the entry point, or from the head's shell)", row)
     else:
         reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
     url = await engine.jupyter_url(cluster_id)
