@@ -6,7 +6,7 @@ Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs
 submits over SSH as the site's user, whose builder installs dask from the wheelhouse tests/run
 downloads (a first, untimed launch builds that environment, as a user's first run would);
 dask-jobqueue runs on the "login node" itself, the way its documentation shows. Both schedulers
-listen on loopback. Each side runs REPEATS times; medians and spread.
+listen on loopback. Each side runs REPEATS (5) times: medians and spread, since single runs vary by a fifth here.
 
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/dask_workers.py
 """
@@ -15,26 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sites import slurm_allocation  # noqa: E402
-from tests.testbed import slurm as slurm_bed  # noqa: E402
-from tests.testbed import sshd as sshd_bed  # noqa: E402
+from bench.beds import report, slurm_over_ssh  # noqa: E402
+from tests.sites import offline_pip, slurm_allocation  # noqa: E402
 from vc3tui.engine.engine import Engine  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
 from vc3tui.engine.paths import Dirs  # noqa: E402
 from vc3tui.engine.states import ClusterState  # noqa: E402
 
 WORKERS = 8
-REPEATS = 3
+REPEATS = 5
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
 
 
@@ -97,35 +93,14 @@ def main() -> int:
     if os.geteuid() != 0 or not any(WHEELHOUSE.glob("distributed-*.whl")):
         print("Dask benchmark skipped: needs root and the wheelhouse tests/run downloads")
         return 0
-    with tempfile.TemporaryDirectory(prefix="vc3tui-bench-dask-") as tmp:
-        os.environ["VC3TUI_HOME"] = str(Path(tmp) / "home")
-        os.environ["HOME"] = str(Path(tmp) / "user-home")
-        Path(os.environ["HOME"]).mkdir()
-        slurm = slurm_bed.SlurmTestBed().start()
-        bed = sshd_bed.SSHTestBed(Path(tmp) / "sshd", set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
-        try:
-            bed.reset_user()
-            pip_dir = bed.home / ".config" / "pip"
-            pip_dir.mkdir(parents=True, exist_ok=True)
-            for path in (bed.home / ".config", pip_dir):
-                shutil.chown(path, sshd_bed.USER, sshd_bed.USER)
-            bed.write_user_file(".config/pip/pip.conf", f"[global]\nno-index = true\nfind-links = {WHEELHOUSE}\n", mode=0o644)
-            asyncio.run(vc3tui_once(bed, first=True))  # builds the site's environment once, untimed
-            ours = [asyncio.run(vc3tui_once(bed, first=False)) for _ in range(REPEATS)]
-            slurm.cancel_everything()
-            theirs = [jobqueue_once(slurm, Path(tmp)) for _ in range(REPEATS)]
-        finally:
-            slurm.cancel_everything()
-            bed.reset_user()
-            bed.stop()
-            slurm.stop()
-    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-    print(f"time to {WORKERS} connected Dask workers on SLURM ({REPEATS} runs each, median [min-max])")
-    print(f"  vc3tui over SSH                        {ours_median:6.2f} s  [{min(ours):.2f}-{max(ours):.2f}]")
-    print(f"  dask-jobqueue SLURMCluster.scale(8)    {theirs_median:6.2f} s  [{min(theirs):.2f}-{max(theirs):.2f}]")
-    print(f"  ratio vc3tui / dask-jobqueue           {ours_median / theirs_median:6.2f}   target <= 1.0")
+    with slurm_over_ssh("vc3tui-bench-dask-") as (slurm, bed, tmp):
+        offline_pip(bed, WHEELHOUSE)
+        asyncio.run(vc3tui_once(bed, first=True))  # builds the site's environment once, untimed
+        ours = [asyncio.run(vc3tui_once(bed, first=False)) for _ in range(REPEATS)]
+        slurm.cancel_everything()
+        theirs = [jobqueue_once(slurm, tmp) for _ in range(REPEATS)]
+    report(f"time to {WORKERS} connected Dask workers on SLURM", "vc3tui over SSH", ours, "dask-jobqueue SLURMCluster.scale(8)", theirs)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

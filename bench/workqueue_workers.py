@@ -3,7 +3,7 @@
 
 Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs root and cctools).
 vc3tui submits over SSH as the site's user, like a user on a laptop would; the factory runs on the
-"login node" itself, the way its manual shows. Each side runs REPEATS times; medians and spread.
+"login node" itself, the way its manual shows. Each side runs REPEATS (5) times: medians and spread, since single runs vary by a fifth here.
 """
 
 from __future__ import annotations
@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.beds import report, slurm_over_ssh  # noqa: E402
 from tests.sites import slurm_allocation  # noqa: E402
-from tests.testbed import slurm as slurm_bed  # noqa: E402
-from tests.testbed import sshd as sshd_bed  # noqa: E402
 from vc3tui.engine.engine import Engine  # noqa: E402
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
@@ -31,7 +28,7 @@ from vc3tui.engine.paths import Dirs  # noqa: E402
 from vc3tui.engine.states import ClusterState  # noqa: E402
 
 WORKERS = 8
-REPEATS = 3
+REPEATS = 5
 CLOCK = str(ROOT / "bench" / "wq_manager_clock.py")
 
 
@@ -93,29 +90,12 @@ def main() -> int:
     if os.geteuid() != 0 or not shutil.which("work_queue_factory") or not Path("/usr/bin/python3").exists():
         print("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
         return 0
-    with tempfile.TemporaryDirectory(prefix="vc3tui-bench-wq-") as tmp:
-        os.environ["VC3TUI_HOME"] = str(Path(tmp) / "home")
-        os.environ["HOME"] = str(Path(tmp) / "user-home")
-        Path(os.environ["HOME"]).mkdir()
-        slurm = slurm_bed.SlurmTestBed().start()
-        bed = sshd_bed.SSHTestBed(Path(tmp) / "sshd", set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
-        try:
-            bed.reset_user()
-            ours = [asyncio.run(vc3tui_once(bed, first=n == 0)) for n in range(REPEATS)]
-            slurm.cancel_everything()
-            theirs = [factory_once(slurm, Path(tmp)) for _ in range(REPEATS)]
-        finally:
-            slurm.cancel_everything()
-            bed.reset_user()
-            bed.stop()
-            slurm.stop()
-    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-    print(f"time to {WORKERS} connected Work Queue workers on SLURM ({REPEATS} runs each, median [min-max])")
-    print(f"  vc3tui over SSH                       {ours_median:6.2f} s  [{min(ours):.2f}-{max(ours):.2f}]")
-    print(f"  work_queue_factory on the login node  {theirs_median:6.2f} s  [{min(theirs):.2f}-{max(theirs):.2f}]")
-    print(f"  ratio vc3tui / factory                {ours_median / theirs_median:6.2f}   target <= 1.0")
+    with slurm_over_ssh("vc3tui-bench-wq-") as (slurm, bed, tmp):
+        ours = [asyncio.run(vc3tui_once(bed, first=n == 0)) for n in range(REPEATS)]
+        slurm.cancel_everything()
+        theirs = [factory_once(slurm, tmp) for _ in range(REPEATS)]
+    report(f"time to {WORKERS} connected Work Queue workers on SLURM", "vc3tui over SSH", ours, "work_queue_factory on the login node", theirs)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import asyncssh
 
 from vc3tui.engine.catalog import save_user_resource
@@ -34,3 +37,12 @@ async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None
     validated = await engine.access.validate(allocation)
     assert validated.state is AllocationState.READY, validated.report[-1]
     assert validated.report[-1].stage == "test job" and "vc3tui-test-job ran on" in validated.report[-1].detail
+
+
+def offline_pip(bed, wheelhouse: Path) -> None:
+    """The site's user installs only from `wheelhouse`, as on a site without internet."""
+    config = bed.home / ".config" / "pip"
+    config.mkdir(parents=True, exist_ok=True)
+    for path in (bed.home / ".config", config):
+        shutil.chown(path, USER, USER)
+    bed.write_user_file(".config/pip/pip.conf", f"[global]\nno-index = true\nfind-links = {wheelhouse}\n", mode=0o644)

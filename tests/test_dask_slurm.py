@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ from vc3tui.engine.models import AllocationUse, Blueprint, Environment, Middlewa
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterState, PilotState
 
-from tests.sites import our_jobs, slurm_allocation
-from tests.testbed.sshd import USER
+from tests.sites import offline_pip, our_jobs, slurm_allocation
 
 ROOT = Path(__file__).parent.parent
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
@@ -36,14 +34,9 @@ print(json.dumps({"sum": sum(r[0] for r in results), "workers": sorted({r[1] for
 
 @pytest.fixture
 def site_pip(site) -> None:
-    """The site's user installs only from the wheelhouse, as on a site without internet."""
     if not any(WHEELHOUSE.glob("distributed-*.whl")):
         pytest.skip("no wheelhouse: tests/run downloads it before the tests")
-    config = site.home / ".config" / "pip"
-    config.mkdir(parents=True, exist_ok=True)
-    for path in (site.home / ".config", config):
-        shutil.chown(path, USER, USER)
-    site.write_user_file(".config/pip/pip.conf", f"[global]\nno-index = true\nfind-links = {WHEELHOUSE}\n", mode=0o644)
+    offline_pip(site, WHEELHOUSE)
 
 
 async def test_dask_workers_on_slurm_run_a_task_set(site, slurm, site_pip, cluster_home: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vc3tui.engine.batch.wrapper import kill_groups_script, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.wrapper import Markers, kill_groups_script, parse_probe, render_probe, render_wrapper
 from vc3tui.engine.interfaces import Middleware, PilotShape, Submission
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE, new_token, with_jupyter
 from vc3tui.engine.models import Cluster, Head, HeadPlacement, Pilot
@@ -140,10 +140,10 @@ class HeadNode:
         markers = await self._markers(cluster, site, cluster.head.pid)
         return HeadState(alive=markers.alive, stage=markers.stage, exit_code=markers.exit_code, host=markers.host)
 
-    async def _markers(self, cluster: Cluster, site: Site, pid: int | None):
+    async def _markers(self, cluster: Cluster, site: Site, pid: int | None) -> Markers:
         tag = self.tag(cluster)
         result = await site.executor.run_script(render_probe(f"{site.workdir}/pilots", {tag: pid}), timeout=30)
-        return parse_probe(result.stdout).get(tag) or parse_probe(f"{tag} none")[tag]
+        return parse_probe(result.stdout).get(tag) or Markers(tag, exists=False)
 
     async def stop(self, cluster: Cluster) -> None:
         """TERM the head (its whole process group, or its batch job), KILL it after a grace period."""

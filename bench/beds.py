@@ -1,0 +1,46 @@
+"""What the worker benchmarks share: the test bed's SLURM reached over its sshd, in a scratch
+VC3TUI_HOME and HOME, stopped by pid however the run ends; and the side-by-side report."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.testbed import slurm as slurm_bed  # noqa: E402
+from tests.testbed import sshd as sshd_bed  # noqa: E402
+
+
+@contextmanager
+def slurm_over_ssh(prefix: str) -> Iterator[tuple[slurm_bed.SlurmTestBed, sshd_bed.SSHTestBed, Path]]:
+    """(SLURM, an sshd whose sessions reach it, a scratch dir); every job cancelled at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        os.environ["VC3TUI_HOME"] = str(Path(tmp) / "home")
+        os.environ["HOME"] = str(Path(tmp) / "user-home")
+        Path(os.environ["HOME"]).mkdir()
+        slurm = slurm_bed.SlurmTestBed().start()
+        bed = sshd_bed.SSHTestBed(Path(tmp) / "sshd", set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
+        try:
+            bed.reset_user()
+            yield slurm, bed, Path(tmp)
+        finally:
+            slurm.cancel_everything()
+            bed.reset_user()
+            bed.stop()
+            slurm.stop()
+
+
+def report(what: str, ours_label: str, ours: Sequence[float], theirs_label: str, theirs: Sequence[float]) -> None:
+    """Medians and spread of both sides, and their ratio against the target (<= 1.0)."""
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    print(f"{what} ({len(ours)} runs each, median [min-max])")
+    print(f"  {ours_label:<38} {ours_median:6.2f} s  [{min(ours):.2f}-{max(ours):.2f}]")
+    print(f"  {theirs_label:<38} {theirs_median:6.2f} s  [{min(theirs):.2f}-{max(theirs):.2f}]")
+    print(f"  {'ratio vc3tui / ' + theirs_label.split()[0]:<38} {ours_median / theirs_median:6.2f}   target <= 1.0")
