@@ -7,15 +7,21 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.sites import slurm_allocation  # noqa: E402
 from tests.testbed import slurm as slurm_bed  # noqa: E402
 from tests.testbed import sshd as sshd_bed  # noqa: E402
+from vc3tui.engine.engine import Engine  # noqa: E402
+from vc3tui.engine.models import Blueprint, Cluster  # noqa: E402
+from vc3tui.engine.paths import Dirs  # noqa: E402
+from vc3tui.engine.states import ClusterState  # noqa: E402
 
 
 @contextmanager
@@ -35,6 +41,27 @@ def slurm_over_ssh(prefix: str) -> Iterator[tuple[slurm_bed.SlurmTestBed, sshd_b
             bed.reset_user()
             bed.stop()
             slurm.stop()
+
+
+async def time_to_workers(
+    bed: sshd_bed.SSHTestBed, blueprint: Blueprint, connected: Callable[[Cluster], Awaitable[None]], *, first: bool
+) -> float:
+    """Seconds from launching `blueprint` (its one allocation on the bed, created when `first`) until
+    `connected(cluster)` returns, as the middleware itself counts workers; then terminated at once."""
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    try:
+        if first:
+            await slurm_allocation(engine, bed, blueprint.allocations[0].name)
+        started = time.monotonic()
+        cluster = await engine.launch(blueprint)
+        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 300)
+        await connected(row.cluster)
+        elapsed = time.monotonic() - started
+        await engine.terminate(cluster.id, peaceful=False)
+        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        return elapsed
+    finally:
+        await engine.close()
 
 
 def report(what: str, ours_label: str, ours: Sequence[float], theirs_label: str, theirs: Sequence[float]) -> None:

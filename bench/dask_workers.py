@@ -22,12 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import report, slurm_over_ssh  # noqa: E402
-from tests.sites import offline_pip, slurm_allocation  # noqa: E402
-from vc3tui.engine.engine import Engine  # noqa: E402
+from bench.beds import report, slurm_over_ssh, time_to_workers  # noqa: E402
+from tests.sites import offline_pip  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
-from vc3tui.engine.paths import Dirs  # noqa: E402
-from vc3tui.engine.states import ClusterState  # noqa: E402
 
 WORKERS = 8
 REPEATS = 5
@@ -42,28 +39,19 @@ def wait_for_workers(address: str) -> None:
 
 
 async def vc3tui_once(bed, first: bool) -> float:
-    engine = Engine(Dirs.from_environment(), interactive=False)
-    try:
-        if first:
-            await slurm_allocation(engine, bed, "hpc")
-        blueprint = Blueprint(
-            name=f"dask-bench-{time.monotonic_ns()}",
-            middleware=MiddlewareKind.DASK,
-            environment=Environment(pip=["dask[distributed]"]),
-            workers=WorkerSpec(count=WORKERS, walltime=1800, memory_mb=1000),
-            allocations=[AllocationUse(name="hpc")],
-            head=HeadSpec(listen="127.0.0.1"),
-        )
-        started = time.monotonic()
-        cluster = await engine.launch(blueprint)
-        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 300)
-        await asyncio.to_thread(wait_for_workers, row.cluster.head.address)
-        elapsed = time.monotonic() - started
-        await engine.terminate(cluster.id, peaceful=False)
-        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
-        return elapsed
-    finally:
-        await engine.close()
+    blueprint = Blueprint(
+        name=f"dask-bench-{time.monotonic_ns()}",
+        middleware=MiddlewareKind.DASK,
+        environment=Environment(pip=["dask[distributed]"]),
+        workers=WorkerSpec(count=WORKERS, walltime=1800, memory_mb=1000),
+        allocations=[AllocationUse(name="hpc")],
+        head=HeadSpec(listen="127.0.0.1"),
+    )
+
+    async def connected(cluster) -> None:
+        await asyncio.to_thread(wait_for_workers, cluster.head.address)
+
+    return await time_to_workers(bed, blueprint, connected, first=first)
 
 
 def jobqueue_once(slurm, tmp: Path) -> float:

@@ -19,13 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import report, slurm_over_ssh  # noqa: E402
-from tests.sites import slurm_allocation  # noqa: E402
-from vc3tui.engine.engine import Engine  # noqa: E402
+from bench.beds import report, slurm_over_ssh, time_to_workers  # noqa: E402
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
-from vc3tui.engine.paths import Dirs  # noqa: E402
-from vc3tui.engine.states import ClusterState  # noqa: E402
 
 WORKERS = 8
 REPEATS = 5
@@ -37,29 +33,20 @@ def manager(port: int, password: str, env: dict[str, str] | None = None) -> subp
 
 
 async def vc3tui_once(bed, first: bool) -> float:
-    engine = Engine(Dirs.from_environment(), interactive=False)
-    try:
-        if first:
-            await slurm_allocation(engine, bed, "wq")
-        blueprint = Blueprint(
-            name=f"wq-bench-{time.monotonic_ns()}",
-            middleware=MiddlewareKind.WORKQUEUE,
-            workers=WorkerSpec(count=WORKERS, walltime=1800),
-            allocations=[AllocationUse(name="wq")],
-            head=HeadSpec(listen="127.0.0.1"),
-        )
-        started = time.monotonic()
-        cluster = await engine.launch(blueprint)
-        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
-        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
+    blueprint = Blueprint(
+        name=f"wq-bench-{time.monotonic_ns()}",
+        middleware=MiddlewareKind.WORKQUEUE,
+        workers=WorkerSpec(count=WORKERS, walltime=1800),
+        allocations=[AllocationUse(name="wq")],
+        head=HeadSpec(listen="127.0.0.1"),
+    )
+
+    async def connected(cluster) -> None:
+        env = {**os.environ, **WorkQueueMiddleware().client_environment(cluster)}
         clock = manager(int(env["VC3_WQ_PORT"]), env["VC3_WQ_PASSWORD_FILE"], env)
         await asyncio.to_thread(clock.wait, 300)
-        elapsed = time.monotonic() - started
-        await engine.terminate(cluster.id, peaceful=False)
-        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
-        return elapsed
-    finally:
-        await engine.close()
+
+    return await time_to_workers(bed, blueprint, connected, first=first)
 
 
 def factory_once(slurm, tmp: Path) -> float:

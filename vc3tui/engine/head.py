@@ -128,11 +128,11 @@ class HeadNode:
             status = (await site.batch.status(site.executor, [self._as_pilot(cluster, site)], site.workdir)).get(self.tag(cluster))
             if status is None:
                 return HeadState(alive=False, reason=f"its batch job {cluster.head.job_id} is gone")
-            host = status.host
-            if status.state is PilotState.RUNNING:
-                # the node's own hostname, as the wrapper wrote it: a batch system's node name
-                # (NodeName) need not be a name the node answers to
-                host = (await self._markers(cluster, site, None)).host or host
+            host = cluster.head.hostname or None
+            if status.state is PilotState.RUNNING and not host:
+                # once: the node's own hostname, as the wrapper wrote it; a batch system's node
+                # name (NodeName) need not be a name the node answers to
+                host = (await self._markers(cluster, site, None)).host
             return HeadState(
                 alive=status.state in ALIVE, stage=status.stage, exit_code=status.exit_code, host=host,
                 queued=status.state is not PilotState.RUNNING, reason=status.reason,
