@@ -126,7 +126,7 @@ async def test_builder_failure_is_reported_at_its_stage(tmp_path: Path, cleanup:
         return status if status.state is PilotState.FAILED else None
 
     assert (await wait_for(ended)).stage is PilotStage.BUILDING
-    assert "older than the required 99" in (tmp_path / "pilots" / group[0].tag / "build.log").read_text()
+    assert "could not add python:99 (for the command line): available: " in (tmp_path / "pilots" / group[0].tag / "build.log").read_text()
 
 
 async def test_killed_pilot_without_exit_marker_is_lost_and_unknown_tags_are_absent(tmp_path: Path, cleanup: list[int]) -> None:

@@ -21,7 +21,7 @@ from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog
 from vc3tui.engine.interfaces import Executor
-from vc3tui.engine.staging import stage_builder
+from vc3tui.engine.staging import embedded_builder, stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE
@@ -289,6 +289,7 @@ class Engine:
             account=record.account,
             partition=resource.partition,
             batch_options=(*resource.batch_options, *record.batch_options),
+            shared_filesystem=resource.shared_filesystem,
         )
 
     def head_site(self, cluster: Cluster) -> Site:
@@ -310,13 +311,21 @@ class Engine:
     async def builder_command(self, cluster: Cluster, site: Site) -> list[str]:
         """The builder and its options for this cluster's environment, as the site will run it."""
         env = cluster.blueprint.environment
-        if site.executor is self._local_executor():
+        if not site.shared_filesystem:
+            # compute nodes see none of the login node's files: the pilot carries the builder,
+            # which installs under the node's own $SCRATCH or home
+            argv = list(embedded_builder())
+        elif site.executor is self._local_executor():
             # this machine's python is the one running us: no need for the bootstrap to look for
             # one (a pyenv shim alone costs a tenth of a second per start)
             argv = [sys.executable, str(shipped_dir("builder") / "vc3_builder.py"), "--install", str(self.dirs.cache / "builder")]
         else:
             site_root = site.workdir.rsplit("/clusters/", 1)[0]
             argv = ["sh", await stage_builder(site.executor, f"{site_root}/builder"), "--install", f"{site_root}/builder"]
+        if env.os:
+            argv += ["--require-os", env.os]
+        for mount in env.mounts:
+            argv += ["--mount", mount]
         for requirement in env.require:
             argv += ["--require", requirement]
         for spec in env.pip:

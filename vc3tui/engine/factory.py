@@ -51,6 +51,7 @@ class Site:
     account: str | None = None
     partition: str | None = None
     batch_options: tuple[str, ...] = ()
+    shared_filesystem: bool = True
 
 
 class Factory:

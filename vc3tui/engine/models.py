@@ -60,7 +60,11 @@ BatchOption = Annotated[
     ),
 ]
 OsSpec = Annotated[
-    str, _pattern(r"[a-z0-9]+(:[0-9.]+)?", "operating system", "write it as DIST[:VERSION], e.g. 'centos:7.4'")
+    str, _pattern(r"[a-z0-9]+(:[0-9.]*){0,2}", "operating system", "write it as DIST[:MIN[:MAX]], e.g. 'centos:7'")
+]
+Mount = Annotated[
+    str,
+    _pattern(r"/[A-Za-z0-9_.@+/-]*([:=]/[A-Za-z0-9_.@+/-]*)?", "mount", "write it as /X, or /X=/Y to see /X at /Y in a container"),
 ]
 
 
@@ -123,6 +127,7 @@ class Resource(Strict):
     native_os: str = "unknown"
     features: list[Feature] = Field(default_factory=list)
     scratch_dir: str | None = None
+    shared_filesystem: bool = Field(True, description="compute nodes see the login node's files; false: pilots carry the builder")
     docs_url: str = ""
     poll_interval: Duration = 30
     max_channels: int = Field(4, ge=2, le=64)
@@ -174,7 +179,7 @@ class Environment(Strict):
     require: list[str] = Field(default_factory=list, description="builder requirements NAME[:MIN[:MAX]]")
     pip: list[str] = Field(default_factory=list, description="pip requirement specifiers")
     os: OsSpec | None = None
-    mounts: list[str] = Field(default_factory=list)
+    mounts: list[Mount] = Field(default_factory=list)
     variables: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

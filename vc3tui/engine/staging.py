@@ -8,9 +8,13 @@ files of one submission travel in one round trip.
 from __future__ import annotations
 
 import base64
+import functools
+import gzip
 import hashlib
+import io
 import os
 import shlex
+import tarfile
 from collections.abc import Sequence
 
 from vc3tui.engine.interfaces import CommandFailed, Executor
@@ -42,13 +46,46 @@ async def stage_files(executor: Executor, files: Sequence[tuple[bytes, str]], *,
         raise CommandFailed(result)
 
 
-async def stage_builder(executor: Executor, directory: str) -> str:
-    """The builder's sh bootstrap on the site, beside its Python file, both in a folder named by
-    their joint hash (the bootstrap finds the Python file next to itself)."""
+BUILDER_FILES = ("vc3-builder", "vc3_builder.py", "vc3-recipes.json")
+"""The builder as shipped: the sh bootstrap, the Python file it runs, and the recipe database."""
+
+
+@functools.cache
+def builder_files() -> dict[str, bytes]:
     shipped = shipped_dir("builder")
-    files = {name: (shipped / name).read_bytes() for name in ("vc3-builder", "vc3_builder.py")}
-    digest = hashlib.sha256(files["vc3-builder"] + files["vc3_builder.py"]).hexdigest()[:16]
-    folder = f"{directory}/{digest}"
-    bootstrap = f"{folder}/vc3-builder"
-    await stage_files(executor, [(files["vc3_builder.py"], f"{folder}/vc3_builder.py"), (files["vc3-builder"], bootstrap)])
-    return bootstrap
+    return {name: (shipped / name).read_bytes() for name in BUILDER_FILES}
+
+
+def builder_digest() -> str:
+    return hashlib.sha256(b"".join(builder_files().values())).hexdigest()[:16]
+
+
+async def stage_builder(executor: Executor, directory: str) -> str:
+    """The builder's sh bootstrap on the site, beside its Python file and recipes, all in a folder
+    named by their joint hash (the bootstrap finds the others next to itself)."""
+    folder = f"{directory}/{builder_digest()}"
+    await stage_files(executor, [(data, f"{folder}/{name}") for name, data in builder_files().items()])
+    return f"{folder}/vc3-builder"
+
+
+UNPACK = (
+    'd="${{TMPDIR:-/tmp}}/vc3-builder-{digest}"; '
+    '[ -f "$d/vc3-builder" ] || {{ t="$d.$$"; mkdir -p "$t" && printf %s "$0" | base64 -d | tar -xzf - -C "$t" '
+    '&& {{ mv "$t" "$d" 2>/dev/null || rm -rf "$t"; }}; }}; '
+    'exec sh "$d/vc3-builder" "$@"'
+)
+
+
+@functools.cache
+def embedded_builder() -> tuple[str, ...]:
+    """The builder carried inside the pilot script, for sites whose compute nodes do not see the
+    login node's files (OSG, HTCondor pools): a gzipped tar in base64, unpacked once per node
+    into $TMPDIR. The tar is byte-for-byte reproducible, so the folder name is its hash."""
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
+        for name, data in builder_files().items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o755, 0
+            tar.addfile(info, io.BytesIO(data))
+    blob = base64.b64encode(packed.getvalue()).decode()
+    return ("sh", "-c", UNPACK.format(digest=builder_digest()), blob)

@@ -56,7 +56,7 @@ export VC3_PILOT_TAG="$1"
 mark building
 {builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
 mark ready
-( . "$d/env" && exec {command} ) > "$d/worker.log" 2>&1 &
+( . "$d/env" && exec ${{VC3_EXEC:+"$VC3_EXEC"}} {command} ) > "$d/worker.log" 2>&1 &
 child=$!
 mark worker_started
 watchdog=
