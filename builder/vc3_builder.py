@@ -145,6 +145,9 @@ def check_package(path, name, package):
     where = "{}: package '{}'".format(path, name)
     if not isinstance(package, dict) or not isinstance(package.get("versions"), list) or not package["versions"]:
         raise BuilderError("{}: needs a non-empty 'versions' list".format(where))
+    for setting in package.get("environment", []):
+        if not isinstance(setting, dict) or not setting.get("name") or not any(k in setting for k in ("set", "prepend", "append")):
+            raise BuilderError("{}: each 'environment' entry needs 'name' and one of set, prepend, append".format(where))
     for number, entry in enumerate(package["versions"], 1):
         here = "{} version #{}".format(where, number)
         if not isinstance(entry, dict) or not isinstance(entry.get("source"), dict):
@@ -157,9 +160,17 @@ def check_package(path, name, package):
                 parse_version(entry["version"])
             except BuilderError as exc:
                 raise BuilderError("{}: {}".format(here, exc))
-        for dep in entry.get("dependencies", {}):
-            if not isinstance(entry["dependencies"][dep], list):
-                raise BuilderError("{}: dependency {!r} must be a list [MIN, MAX]".format(here, dep))
+        dependencies = entry.get("dependencies", {})
+        if not isinstance(dependencies, dict):
+            raise BuilderError("{}: 'dependencies' must be an object {{NAME: [MIN, MAX]}}".format(here))
+        for dep, bounds in dependencies.items():
+            if not isinstance(bounds, list) or len(bounds) > 2 or not all(isinstance(b, str) for b in bounds):
+                raise BuilderError("{}: dependency {!r} must be a list [MIN, MAX] of version strings".format(here, dep))
+            for bound in bounds:
+                if bound:
+                    parse_version(bound)
+        if kind in ("system", "wrapper") and not (entry["source"].get("executables") or entry["source"].get("paths")):
+            raise BuilderError("{}: a {} source needs 'executables' (or 'paths')".format(here, kind))
         if kind in ("tarball", "binary"):
             for item in entry["source"].get("files", []):
                 if not isinstance(item, dict) or not item.get("name") or not re.match(r"^[0-9a-f]{64}$", item.get("sha256", "")):
@@ -701,7 +712,10 @@ class Builder(object):
         source = candidate.source
         kind = source["type"]
         if kind == "pip":
-            python = self.chosen["python"].executable if "python" in self.chosen else sys.executable
+            python = sys.executable
+            if "python" in self.chosen:
+                chosen = self.chosen["python"]
+                python = chosen.executable or os.path.join(chosen.prefix, "bin", "python3")
             run_step([python, "-m", "venv", candidate.prefix], scratch, env, out)
             pip = [os.path.join(candidate.prefix, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check"]
             run_step(pip + list(source.get("packages", [])), scratch, env, out)
@@ -845,7 +859,7 @@ def container_wrapper(options, database, problems):
     argv = [runtime, "exec", "--cleanenv"]
     for bind in binds:
         argv += ["--bind", bind]
-    return argv + [images[fitting[0]], "sh", BOOTSTRAP] + inner_arguments(sys.argv[1:])
+    return argv + [images[fitting[0]], "sh", BOOTSTRAP] + inner_arguments(options.argv)
 
 
 OUTER_ONLY = ("--require-os", "--mount", "--env-to", "--var", "--revar")
@@ -855,7 +869,7 @@ def inner_arguments(argv):
     """This builder's own options for its run inside the container, minus the OS and mount ones
     (done) and the variables (carried in the container's environment, off its command line)."""
     out, skip = [], False
-    for arg in argv[: argv.index("--")] if "--" in argv else argv:
+    for arg in argv:
         if skip:
             skip = False
             continue
@@ -911,6 +925,7 @@ def parse_args(argv):
     add("--no-run", action="store_true", help="build the environment, run nothing")
     add("--silent", action="store_true", help="print only errors")
     options = parser.parse_args(argv)
+    options.argv = argv
     options.command = command
     return options
 

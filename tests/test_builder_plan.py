@@ -134,6 +134,8 @@ def test_a_broken_recipe_file_names_the_file_and_field(tmp_path: Path) -> None:
     result = run_builder(tmp_path / "root", "--database", str(bad), "--list")
     assert result.returncode == 1
     assert f"{bad}: package 'x' version #1: source type 'magic' is not one of" in result.stderr
+    bad.write_text(json.dumps({"packages": {"x": {"versions": [{"version": "1", "source": {"type": "pip"}, "dependencies": ["python"]}]}}}))
+    assert f"{bad}: package 'x' version #1: 'dependencies' must be an object" in run_builder(tmp_path / "root", "--database", str(bad), "--list").stderr
     bad.write_text("{not json")
     assert f"{bad}: cannot read recipes" in run_builder(tmp_path / "root", "--database", str(bad), "--list").stderr
 

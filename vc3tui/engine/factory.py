@@ -35,6 +35,8 @@ LIVE = (PilotState.INTENT, PilotState.QUEUED, PilotState.RUNNING, PilotState.DRA
 PEACEFUL_GRACE = 120.0
 JOIN_GRACE = 300.0
 HEAD_FAST_POLL = 10.0
+BUILDER_ERROR = "vc3-builder: error:"
+"""How the builder starts the line that says why it failed."""
 LOG_TAIL_LINES = 5
 
 
@@ -574,6 +576,9 @@ class Factory:
         name = "build.log" if stage in (None, PilotStage.STARTED, PilotStage.BUILDING) else "worker.log"
         result = await site.executor.run(["tail", "-n", str(LOG_TAIL_LINES), f"{pilot_dir}/{name}"], timeout=30)
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        errors = [n for n, line in enumerate(lines) if line.startswith(BUILDER_ERROR)]
+        if errors:  # the builder's own verdict, not the plan log before it
+            lines = [lines[errors[-1]].removeprefix(BUILDER_ERROR).strip(), *lines[errors[-1] + 1 :]]
         return " | ".join(lines[-LOG_TAIL_LINES:]) or f"no output in {pilot_dir}/{name}"
 
     def move(self, cluster: Cluster, state: ClusterState, reason: str) -> None:
