@@ -3,6 +3,7 @@ VC3TUI_HOME and HOME, stopped by pid however the run ends; and the side-by-side 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import sys
@@ -44,10 +45,17 @@ def slurm_over_ssh(prefix: str) -> Iterator[tuple[slurm_bed.SlurmTestBed, sshd_b
 
 
 async def time_to_workers(
-    bed: sshd_bed.SSHTestBed, blueprint: Blueprint, connected: Callable[[Cluster], Awaitable[None]], *, first: bool
+    slurm: slurm_bed.SlurmTestBed,
+    bed: sshd_bed.SSHTestBed,
+    blueprint: Blueprint,
+    connected: Callable[[Cluster], Awaitable[None]],
+    *,
+    first: bool,
 ) -> float:
     """Seconds from launching `blueprint` (its one allocation on the bed, created when `first`) until
-    `connected(cluster)` returns, as the middleware itself counts workers; then terminated at once."""
+    `connected(cluster)` returns, as the middleware itself counts workers; then terminated at once
+    and the queue left empty, as each baseline run leaves it (a node still completing the last
+    run's jobs starts the next ones later)."""
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:
         if first:
@@ -59,6 +67,7 @@ async def time_to_workers(
         elapsed = time.monotonic() - started
         await engine.terminate(cluster.id, peaceful=False)
         await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        await asyncio.to_thread(slurm.cancel_everything)
         return elapsed
     finally:
         await engine.close()

@@ -38,7 +38,7 @@ def wait_for_workers(address: str) -> None:
         client.wait_for_workers(WORKERS, timeout=300)
 
 
-async def vc3tui_once(bed, first: bool) -> float:
+async def vc3tui_once(slurm, bed, first: bool) -> float:
     blueprint = Blueprint(
         name=f"dask-bench-{time.monotonic_ns()}",
         middleware=MiddlewareKind.DASK,
@@ -51,7 +51,7 @@ async def vc3tui_once(bed, first: bool) -> float:
     async def connected(cluster) -> None:
         await asyncio.to_thread(wait_for_workers, cluster.head.address)
 
-    return await time_to_workers(bed, blueprint, connected, first=first)
+    return await time_to_workers(slurm, bed, blueprint, connected, first=first)
 
 
 def jobqueue_once(slurm, tmp: Path) -> float:
@@ -83,8 +83,8 @@ def main() -> int:
         return 0
     with slurm_over_ssh("vc3tui-bench-dask-") as (slurm, bed, tmp):
         offline_pip(bed, WHEELHOUSE)
-        asyncio.run(vc3tui_once(bed, first=True))  # builds the site's environment once, untimed
-        ours = [asyncio.run(vc3tui_once(bed, first=False)) for _ in range(REPEATS)]
+        asyncio.run(vc3tui_once(slurm, bed, first=True))  # builds the site's environment once, untimed
+        ours = [asyncio.run(vc3tui_once(slurm, bed, first=False)) for _ in range(REPEATS)]
         slurm.cancel_everything()
         theirs = [jobqueue_once(slurm, tmp) for _ in range(REPEATS)]
     report(f"time to {WORKERS} connected Dask workers on SLURM", "vc3tui over SSH", ours, "dask-jobqueue SLURMCluster.scale(8)", theirs)

@@ -32,7 +32,7 @@ def manager(port: int, password: str, env: dict[str, str] | None = None) -> subp
     return subprocess.Popen(["/usr/bin/python3", CLOCK, str(port), password, str(WORKERS)], stdout=subprocess.PIPE, text=True, env=env)
 
 
-async def vc3tui_once(bed, first: bool) -> float:
+async def vc3tui_once(slurm, bed, first: bool) -> float:
     blueprint = Blueprint(
         name=f"wq-bench-{time.monotonic_ns()}",
         middleware=MiddlewareKind.WORKQUEUE,
@@ -46,7 +46,7 @@ async def vc3tui_once(bed, first: bool) -> float:
         clock = manager(int(env["VC3_WQ_PORT"]), env["VC3_WQ_PASSWORD_FILE"], env)
         await asyncio.to_thread(clock.wait, 300)
 
-    return await time_to_workers(bed, blueprint, connected, first=first)
+    return await time_to_workers(slurm, bed, blueprint, connected, first=first)
 
 
 def factory_once(slurm, tmp: Path) -> float:
@@ -78,7 +78,7 @@ def main() -> int:
         print("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
         return 0
     with slurm_over_ssh("vc3tui-bench-wq-") as (slurm, bed, tmp):
-        ours = [asyncio.run(vc3tui_once(bed, first=n == 0)) for n in range(REPEATS)]
+        ours = [asyncio.run(vc3tui_once(slurm, bed, first=n == 0)) for n in range(REPEATS)]
         slurm.cancel_everything()
         theirs = [factory_once(slurm, tmp) for _ in range(REPEATS)]
     report(f"time to {WORKERS} connected Work Queue workers on SLURM", "vc3tui over SSH", ours, "work_queue_factory on the login node", theirs)

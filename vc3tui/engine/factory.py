@@ -77,8 +77,10 @@ class Factory:
 
     async def run(self) -> None:
         store = self.engine.store
+        warming: asyncio.Task[None] | None = None
         try:
             await self.engine.prepare_sites(self.cluster_id)
+            warming = asyncio.create_task(self._warm_sites())
             while True:
                 cluster = await store.run(Store.cluster, self.cluster_id)
                 if cluster is None:
@@ -99,9 +101,19 @@ class Factory:
                     return
                 await self._sleep(self.interval(cluster))
         finally:
-            for task in self._drain_tasks:
+            for task in [*self._drain_tasks, *([warming] if warming else [])]:
                 task.cancel()
             await self.engine.release_lease(self.cluster_id)
+
+    async def _warm_sites(self) -> None:
+        """Log into every pilot site and stage its builder while the head starts, so the first
+        submission finds both done. Only a head start: a failure here shows up again, and is
+        reported, in the cycle that needs the site."""
+        cluster = await self.engine.store.run(Store.cluster, self.cluster_id)
+        if cluster is None or cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED):
+            return
+        sites = [site for site in self.sites(cluster) if site.executor is not self.engine.access.local]
+        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), return_exceptions=True)
 
     async def cycle(self, cluster: Cluster) -> None:
         if cluster.state not in (ClusterState.TERMINATING, ClusterState.TERMINATED):
