@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -71,6 +72,25 @@ async def time_to_workers(
         return elapsed
     finally:
         await engine.close()
+
+
+REPEATS = 9
+SCHEDULER_PASS = 1.0
+"""Seconds between the test bed SLURM's scheduling passes: a submitted job starts on the next one."""
+
+
+def alternate(ours: Callable[[], float], theirs: Callable[[], float], repeats: int = REPEATS) -> tuple[list[float], list[float]]:
+    """Both sides `repeats` times, taking turns (drift on the machine hits both alike), each run
+    started at a random offset within SLURM's scheduling pass: jobs start on the next pass, so
+    runs started in step with it would make one side always lucky and the other always not."""
+    rng = random.Random(7)
+    mine: list[float] = []
+    other: list[float] = []
+    for _ in range(repeats):
+        for measure, into in ((ours, mine), (theirs, other)):
+            time.sleep(rng.uniform(0, SCHEDULER_PASS))
+            into.append(measure())
+    return mine, other
 
 
 def report(what: str, ours_label: str, ours: Sequence[float], theirs_label: str, theirs: Sequence[float]) -> None:

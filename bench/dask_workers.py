@@ -6,7 +6,7 @@ Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs
 submits over SSH as the site's user, whose builder installs dask from the wheelhouse tests/run
 downloads (a first, untimed launch builds that environment, as a user's first run would);
 dask-jobqueue runs on the "login node" itself, the way its documentation shows. Both schedulers
-listen on loopback. Each side runs REPEATS (5) times: medians and spread, since single runs vary by a fifth here.
+listen on loopback. The sides take turns (bench/beds.alternate), nine runs each: medians and spread, since single runs vary by a fifth here.
 
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/dask_workers.py
 """
@@ -22,12 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import report, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.beds import alternate, report, slurm_over_ssh, time_to_workers  # noqa: E402
 from tests.sites import offline_pip  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
 
 WORKERS = 8
-REPEATS = 5
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
 
 
@@ -84,9 +83,7 @@ def main() -> int:
     with slurm_over_ssh("vc3tui-bench-dask-") as (slurm, bed, tmp):
         offline_pip(bed, WHEELHOUSE)
         asyncio.run(vc3tui_once(slurm, bed, first=True))  # builds the site's environment once, untimed
-        ours = [asyncio.run(vc3tui_once(slurm, bed, first=False)) for _ in range(REPEATS)]
-        slurm.cancel_everything()
-        theirs = [jobqueue_once(slurm, tmp) for _ in range(REPEATS)]
+        ours, theirs = alternate(lambda: asyncio.run(vc3tui_once(slurm, bed, first=False)), lambda: jobqueue_once(slurm, tmp))
     report(f"time to {WORKERS} connected Dask workers on SLURM", "vc3tui over SSH", ours, "dask-jobqueue SLURMCluster.scale(8)", theirs)
     return 0
 

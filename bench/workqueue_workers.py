@@ -3,7 +3,8 @@
 
 Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs root and cctools).
 vc3tui submits over SSH as the site's user, like a user on a laptop would; the factory runs on the
-"login node" itself, the way its manual shows. Each side runs REPEATS (5) times: medians and spread, since single runs vary by a fifth here.
+"login node" itself, the way its manual shows. The sides take turns (bench/beds.alternate), nine runs
+each: medians and spread, since single runs vary by a fifth here.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import report, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.beds import alternate, report, slurm_over_ssh, time_to_workers  # noqa: E402
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
 
 WORKERS = 8
-REPEATS = 5
 CLOCK = str(ROOT / "bench" / "wq_manager_clock.py")
 
 
@@ -78,9 +78,8 @@ def main() -> int:
         print("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
         return 0
     with slurm_over_ssh("vc3tui-bench-wq-") as (slurm, bed, tmp):
-        ours = [asyncio.run(vc3tui_once(slurm, bed, first=n == 0)) for n in range(REPEATS)]
-        slurm.cancel_everything()
-        theirs = [factory_once(slurm, tmp) for _ in range(REPEATS)]
+        asyncio.run(vc3tui_once(slurm, bed, first=True))  # creates the allocation, untimed
+        ours, theirs = alternate(lambda: asyncio.run(vc3tui_once(slurm, bed, first=False)), lambda: factory_once(slurm, tmp))
     report(f"time to {WORKERS} connected Work Queue workers on SLURM", "vc3tui over SSH", ours, "work_queue_factory on the login node", theirs)
     return 0
 

@@ -27,10 +27,10 @@ def staged_path(data: bytes, directory: str, name: str) -> str:
     return f"{directory}/{stem}-{hashlib.sha256(data).hexdigest()[:16]}{dot}{suffix}"
 
 
-async def stage_files(executor: Executor, files: Sequence[tuple[bytes, str]], *, dirs: Sequence[str] = ()) -> None:
-    """Make `dirs` and put every (content, path) not already there, in one round trip: each file
+def staging_lines(files: Sequence[tuple[bytes, str]], dirs: Sequence[str] = ()) -> list[str]:
+    """The shell lines that make `dirs` and put every (content, path) not already there: each file
     travels base64-encoded inside the script (on stdin, never on a command line) and is renamed
-    into place once whole."""
+    into place once whole. They stop the script at the first failure (`set -e`)."""
     lines = ["set -e", "umask 022"]
     folders = {path.rsplit("/", 1)[0] for _, path in files} | set(dirs)
     if folders:
@@ -41,7 +41,12 @@ async def stage_files(executor: Executor, files: Sequence[tuple[bytes, str]], *,
         lines.append(
             f"test -f {quoted} || {{ printf '%s' '{encoded}' | base64 -d > {temporary} && chmod 755 {temporary} && mv -f {temporary} {quoted}; }}"
         )
-    result = await executor.run_script("\n".join(lines) + "\n", timeout=120)
+    return lines
+
+
+async def stage_files(executor: Executor, files: Sequence[tuple[bytes, str]], *, dirs: Sequence[str] = ()) -> None:
+    """Stage `files` and `dirs` (staging_lines) in one round trip."""
+    result = await executor.run_script("\n".join(staging_lines(files, dirs)) + "\n", timeout=120)
     if not result.ok:
         raise CommandFailed(result)
 

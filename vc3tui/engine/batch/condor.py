@@ -8,9 +8,10 @@ says which pilot a proc is, and the engine touches no other job.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue_and_markers, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -79,8 +80,7 @@ class CondorBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        path = await stage_submission(executor, submission, self.render, "pilots.sub")
-        result = submitted(await executor.run(["condor_submit", "-terse", path], timeout=120))
+        result = await stage_and_submit(executor, submission, self.render, "pilots.sub", lambda path: f"condor_submit -terse {shlex.quote(path)}")
         match = re.search(r"(\d+)\.(\d+) - \1\.(\d+)", result.stdout)
         if not match:
             raise RuntimeError(f"condor_submit answered {result.stdout.strip()[:80]!r}, not proc ids")

@@ -11,7 +11,7 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -83,8 +83,7 @@ class LSFBatch:
         return "\n".join(lines + run_pilot_at(pilots, wrapper_path, "$((LSB_JOBINDEX - 1))"))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        script_path = await stage_submission(executor, submission, self.render, "array.lsf")
-        result = submitted(await executor.run_script(f"bsub < {shlex.quote(script_path)}\n", timeout=120))
+        result = await stage_and_submit(executor, submission, self.render, "array.lsf", lambda path: f"bsub < {shlex.quote(path)}")
         match = re.search(r"Job <(\d+)> is submitted", result.stdout)
         if not match:
             raise RuntimeError(f"bsub answered {result.stdout.strip()[:80]!r}, not a job id")

@@ -13,7 +13,7 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, clock, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, clock, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
@@ -120,8 +120,7 @@ class PBSBatch:
         return "\n".join(lines + run_pilot_at(pilots, wrapper_path, f"${index}"))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        script_path = await stage_submission(executor, submission, self.render, "array.pbs")
-        result = submitted(await executor.run(["qsub", script_path], timeout=120))
+        result = await stage_and_submit(executor, submission, self.render, "array.pbs", lambda path: f"qsub {shlex.quote(path)}")
         reply = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
         match = re.fullmatch(r"(\d+)\[\](\..*)?", reply)
         if not match:

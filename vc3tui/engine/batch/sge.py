@@ -13,7 +13,7 @@ import shlex
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_markers, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_markers, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -100,10 +100,12 @@ class SGEBatch:
         return "\n".join(lines)
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        script_path = await stage_submission(executor, submission, self.render, "array.sge")
         tasks = runs([p.index + 1 for p in submission.pilots])
-        command = "".join(f"qsub -terse -t {low}-{high} {shlex.quote(script_path)} || exit $?\n" for low, high in tasks)
-        result = submitted(await executor.run_script(f"cd {shlex.quote(submission.workdir)} || exit 1\n" + command, timeout=120))
+
+        def qsub(path: str) -> str:
+            return f"cd {shlex.quote(submission.workdir)}\n" + "\n".join(f"qsub -terse -t {low}-{high} {shlex.quote(path)}" for low, high in tasks)
+
+        result = await stage_and_submit(executor, submission, self.render, "array.sge", qsub)
         jobs = [line.split(".")[0] for line in result.stdout.split() if re.fullmatch(r"\d+(\.\S+)?", line)]
         if len(jobs) != len(tasks):
             raise RuntimeError(f"qsub answered {result.stdout.strip()[:80]!r}, not job ids")

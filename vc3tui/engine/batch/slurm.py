@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, parse_probe, render_probe, run_pilot_at, stage_submission, submitted, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, from_markers, parse_probe, render_probe, run_pilot_at, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
@@ -85,17 +85,21 @@ class SlurmBatch:
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
         pilots = submission.pilots
-        script_path = await stage_submission(executor, submission, self.render, "pilots.sbatch")
         if len(pilots) > PLAIN_JOBS_UP_TO:
-            job = _job_id(submitted(await executor.run(["sbatch", "--parsable", script_path], timeout=120)).stdout)
+            result = await stage_and_submit(executor, submission, self.render, "pilots.sbatch", lambda path: f"sbatch --parsable {shlex.quote(path)}")
+            job = _job_id(result.stdout)
             return {pilot.tag: f"{job}_{position}" for position, pilot in enumerate(pilots)}
         prefix = tag_prefix(pilots[0])
-        lines = ["set -e"] + [
-            f"sbatch --parsable {shlex.quote(f'--comment={COMMENT} {prefix} {pilot.index}')} {shlex.quote(script_path)} {position}"
-            for position, pilot in enumerate(pilots)
-        ]  # set -e: a refusal stops the rest; the jobs already made are found again by their comment
-        result = submitted(await executor.run_script("\n".join(lines) + "\n", timeout=120))
-        answers = result.stdout.strip().splitlines()
+
+        def plain_jobs(path: str) -> str:
+            # the staging's `set -e` holds: a refusal stops the rest; jobs already made are found
+            # again by their comment
+            return "\n".join(
+                f"sbatch --parsable {shlex.quote(f'--comment={COMMENT} {prefix} {pilot.index}')} {shlex.quote(path)} {position}"
+                for position, pilot in enumerate(pilots)
+            )
+
+        answers = (await stage_and_submit(executor, submission, self.render, "pilots.sbatch", plain_jobs)).stdout.strip().splitlines()
         if len(answers) != len(pilots):
             raise RuntimeError(f"sbatch answered {len(answers)} job ids for {len(pilots)} pilots")
         return {pilot.tag: _job_id(answer) for pilot, answer in zip(pilots, answers)}

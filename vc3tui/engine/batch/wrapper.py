@@ -19,7 +19,7 @@ from pathlib import Path
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, JobStatus, Submission
 from vc3tui.engine.models import Pilot
-from vc3tui.engine.staging import stage_files, staged_path
+from vc3tui.engine.staging import staged_path, staging_lines
 from vc3tui.engine.states import PilotStage, PilotState
 
 MONITOR_SOURCE = (Path(__file__).parent / "monitor.py").read_bytes()
@@ -176,19 +176,22 @@ def monitored_wrapper(submission: Submission) -> tuple[str, tuple[bytes, str]]:
     return wrapper, (MONITOR_SOURCE, monitor_path)
 
 
-async def stage_submission(
-    executor: Executor, submission: Submission, render_job: Callable[[Submission, str], str], name: str
-) -> str:
-    """Put the monitor, the wrapper and the job script on the site, each named by its content
-    (staging.py), and the pilots' dir, in one round trip; return the job script's path."""
+async def stage_and_submit(
+    executor: Executor,
+    submission: Submission,
+    render_job: Callable[[Submission, str], str],
+    name: str,
+    submit: Callable[[str], str],
+) -> CommandResult:
+    """Put the monitor, the wrapper and the job script on the site (each named by its content,
+    staging.py) and the pilots' dir, then run `submit(job script path)` (shell text), all in one
+    round trip; its answer, checked by `submitted`."""
     wrapper, monitor = monitored_wrapper(submission)
     wrapper_path = staged_path(wrapper.encode(), submission.workdir, "pilot.sh")
     job = render_job(submission, wrapper_path).encode()
     script_path = staged_path(job, submission.workdir, name)
-    await stage_files(
-        executor, [monitor, (wrapper.encode(), wrapper_path), (job, script_path)], dirs=[f"{submission.workdir}/pilots"]
-    )
-    return script_path
+    lines = staging_lines([monitor, (wrapper.encode(), wrapper_path), (job, script_path)], [f"{submission.workdir}/pilots"])
+    return submitted(await executor.run_script("\n".join([*lines, submit(script_path)]) + "\n", timeout=120))
 
 
 def run_pilot_at(pilots: Sequence[Pilot], wrapper_path: str, position: str) -> list[str]:
