@@ -790,18 +790,46 @@ def shell_quote(value):
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def write_env(path, env, base):
-    """The environment as sh exports, so a pilot activates it with `.` and no second interpreter."""
+def env_lines(env, base):
+    """The environment as sh lines, so a pilot activates it with `.` and no second interpreter. A
+    list variable the packages only added to (PATH, ...) is written as those additions around the
+    value it will find, so the lines fit any node, whatever its own PATH."""
     lines = ["unset {}".format(name) for name in sorted(set(base) - set(env)) if re.match(r"^[A-Za-z_]\w*$", name)]
-    lines += [
-        "export {}={}".format(name, shell_quote(value))
-        for name, value in sorted(env.items())
-        if base.get(name) != value and re.match(r"^[A-Za-z_]\w*$", name)
-    ]
+    for name, value in sorted(env.items()):
+        before = base.get(name)
+        if before == value or not re.match(r"^[A-Za-z_]\w*$", name):
+            continue
+        if before and value.endswith(os.pathsep + before):
+            added = shell_quote(value[: -len(before) - 1])
+            lines.append('export {0}={1}"${{{0}:+:${0}}}"'.format(name, added))
+        elif before and value.startswith(before + os.pathsep):
+            lines.append('export {0}="${{{0}:+${0}:}}"{1}'.format(name, shell_quote(value[len(before) + 1 :])))
+        else:
+            lines.append("export {}={}".format(name, shell_quote(value)))
+    return "\n".join(lines) + "\n"
+
+
+def write_file(path, text):
+    """Whole or not at all: readers on a shared filesystem never see half a file."""
     temporary = "{}.{}".format(path, os.getpid())
     with open(temporary, "w") as out:
-        out.write("\n".join(lines) + "\n")
+        out.write(text)
     os.rename(temporary, path)
+
+
+def remember_activation(options, text, needs):
+    """Keep this answer for the bootstrap (vc3-builder), which hands it to the next pilot asking the
+    same of the same builder without starting python, as long as every path in `needs` exists
+    (done-markers, system tools): a warm start is a few file reads."""
+    key, request = os.environ.get("VC3_ACTIVATION_KEY", ""), os.environ.get("VC3_ACTIVATION_REQUEST")
+    if not re.match(r"^[0-9]+$", key) or request is None:
+        return
+    folder = os.path.join(options.install, "activations")
+    makedirs(folder)
+    stem = os.path.join(folder, key)
+    write_file(stem + ".args", request + "\n")
+    write_file(stem + ".check", "".join(path + "\n" for path in needs))
+    write_file(stem + ".env", text)
 
 
 # --- operating system, mounts and wrappers --------------------------------------------------------
@@ -1095,7 +1123,8 @@ def run(options):
             builder.install(candidate, apply_environment(dependencies_of(candidate, chosen), database, base))
     env = apply_environment(chosen, database, base)
     wrappers = [arg for c in install_order(chosen) if c.origin == "wrapper" for arg in [c.executable] + c.source.get("arguments", [])]
-    return finish(options, env, base, wrappers)
+    needs = [os.path.join(c.prefix, DONE_MARKER) if not c.on_system else c.executable or c.prefix for c in install_order(chosen)]
+    return finish(options, env, base, wrappers, needs)
 
 
 def dependencies_of(candidate, chosen):
@@ -1107,7 +1136,7 @@ def dependencies_of(candidate, chosen):
     return out
 
 
-def finish(options, env, base, wrappers):
+def finish(options, env, base, wrappers, needs):
     """Write the environment (--env-to), or run the command in it."""
     env.update(options.variables)
     if options.home:
@@ -1117,7 +1146,10 @@ def finish(options, env, base, wrappers):
     if options.env_to:
         if wrappers:
             env["VC3_EXEC"] = launcher(options, wrappers)
-        write_env(options.env_to, env, base)
+            needs = needs + [env["VC3_EXEC"]]
+        text = env_lines(env, base)
+        write_file(options.env_to, text)
+        remember_activation(options, text, needs + [sys.executable])
         return 0
     if options.no_run:
         return 0
@@ -1135,7 +1167,7 @@ def run_wrapped(wrapper, options, base):
         return 0
     if options.env_to:
         env["VC3_EXEC"] = launcher(options, wrapper)
-        write_env(options.env_to, env, base)
+        write_file(options.env_to, env_lines(env, base))
         return 0
     return execute(wrapper + (options.command or ["/bin/sh"]), env)
 

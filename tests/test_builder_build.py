@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -190,3 +191,28 @@ def test_the_shipped_recipe_builds_gnu_hello_from_source(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout == "built here\n"
     assert (shipped_dir("builder") / "vc3-recipes.json").exists()
+
+
+def test_a_warm_start_is_answered_by_the_bootstrap_without_starting_python(site, tmp_path: Path) -> None:
+    """What an earlier pilot asked of the same builder is handed out by the sh bootstrap while
+    everything it relied on exists; a missing done-marker sends the next one back to python."""
+    root, database, counter, url = site
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ran = tmp_path / "python-ran"
+    (bin_dir / "python3").write_text(f"#!/bin/sh\necho run >> {ran}\nexec {os.path.realpath(sys.executable)} \"$@\"\n")
+    (bin_dir / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "VC3_TEST_COUNTER": str(counter)}
+    bootstrap = [str(shipped_dir("builder") / "vc3-builder"), "--install", str(root), "--database", str(database), "--repository", url, "--require", "greet"]
+
+    def activate(name: str) -> str:
+        subprocess.run(["sh", *bootstrap, "--env-to", str(tmp_path / name)], env=env, check=True, capture_output=True, timeout=120)
+        return (tmp_path / name).read_text()
+
+    first = activate("first.sh")
+    assert ran.read_text().count("run") == 1 and len(runs(counter)) == 2
+    assert activate("second.sh") == first and ran.read_text().count("run") == 1
+    greeted = subprocess.run(["sh", "-c", '. "$1" && greet', "sh", str(tmp_path / "second.sh")], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert greeted.stdout == "hello from libgreet 2.0\n"  # the PATH lines fit a node with another PATH
+    (root / "x86_64" / "debian12" / "greet" / "2.0" / ".vc3-done").unlink()
+    assert activate("third.sh") == first and ran.read_text().count("run") == 2 and len(runs(counter)) == 3

@@ -110,17 +110,3 @@ def test_the_bootstrap_says_clearly_when_there_is_no_python(tmp_path: Path) -> N
     assert result.returncode == 127
     assert result.stderr.startswith("vc3-builder: no python3 on PATH")
     assert json.loads((BUILDER.parent / "vc3-recipes.json").read_text())["packages"]
-
-
-def test_an_empty_environment_is_written_by_the_bootstrap_without_starting_python(tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    python = bin_dir / "python3"
-    python.write_text(f"#!/bin/sh\ntouch {tmp_path / 'python-ran'}\nexec {os.path.realpath('/usr/bin/python3')} \"$@\"\n")
-    python.chmod(0o755)
-    bootstrap, env = str(BUILDER.parent / "vc3-builder"), {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    empty = subprocess.run(["sh", bootstrap, "--install", str(tmp_path / "root"), "--env-to", str(tmp_path / "env")], env=env, timeout=30)
-    assert empty.returncode == 0 and not (tmp_path / "python-ran").exists()
-    assert (tmp_path / "env").read_text() == f"export VC3_PYTHON='{python}'\n"
-    asked = subprocess.run(["sh", bootstrap, "--install", str(tmp_path / "root"), "--require", "python", "--env-to", str(tmp_path / "env")], env=env, timeout=30)
-    assert asked.returncode == 0 and (tmp_path / "python-ran").exists()
