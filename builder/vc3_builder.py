@@ -698,11 +698,10 @@ class Builder(object):
         with open(build_log, "w") as out:
             try:
                 self._steps(candidate, files, scratch, env, out)
-            except BuilderError:
+            except BuilderError as exc:
                 shutil.rmtree(candidate.prefix, ignore_errors=True)
-                raise BuilderError(
-                    "{} {} failed to build; log: {} (build dir kept)".format(candidate.package, candidate.version, build_log)
-                )
+                what = "pip install " + " ".join(candidate.source["packages"]) if candidate.origin == "pip" else "{} {}".format(candidate.package, candidate.version)
+                raise BuilderError("{} failed to build: {}; log: {} (build dir kept)".format(what, last_words(build_log, exc), build_log))
         with open(os.path.join(candidate.prefix, DONE_MARKER), "w") as done:
             done.write(candidate.checksum + "\n")
         shutil.rmtree(scratch, ignore_errors=True)
@@ -740,6 +739,12 @@ class Builder(object):
     def urls(self, item):
         bases = list(self.options.repository) + list(self.database.mirrors)
         return list(item.get("urls", [])) + [base.rstrip("/") + "/" + item["name"] for base in bases]
+
+
+def last_words(build_log, failure):
+    """The build's own last line of complaint (pip's ERROR:, make's Error 2), else what failed."""
+    lines = [line.strip() for line in read_text(build_log).splitlines() if line.strip() and not line.startswith("exit status ")]
+    return lines[-1][:300] if lines else str(failure)
 
 
 def run_step(argv, cwd, env, out):

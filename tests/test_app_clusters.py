@@ -1,60 +1,165 @@
-"""The app opens on the Clusters view and shows the store's clusters with state and counts."""
+"""The clusters view and the cluster view on fixed store data: rows, keys, filter, dialogs."""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
+import pytest
+from textual.widgets import DataTable, Input
 
+from tests.tui import fixture_clusters, shown
 from vc3tui.app import VC3App
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
-from vc3tui.engine.states import ClusterState, PilotState
-from vc3tui.engine.store import CycleWrites, Store
+from vc3tui.engine.store import Store
+from vc3tui.screens.cluster import ClusterScreen
+from vc3tui.screens.confirm import ConfirmScreen
+from vc3tui.screens.count import CountScreen
+from vc3tui.screens.keys import KeysScreen
 
-from tests.factories import cluster
+pytestmark = pytest.mark.timeout(60)
 
 
-def fixture_clusters(dirs: Dirs) -> None:
-    store = Store(dirs.database)
-    running = cluster("aaaaaaaa", "physics", count=3)
-    running.state, running.reason = ClusterState.RUNNING, "requesting [3] workers"
-    store.put_cluster(running)
-    pilots = store.add_pilot_intents(running.id, "local", 4)
-    for pilot, state in zip(pilots, (PilotState.RUNNING, PilotState.RUNNING, PilotState.QUEUED, PilotState.FAILED)):
-        pilot.move(state)
-    store.commit_cycle(CycleWrites(pilots=pilots))
-    failed = cluster("bbbbbbbb", "biology", count=1)
-    failed.state, failed.reason = ClusterState.FAILED, "allocation midway: sbatch: error: invalid partition"
-    store.put_cluster(failed)
-    store.close()
+async def select(pilot, name: str) -> None:
+    """Move the cursor to the cluster called `name` with the arrow keys, as a person would."""
+    for _ in range(20):
+        if pilot.app.screen.selected_cluster().name == name:
+            return
+        await pilot.press("down")
+    raise AssertionError(f"no row {name}")
+
+
+def table_rows(table: DataTable) -> dict[str, list[str]]:
+    return {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
 
 
 async def test_clusters_view_lists_fixture_clusters(dirs: Dirs) -> None:
     fixture_clusters(dirs)
     engine = Engine(dirs)
-    app = VC3App(engine)
+    app = VC3App(engine, watch_store=False)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        table = app.screen.query_one(DataTable)
-        assert app.current_mode == "clusters"
-        assert table.row_count == 2
-        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(2)}
-        assert rows["physics"][1:3] == ["running", "requesting [3] workers"]
+        await shown(pilot)
+        rows = table_rows(app.screen.query_one(DataTable))
+        assert app.current_mode == "clusters" and set(rows) == {"physics", "biology"}
+        assert rows["physics"][1:3] == ["running", "scaling_up: 1 pilot queued"]
         assert rows["physics"][3:8] == ["dask", "3", "2", "1", "1"]
-        assert rows["biology"][1] == "failed"
-        assert "invalid partition" in rows["biology"][2]
+        assert rows["biology"][1] == "failed" and "invalid partition" in rows["biology"][2]
         assert not app.screen.query_one("#empty").display
-        await pilot.press("ctrl+q")
     await engine.close()
 
 
 async def test_empty_store_shows_the_next_step(dirs: Dirs) -> None:
     engine = Engine(dirs)
-    app = VC3App(engine)
+    app = VC3App(engine, watch_store=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await shown(pilot)
         assert app.screen.query_one("#empty").display
         assert not app.screen.query_one(DataTable).display
+    await engine.close()
+
+
+async def test_filter_enter_and_escape(dirs: Dirs) -> None:
+    fixture_clusters(dirs)
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await shown(pilot)
+        await pilot.press("slash", *"bio")
+        assert app.screen.query_one("#filter", Input).has_focus
+        assert set(table_rows(app.screen.query_one(DataTable))) == {"biology"}
+        await pilot.press("escape")
+        assert set(table_rows(app.screen.query_one(DataTable))) == {"physics", "biology"}
+        assert app.screen.selected_cluster().name == "biology", "the selection outlives the filter"
+        await select(pilot, "physics")
+        await pilot.press("enter")
+        await shown(pilot)
+        assert isinstance(app.screen, ClusterScreen) and app.screen.cluster.name == "physics"
+        pilots = table_rows(app.screen.query_one("#pilots", DataTable))
+        assert [row[3] for row in pilots.values()] == ["worker joined", "building", "queued", "failed"]
+        assert pilots["3"][5] == "exited with status 1: [red]not markup[/]"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "ClustersScreen"
+    await engine.close()
+
+
+async def test_resize_keys_write_the_store_and_terminate_asks_first(dirs: Dirs) -> None:
+    fixture_clusters(dirs)
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await shown(pilot)
+        await select(pilot, "physics")
+        await pilot.press("plus", "plus", "minus")
+        assert (await engine.status("aaaaaaaa")).cluster.requested == 4
+        await pilot.press("p")
+        assert (await engine.status("aaaaaaaa")).cluster.peaceful is False
+        await pilot.press("equals_sign")
+        assert isinstance(app.screen, CountScreen)
+        await pilot.press("ctrl+a", "ctrl+k", "x", "enter")
+        assert "a whole number" in str(app.screen.query_one("#problem").render())
+        await pilot.press("backspace", "7", "enter")
+        await pilot.pause()
+        assert (await engine.status("aaaaaaaa")).cluster.requested == 7
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.focused.id == "cancel"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not (await engine.status("aaaaaaaa")).cluster.terminate_requested
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        await pilot.press("tab", "enter")
+        await pilot.pause()
+        assert (await engine.status("aaaaaaaa")).cluster.terminate_requested
+    await engine.close()
+
+
+async def test_question_mark_lists_the_views_keys_and_colon_jumps(dirs: Dirs) -> None:
+    fixture_clusters(dirs)
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, KeysScreen)
+        described = dict(app.screen.keys)
+        assert described["+"] == "+1 worker" and described["^d"] == "Terminate" and described["/"] == "Filter"
+        assert list(described)[:3] == ["/", "esc", "+"]  # the view's own keys first
+        await pilot.press("escape", "colon", *"clu", "enter")
+        await pilot.pause()
+        assert app.current_mode == "clusters" and app.screen.__class__.__name__ == "ClustersScreen"
+        await pilot.press("colon", *"zzz", "enter")
+        await pilot.pause()
+        assert "no single view starts with 'zzz'" in str(app.screen.query_one("#problem").render())
+    await engine.close()
+
+
+async def test_a_burst_of_engine_events_costs_at_most_one_refresh_per_cycle(dirs: Dirs) -> None:
+    """10,000 pilots, 30 engine cycles of events arriving in a burst: the view reloads at most once
+    per cycle (and here far fewer), counted, not timed."""
+    fixture_clusters(dirs)
+    store = Store(dirs.database)
+    store.add_pilot_intents("aaaaaaaa", "local", 10_000)
+    store.close()
+    engine = Engine(dirs)
+    app = VC3App(engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await shown(pilot)
+        await select(pilot, "physics")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ClusterScreen)
+        await shown(pilot)
+        screen = app.screen
+        assert screen.query_one("#pilots", DataTable).row_count == 10_004
+        before = screen.coalescer.runs
+        from vc3tui.engine.models import Event
+        from vc3tui.engine.store import CycleWrites
+
+        cycles = 30
+        for n in range(cycles):
+            await engine.commit(CycleWrites(events=[Event(cluster_id="aaaaaaaa", kind="scale", message=f"cycle {n}.{k}") for k in range(5)]))
+        await pilot.pause(0.5)
+        await shown(pilot, runs=before + 1)
+        refreshes = screen.coalescer.runs - before
+        assert 1 <= refreshes <= cycles
+        assert "cycle 29.4" in "\n".join(screen.query_one("#events").lines)
     await engine.close()

@@ -111,7 +111,7 @@ def test_a_failed_build_keeps_its_scratch_and_names_its_log(site) -> None:
     result = greet(root, database, counter, "--repository", url, "--require", "libgreet", "--no-run")
     assert result.returncode == 1
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("vc3-builder: error: libgreet 2.0 failed to build; log: ") and message.endswith("(build dir kept)")
+    assert message.startswith("vc3-builder: error: libgreet 2.0 failed to build: broken on purpose; log: ") and message.endswith("(build dir kept)")
     build_log = Path(message.split("log: ")[1].split(" (")[0])
     assert "broken on purpose" in build_log.read_text() and "exit status 3" in build_log.read_text()
     assert not (root / "x86_64" / "debian12" / "libgreet" / "2.0" / ".vc3-done").exists()

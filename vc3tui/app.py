@@ -1,13 +1,23 @@
-"""The Textual app: views as modes, every action through the Engine facade, never blocking."""
+"""The Textual app: views as modes (k9s-style keys across all of them), every action through the
+Engine facade, never blocking; engine events arrive as messages, engine questions as dialogs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
 from vc3tui.engine.engine import Engine
+from vc3tui.live import StoreChanged, feed
 from vc3tui.screens.clusters import ClustersScreen
-from vc3tui.themes import DEFAULT_THEME, load_themes
+from vc3tui.screens.jump import JumpScreen
+from vc3tui.screens.keys import KeysScreen
+from vc3tui.screens.question import QuestionScreen
+from vc3tui.screens.quit import QuitChoice, QuitScreen
+from vc3tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
 
 
 class VC3App(App[None]):
@@ -15,17 +25,92 @@ class VC3App(App[None]):
     CSS_PATH = "app.tcss"
     MODES = {"clusters": ClustersScreen}
     DEFAULT_MODE = "clusters"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, id="quit")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("colon", "jump", "View", key_display=":"),
+        Binding("question_mark", "keys", "Keys", key_display="?"),
+    ]
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, watch_store: bool = True) -> None:
         super().__init__()
         self.engine = engine
+        self.watch_store = watch_store
         themes, self._theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
-        if DEFAULT_THEME in self.available_themes:
-            self.theme = DEFAULT_THEME
+        chosen = remembered_theme(engine.dirs)
+        self.theme = chosen if chosen in self.available_themes else DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
 
     def on_mount(self) -> None:
         for problem in [*self._theme_problems, *self.engine.warnings]:
             self.notify(problem, severity="warning", markup=False, timeout=10)
+        self.watch(self, "theme", self._save_theme, init=False)
+        if self.watch_store:
+            self.run_worker(feed(self.engine, self._broadcast), name="engine-feed", group="feed")
+        self.answer_questions()
+
+    def _broadcast(self, message: StoreChanged) -> None:
+        """Every screen on the stack hears it: the one under a dialog keeps its counts current."""
+        for screen in self.screen_stack:
+            screen.post_message(StoreChanged(message.cluster_ids))
+
+    def _save_theme(self, name: str) -> None:
+        try:
+            remember_theme(self.engine.dirs, name)
+        except OSError as exc:
+            self.notify(f"could not remember the theme: {exc}", severity="warning", markup=False)
+
+    @work(group="questions")
+    async def answer_questions(self) -> None:
+        channel = self.engine.questions
+        async for question in channel.questions():
+            answer = await self.push_screen_wait(QuestionScreen(question))
+            if answer is None:
+                channel.cancel(question.id)
+            else:
+                channel.answer(question.id, answer)
+
+    @work
+    async def action_jump(self) -> None:
+        view = await self.push_screen_wait(JumpScreen(sorted(self.MODES)))
+        if view:
+            await self.switch_mode(view)
+
+    def action_keys(self) -> None:
+        """The view's own keys first, then the app's, then those of the focused widget."""
+        screen = self.screen
+        own, ours = type(screen).BINDINGS, type(self).BINDINGS
+        found = sorted(screen.active_bindings.values(), key=lambda active: 0 if active.binding in own else 1 if active.binding in ours else 2)
+        keys, seen = [], set()
+        for active in found:
+            binding = active.binding
+            if binding.description and binding.action not in seen:
+                seen.add(binding.action)
+                keys.append((binding.key_display or self.get_key_display(binding), binding.description))
+        self.push_screen(KeysScreen(screen.title or self.current_mode, keys))
+
+    @work(exclusive=True, group="quit")
+    async def action_quit(self) -> None:
+        managed = self.engine.managed()
+        if managed:
+            names = {row.cluster.id: row.cluster.name for row in await self.engine.cluster_rows()}
+            choice = await self.push_screen_wait(QuitScreen([names.get(i, i) for i in managed]))
+            if choice is None:
+                return
+            for cluster_id in managed:
+                if choice is QuitChoice.TERMINATE:
+                    await self.engine.terminate(cluster_id, peaceful=False)
+                await self.engine.release(cluster_id)
+                if choice in (QuitChoice.HAND_OFF, QuitChoice.TERMINATE):
+                    self.hand_off(names.get(cluster_id, cluster_id))
+        self.exit()
+
+    def hand_off(self, name: str) -> None:
+        """A background `vc3tui cluster manage NAME`, in its own session so it outlives this one
+        (a terminate still needs its teardown carried out); its output goes to a log file."""
+        log_path = self.engine.dirs.data / f"manage-{name}.log"
+        with open(log_path, "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "vc3tui", "--no-input", "cluster", "manage", name],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip

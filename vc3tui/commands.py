@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from vc3tui.engine.engine import Engine
 from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
 from vc3tui.engine.questions import QuestionKind
+from vc3tui.engine.states import ClusterState
 from vc3tui.new_blueprint import add_blueprint_parsers, blueprint_new
 from vc3tui.terminal import answer_on_terminal
 
@@ -87,6 +89,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     terminate = cluster.add_parser("terminate", help="terminate a cluster")
     terminate.add_argument("name")
     terminate.add_argument("--no-peaceful", action="store_true")
+    manage = cluster.add_parser("manage", help="run a live cluster's factory here until the cluster ends (the app hands clusters over this way)")
+    manage.add_argument("name")
     extend = cluster.add_parser("extend", help="push a cluster's expiration back")
     extend.add_argument("name")
     extend.add_argument("duration", help="from now, e.g. 24h")
@@ -296,6 +300,16 @@ async def cluster_terminate(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cluster_manage(engine: Engine, args: argparse.Namespace) -> int:
+    cluster = await live_cluster(engine, args.name)
+    if not await engine.manage(cluster.id):
+        raise UserError(f"cluster {cluster.name} is managed by another live process; resize or terminate it from anywhere, it follows the store")
+    print(f"cluster {cluster.name}: managed by this process (pid {os.getpid()}) until it ends", flush=True)
+    row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED)
+    print(f"cluster {cluster.name}: {row.cluster.state}: {row.cluster.reason}", flush=True)
+    return 0
+
+
 async def cluster_extend(engine: Engine, args: argparse.Namespace) -> int:
     cluster = await live_cluster(engine, args.name)
     try:
@@ -323,6 +337,7 @@ HANDLERS = {
     ("cluster", "resize"): cluster_resize,
     ("cluster", "terminate"): cluster_terminate,
     ("cluster", "extend"): cluster_extend,
+    ("cluster", "manage"): cluster_manage,
     ("blueprint", "new"): blueprint_new,
 }
 

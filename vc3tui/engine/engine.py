@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -163,6 +164,39 @@ class Engine:
 
     def manages(self, cluster_id: str) -> bool:
         return cluster_id in self._factories
+
+    def managed(self) -> list[str]:
+        """The clusters whose factory runs in this process."""
+        return list(self._factories)
+
+    async def release(self, cluster_id: str) -> None:
+        """Stop managing one cluster here (it keeps running; another process may take it over)."""
+        entry = self._factories.pop(cluster_id, None)
+        if entry:
+            entry[1].cancel()
+            await asyncio.gather(entry[1], return_exceptions=True)
+
+    async def cluster_events(self, cluster_id: str, *, limit: int = 200) -> list[Event]:
+        """The cluster's latest events, oldest first."""
+        return await self.store.run(Store.events, cluster_id, limit=limit)
+
+    async def pilot_log(self, cluster_id: str, tag: str, *, lines: int = 200) -> str:
+        """The end of a pilot's worker log (its build log before the worker started), read from
+        its site over the kept connection."""
+        cluster = await self.store.run(Store.cluster, cluster_id)
+        pilot = next((p for p in await self.pilots(cluster_id) if p.tag == tag), None)
+        if cluster is None or pilot is None:
+            raise EngineError(f"no pilot {tag} in this cluster")
+        await self.prepare_sites(cluster_id)
+        site = self.site(cluster, pilot.allocation)
+        pilot_dir = f"{site.workdir}/pilots/{tag}"
+        script = (
+            f"cd {shlex.quote(pilot_dir)} 2>/dev/null || {{ echo 'no pilot directory yet (the job has not started)'; exit 0; }}\n"
+            f"for f in worker.log build.log; do [ -s \"$f\" ] && {{ echo \"== $f\"; tail -n {int(lines)} \"$f\"; exit 0; }}; done\n"
+            "echo 'no output yet'\n"
+        )
+        result = await site.executor.run_script(script, timeout=60)
+        return result.stdout if result.ok else f"could not read the log: {result.summary()}"
 
     async def resize(self, cluster_id: str, count: int, *, peaceful: bool = True) -> None:
         """Write the desired size; whichever process holds the lease carries it out."""

@@ -1,20 +1,24 @@
-"""Clusters view: every cluster in the store with its state, conditions and pilot counts."""
+"""Clusters view: every cluster with its state and conditions, middleware, pilot counts, head
+node and expiration; `/` filters, enter opens one, and the resize keys work on the selected row."""
 
 from __future__ import annotations
 
 import time
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from vc3tui.engine.engine import ClusterRow
 from vc3tui.engine.durations import format_duration
+from vc3tui.engine.engine import ClusterRow
+from vc3tui.engine.models import Cluster
+from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.screens.cluster import ClusterScreen
+from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
 
-COLUMNS = ("Name", "State", "Reason", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
+COLUMNS = ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
 STATE_COLOUR = {
     "running": "status-running",
     "starting_head": "status-queued",
@@ -26,46 +30,110 @@ STATE_COLOUR = {
 
 EMPTY_HINT = (
     "No clusters yet. Start the local example from a shell:\n"
-    "  vc3tui --run examples/local-dask.toml"
+    "  vc3tui --run examples/local-dask.toml\n"
+    "or write a blueprint with `vc3tui blueprint new NAME --middleware dask`."
 )
 
 
-class ClustersScreen(Screen[None]):
-    BINDINGS = [Binding("r", "refresh", "Refresh", id="refresh")]
+class ClustersScreen(ResizeKeys, Screen[None]):
+    TITLE = "Clusters"
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        *RESIZE_BINDINGS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[ClusterRow] = []
+        self.text_filter = ""
+        self.coalescer = Coalescer(self.reload)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="clusters", cursor_type="row", zebra_stripes=True)
         yield Static(EMPTY_HINT, id="empty", classes="hint", markup=False)
+        yield Input(placeholder="filter: part of a name, state or middleware", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
-        self.action_refresh()
+        self.query_one("#filter").display = False
+        self.run_worker(self.coalescer.request())
 
-    def action_refresh(self) -> None:
-        self.load_rows()
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self.run_worker(self.coalescer.request())
 
-    @work(exclusive=True)
-    async def load_rows(self) -> None:
-        rows = await self.app.engine.cluster_rows()
-        self.show_rows(rows)
+    def post_message_changed(self) -> None:
+        self.post_message(StoreChanged(None))
 
-    def show_rows(self, rows: list[ClusterRow]) -> None:
+    async def reload(self) -> None:
+        self.rows = await self.app.engine.cluster_rows()
+        self.show_rows()
+
+    def show_rows(self) -> None:
         table = self.query_one(DataTable)
+        selected = self.selected_cluster()
         table.clear()
         colours = self.app.theme_variables
-        for row in rows:
+        shown = [row for row in self.rows if self._matches(row)]
+        for row in shown:
             table.add_row(*cells(row, colours), key=row.cluster.id)
-        table.display = bool(rows)
-        self.query_one("#empty").display = not rows
+        if selected is not None and any(row.cluster.id == selected.id for row in shown):
+            table.move_cursor(row=table.get_row_index(selected.id))
+        table.display = bool(shown)
+        self.query_one("#empty").display = not self.rows
+
+    def _matches(self, row: ClusterRow) -> bool:
+        if not self.text_filter:
+            return True
+        cluster = row.cluster
+        haystack = " ".join((cluster.name, cluster.state, cluster.blueprint.middleware.value, cluster.reason)).lower()
+        return self.text_filter.lower() in haystack
+
+    def selected_cluster(self) -> Cluster | None:
+        table = self.query_one(DataTable)
+        if not table.row_count or not table.display:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((row.cluster for row in self.rows if row.cluster.id == key), None)
+
+    def action_open(self) -> None:
+        cluster = self.selected_cluster()
+        if cluster is not None:
+            self.app.push_screen(ClusterScreen(cluster.id))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.text_filter = event.value.strip()
+            self.show_rows()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one(DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value, box.display = "", False
+        self.text_filter = ""
+        self.show_rows()
+        self.query_one(DataTable).focus()
 
 
 def cells(row: ClusterRow, colours: dict[str, str], now: float | None = None) -> tuple[Text | str, ...]:
     """One table row; site text goes in as plain Text so a stray '[' is never read as markup."""
     cluster, counts = row.cluster, row.counts
-    conditions = ", ".join(c.kind for c in cluster.conditions)
-    reason = " ".join(part for part in (conditions, cluster.reason) if part)
+    conditions = "; ".join(f"{c.kind}: {c.reason}" if c.reason else str(c.kind) for c in cluster.conditions)
+    reason = conditions or cluster.reason
     head = cluster.head.hostname or cluster.head.host if cluster.head else "-"
     expires = "-"
     if cluster.expires_at:
@@ -79,6 +147,6 @@ def cells(row: ClusterRow, colours: dict[str, str], now: float | None = None) ->
         str(counts.running),
         str(counts.queued),
         str(counts.error),
-        Text(head),
+        Text(head or "-"),
         expires,
     )

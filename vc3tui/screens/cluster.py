@@ -1,0 +1,185 @@
+"""One cluster: its state and conditions, the head node and how to reach it, workers over time,
+the pilots table and the event log. The pilots table is updated row by row (only what changed),
+and only its visible rows are drawn, so a 10,000-pilot cluster stays responsive."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Log, Sparkline, Static
+
+from vc3tui.engine.durations import format_duration
+from vc3tui.engine.models import Cluster, Pilot
+from vc3tui.engine.states import PilotStage, PilotState
+from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.screens.pilot_log import PilotLogScreen
+from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
+
+PILOT_COLUMNS = ("Pilot", "Allocation", "Job", "Stage", "Age", "Reason")
+HISTORY = 120
+"""Samples of running workers kept for the sparkline (one per refresh)."""
+STAGE_COLOUR = {
+    "queued": "status-queued",
+    "building": "status-queued",
+    "ready": "status-running",
+    "worker joined": "status-running",
+    "draining": "status-drained",
+    "exited": "status-drained",
+    "failed": "status-error",
+    "held": "status-error",
+    "unknown": "status-error",
+    "lost": "status-error",
+}
+
+
+def stage_of(pilot: Pilot) -> str:
+    """The stage a person asks about: queued / building / ready / worker joined / exited."""
+    state = pilot.state
+    if state in (PilotState.INTENT, PilotState.QUEUED):
+        return "queued"
+    if state is PilotState.RUNNING:
+        if pilot.stage is PilotStage.WORKER_JOINED:
+            return "worker joined"
+        if pilot.stage in (PilotStage.READY, PilotStage.WORKER_STARTED):
+            return "ready"
+        return "building"
+    if state is PilotState.DONE:
+        return "exited"
+    return str(state)
+
+
+def age(seconds: int) -> str:
+    """k9s-style, in one unit: '<1m', '5m', '3h', '2d'; coarse so rows change once a minute at
+    most, not at every refresh."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "<1m"
+
+
+def pilot_cells(pilot: Pilot, colours: dict[str, str], now: float) -> tuple[Text | str, ...]:
+    stage = stage_of(pilot)
+    since = pilot.started_at or pilot.submitted_at or pilot.created_at
+    return (
+        str(pilot.index),
+        pilot.allocation,
+        Text(pilot.job_id or "-"),
+        Text(stage, style=colours.get(STAGE_COLOUR.get(stage, ""), "")),
+        age(int((pilot.ended_at or now) - since)),
+        Text(pilot.reason),
+    )
+
+
+class ClusterScreen(ResizeKeys, Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        *RESIZE_BINDINGS,
+        Binding("l", "pilot_log", "Pilot log"),
+    ]
+
+    def __init__(self, cluster_id: str) -> None:
+        super().__init__()
+        self.cluster_id = cluster_id
+        self.cluster: Cluster | None = None
+        self.history: list[float] = []
+        self.shown: dict[str, tuple] = {}
+        self.last_event = 0
+        self.jupyter = ""
+        self.coalescer = Coalescer(self.reload)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="summary"):
+            yield Static("", id="facts", markup=False)
+            with Vertical(id="trend"):
+                yield Static("workers over time", classes="label")
+                yield Sparkline([], id="workers")
+        yield DataTable(id="pilots", cursor_type="row", zebra_stripes=True)
+        yield Log(id="events", highlight=False, max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#pilots", DataTable).add_columns(*PILOT_COLUMNS)
+        self.run_worker(self.coalescer.request())
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        if message.cluster_ids is None or self.cluster_id in message.cluster_ids:
+            self.run_worker(self.coalescer.request())
+
+    def post_message_changed(self) -> None:
+        self.post_message(StoreChanged(None))
+
+    def selected_cluster(self) -> Cluster | None:
+        return self.cluster
+
+    async def reload(self) -> None:
+        engine = self.app.engine
+        row = await engine.status(self.cluster_id)
+        pilots = await engine.pilots(self.cluster_id)
+        events = await engine.cluster_events(self.cluster_id)
+        if row.cluster.head and "jupyter" in row.cluster.head.ports and not self.jupyter:
+            self.jupyter = await engine.jupyter_url(self.cluster_id) or ""
+        self.cluster = row.cluster
+        self.title = f"Cluster {row.cluster.name}"
+        self.history = [*self.history, float(row.counts.running)][-HISTORY:]
+        self.query_one("#facts", Static).update(self.facts(row.counts))
+        self.query_one("#workers", Sparkline).data = self.history
+        self.update_pilots(pilots)
+        log = self.query_one("#events", Log)
+        for event in events:
+            if event.id and event.id > self.last_event:
+                log.write_line(f"{time.strftime('%H:%M:%S', time.localtime(event.at))}  {event.kind}: {event.message}")
+                self.last_event = event.id
+
+    def facts(self, counts) -> Text:
+        cluster = self.cluster
+        lines = [
+            f"{cluster.name}  {cluster.state}: {cluster.reason}",
+            f"{cluster.blueprint.middleware.value}, {counts.requested} requested, {counts.running} running, "
+            f"{counts.queued} queued, {counts.error} error; {'peaceful' if cluster.peaceful else 'at once'} resizing",
+        ]
+        lines += [f"  {c.kind}{' (' + c.allocation + ')' if c.allocation else ''}: {c.reason}" for c in cluster.conditions]
+        head = cluster.head
+        if head and head.address:
+            where = head.hostname or head.host
+            login = "on this machine" if not head.allocation else f"log in: ssh {head.host}, then the node {where}"
+            lines.append(f"head {head.address} ({login})")
+        if self.jupyter:
+            lines.append(f"JupyterLab {self.jupyter}")
+        if cluster.expires_at:
+            lines.append(f"expires in {format_duration(max(0, int(cluster.expires_at - time.time())))}")
+        return Text("\n".join(lines))
+
+    def update_pilots(self, pilots: list[Pilot]) -> None:
+        """Only rows that changed are touched: a 10,000-pilot refresh with a few changes is cheap."""
+        table = self.query_one("#pilots", DataTable)
+        colours, now = self.app.theme_variables, time.time()
+        current = {pilot.tag: pilot for pilot in pilots}
+        for tag in [tag for tag in self.shown if tag not in current]:
+            table.remove_row(tag)
+            del self.shown[tag]
+        for tag, pilot in current.items():
+            cells = pilot_cells(pilot, colours, now)
+            before = self.shown.get(tag)
+            if before is None:
+                table.add_row(*cells, key=tag)
+            elif before != cells:
+                for column, (old, new) in enumerate(zip(before, cells)):
+                    if old != new:
+                        table.update_cell_at((table.get_row_index(tag), column), new)
+            self.shown[tag] = cells
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_pilot_log(self) -> None:
+        table = self.query_one("#pilots", DataTable)
+        if table.row_count:
+            tag = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            index, allocation, job = (str(cell) for cell in self.shown[tag][:3])
+            self.app.push_screen(PilotLogScreen(self.cluster_id, tag, f"pilot {index} ({allocation}, job {job})"))
