@@ -163,3 +163,21 @@ async def test_a_burst_of_engine_events_costs_at_most_one_refresh_per_cycle(dirs
         assert 1 <= refreshes <= cycles
         assert "cycle 29.4" in "\n".join(screen.query_one("#events").lines)
     await engine.close()
+
+
+async def test_a_theme_picked_from_the_palette_is_remembered(dirs: Dirs) -> None:
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await shown(pilot)
+        assert app.theme == "vc3-dark"
+        await pilot.press("ctrl+p", *"theme", "enter")
+        await pilot.pause(0.3)
+        await pilot.press(*"vc3-high", "enter")
+        await pilot.pause(0.3)
+        assert app.theme == "vc3-high-contrast"
+    assert 'theme = "vc3-high-contrast"' in (dirs.config / "settings.toml").read_text()
+    again = VC3App(engine, watch_store=False)
+    async with again.run_test(size=(80, 24)) as pilot:
+        assert again.theme == "vc3-high-contrast"
+    await engine.close()

@@ -30,7 +30,7 @@ from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, 
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.states import ClusterState
-from vc3tui.engine.store import AsyncStore, CycleWrites, Store, default_owner
+from vc3tui.engine.store import PilotLine, AsyncStore, CycleWrites, Store, default_owner
 
 LEASE_TTL = 30.0
 
@@ -175,6 +175,10 @@ class Engine:
         if entry:
             entry[1].cancel()
             await asyncio.gather(entry[1], return_exceptions=True)
+
+    async def pilot_lines(self, cluster_id: str) -> list[PilotLine]:
+        """The cluster's pilots as a table shows them (plain tuples, cheap at 10,000)."""
+        return await self.store.run(Store.pilot_lines, cluster_id)
 
     async def cluster_events(self, cluster_id: str, *, limit: int = 200) -> list[Event]:
         """The cluster's latest events, oldest first."""

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from vc3tui.engine.models import (
     USER_INTENT_FIELDS,
@@ -41,6 +41,22 @@ _PILOT_COLUMNS = (
     "tag", "cluster_id", "allocation", "idx", "state", "stage", "job_id", "host", "reason",
     "exit_code", "created_at", "submitted_at", "started_at", "ended_at",
 )  # fmt: skip
+
+
+class PilotLine(NamedTuple):
+    """One pilot as a table shows it."""
+
+    tag: str
+    index: int
+    allocation: str
+    job_id: str | None
+    state: str
+    stage: str | None
+    reason: str
+    created_at: float
+    submitted_at: float | None
+    started_at: float | None
+    ended_at: float | None
 
 
 class StoreError(Exception):
@@ -271,6 +287,15 @@ class Store:
             args += wanted
         rows = self._db.execute(query + " ORDER BY idx", args)
         return [_pilot_from_row(row) for row in rows]
+
+    def pilot_lines(self, cluster_id: str) -> list[PilotLine]:
+        """What a pilots table shows, as plain tuples: a view of 10,000 pilots reads them without
+        building 10,000 models."""
+        query = (
+            "SELECT tag, idx, allocation, job_id, state, stage, reason, created_at, submitted_at, started_at, ended_at"
+            " FROM pilots WHERE cluster_id = ? ORDER BY idx"
+        )
+        return [PilotLine(*row) for row in self._db.execute(query, (cluster_id,))]
 
     # events
 

@@ -14,8 +14,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Sparkline, Static
 
 from vc3tui.engine.durations import format_duration
-from vc3tui.engine.models import Cluster, Pilot
+from vc3tui.engine.models import Cluster
 from vc3tui.engine.states import PilotStage, PilotState
+from vc3tui.engine.store import PilotLine
 from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
@@ -37,18 +38,18 @@ STAGE_COLOUR = {
 }
 
 
-def stage_of(pilot: Pilot) -> str:
+def stage_of(line: PilotLine) -> str:
     """The stage a person asks about: queued / building / ready / worker joined / exited."""
-    state = pilot.state
+    state = line.state
     if state in (PilotState.INTENT, PilotState.QUEUED):
         return "queued"
-    if state is PilotState.RUNNING:
-        if pilot.stage is PilotStage.WORKER_JOINED:
+    if state == PilotState.RUNNING:
+        if line.stage == PilotStage.WORKER_JOINED:
             return "worker joined"
-        if pilot.stage in (PilotStage.READY, PilotStage.WORKER_STARTED):
+        if line.stage in (PilotStage.READY, PilotStage.WORKER_STARTED):
             return "ready"
         return "building"
-    if state is PilotState.DONE:
+    if state == PilotState.DONE:
         return "exited"
     return str(state)
 
@@ -62,17 +63,16 @@ def age(seconds: int) -> str:
     return "<1m"
 
 
-def pilot_cells(pilot: Pilot, colours: dict[str, str], now: float) -> tuple[Text | str, ...]:
-    stage = stage_of(pilot)
-    since = pilot.started_at or pilot.submitted_at or pilot.created_at
-    return (
-        str(pilot.index),
-        pilot.allocation,
-        Text(pilot.job_id or "-"),
-        Text(stage, style=colours.get(STAGE_COLOUR.get(stage, ""), "")),
-        age(int((pilot.ended_at or now) - since)),
-        Text(pilot.reason),
-    )
+def pilot_facts(line: PilotLine, now: float) -> tuple[str, ...]:
+    """A row's plain strings: compared with the last refresh's before any cell is built."""
+    since = line.started_at or line.submitted_at or line.created_at
+    return (str(line.index), line.allocation, line.job_id or "-", stage_of(line), age(int((line.ended_at or now) - since)), line.reason or "")
+
+
+def pilot_cells(facts: tuple[str, ...], colours: dict[str, str]) -> tuple[Text | str, ...]:
+    """Site text (job ids, reasons) as plain Text, never read as markup."""
+    index, allocation, job, stage, pilot_age, reason = facts
+    return (index, allocation, Text(job), Text(stage, style=colours.get(STAGE_COLOUR.get(stage, ""), "")), pilot_age, Text(reason))
 
 
 class ClusterScreen(ResizeKeys, Screen[None]):
@@ -120,7 +120,7 @@ class ClusterScreen(ResizeKeys, Screen[None]):
     async def reload(self) -> None:
         engine = self.app.engine
         row = await engine.status(self.cluster_id)
-        pilots = await engine.pilots(self.cluster_id)
+        pilots = await engine.pilot_lines(self.cluster_id)
         events = await engine.cluster_events(self.cluster_id)
         if row.cluster.head and "jupyter" in row.cluster.head.ports and not self.jupyter:
             self.jupyter = await engine.jupyter_url(self.cluster_id) or ""
@@ -155,24 +155,28 @@ class ClusterScreen(ResizeKeys, Screen[None]):
             lines.append(f"expires in {format_duration(max(0, int(cluster.expires_at - time.time())))}")
         return Text("\n".join(lines))
 
-    def update_pilots(self, pilots: list[Pilot]) -> None:
-        """Only rows that changed are touched: a 10,000-pilot refresh with a few changes is cheap."""
+    def update_pilots(self, lines: list[PilotLine]) -> None:
+        """Only rows that changed are built and touched: a 10,000-pilot refresh with a few
+        changes costs a comparison of plain tuples per row."""
         table = self.query_one("#pilots", DataTable)
         colours, now = self.app.theme_variables, time.time()
-        current = {pilot.tag: pilot for pilot in pilots}
+        current = {line.tag: pilot_facts(line, now) for line in lines}
         for tag in [tag for tag in self.shown if tag not in current]:
             table.remove_row(tag)
             del self.shown[tag]
-        for tag, pilot in current.items():
-            cells = pilot_cells(pilot, colours, now)
+        for tag, facts in current.items():
             before = self.shown.get(tag)
+            if before == facts:
+                continue
+            cells = pilot_cells(facts, colours)
             if before is None:
                 table.add_row(*cells, key=tag)
-            elif before != cells:
-                for column, (old, new) in enumerate(zip(before, cells)):
+            else:
+                row = table.get_row_index(tag)
+                for column, (old, new) in enumerate(zip(before, facts)):
                     if old != new:
-                        table.update_cell_at((table.get_row_index(tag), column), new)
-            self.shown[tag] = cells
+                        table.update_cell_at((row, column), cells[column])
+            self.shown[tag] = facts
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -181,5 +185,5 @@ class ClusterScreen(ResizeKeys, Screen[None]):
         table = self.query_one("#pilots", DataTable)
         if table.row_count:
             tag = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            index, allocation, job = (str(cell) for cell in self.shown[tag][:3])
+            index, allocation, job = self.shown[tag][:3]
             self.app.push_screen(PilotLogScreen(self.cluster_id, tag, f"pilot {index} ({allocation}, job {job})"))

@@ -1,0 +1,167 @@
+"""The app driving a real local cluster (pilots are real processes): resize with the keys,
+terminate, and the quit dialog's three choices, checked on the screen, the store and the processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+from textual.widgets import DataTable
+
+from tests.processes import alive
+from tests.tui import shown
+from vc3tui.app import VC3App
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.models import AllocationUse, Blueprint, MiddlewareKind, WorkerSpec
+from vc3tui.engine.paths import Dirs
+from vc3tui.engine.states import ClusterState, PilotState
+from vc3tui.engine.store import Store
+from vc3tui.screens.cluster import ClusterScreen
+from vc3tui.screens.quit import QuitChoice, QuitScreen
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def sleepers(count: int = 2) -> Blueprint:
+    return Blueprint(
+        name="sleepers",
+        middleware=MiddlewareKind.NONE,
+        workers=WorkerSpec(count=count, walltime=1800, command=["sleep", "600"]),
+        allocations=[AllocationUse(name="local")],
+    )
+
+
+async def until(check, timeout: float = 60, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running_groups(engine_pilots) -> list[int]:
+    return [int(p.job_id) for p in engine_pilots if p.state is PilotState.RUNNING and p.job_id and alive(int(p.job_id))]
+
+
+async def test_resize_and_terminate_a_local_cluster_with_the_keys(cluster_home, dirs: Dirs) -> None:
+    engine = Engine(dirs)
+    app = VC3App(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        cluster = await engine.launch(sleepers(2))
+        await shown(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ClusterScreen)
+
+        async def running(n: int):
+            pilots = await engine.pilots(cluster.id)
+            table = app.screen.query_one("#pilots", DataTable)
+            on_screen = sum(1 for i in range(table.row_count) if str(table.get_row_at(i)[3]) == "worker joined" or str(table.get_row_at(i)[3]) == "ready")
+            return len(running_groups(pilots)) == n and on_screen == n
+
+        await until(lambda: running(2), 60, "2 pilots running and shown")
+        await pilot.press("plus")
+        await until(lambda: running(3), 60, "3 pilots after +")
+        await pilot.press("minus", "p")  # the shrink at once: p turns peaceful off first
+        await until(lambda: running(2), 60, "2 pilots after -")
+        groups = running_groups(await engine.pilots(cluster.id))
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        await pilot.press("tab", "enter")
+        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 60)
+        assert row.cluster.state is ClusterState.TERMINATED
+        await until(lambda: asyncio.sleep(0, not any(alive(g) for g in groups)), 30, "the pilot processes to end")
+        await pilot.pause(0.5)
+        assert "terminated" in str(app.screen.query_one("#facts").render())
+    await engine.close()
+
+
+async def quit_with(choice: QuitChoice, dirs: Dirs):
+    """Launch in the app, quit choosing `choice`; returns (cluster id, pilot process groups)."""
+    engine = Engine(dirs)
+    app = VC3App(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        cluster = await engine.launch(sleepers(2))
+        await until(lambda: asyncio.sleep(0, len(running_groups_sync(dirs, cluster.id)) == 2), 60, "2 pilots")
+        groups = running_groups_sync(dirs, cluster.id)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.click(f"#{choice.value}")
+        quitting = [worker for worker in app.workers if worker.group == "quit"]
+        await until(lambda: asyncio.sleep(0, not any(worker.is_running for worker in quitting)), 30, "the app to finish quitting")
+    await engine.close()
+    return cluster.id, groups
+
+
+def running_groups_sync(dirs: Dirs, cluster_id: str) -> list[int]:
+    store = Store(dirs.database)
+    try:
+        return running_groups(store.pilots(cluster_id))
+    finally:
+        store.close()
+
+
+def lease_holder(dirs: Dirs, cluster_id: str) -> str | None:
+    store = Store(dirs.database)
+    try:
+        return store.lease_holder(cluster_id)
+    finally:
+        store.close()
+
+
+async def finish(dirs: Dirs, cluster_id: str) -> None:
+    """Terminate at once from a fresh engine (as `vc3tui cluster terminate` would) and wait."""
+    engine = Engine(dirs, interactive=False)
+    try:
+        await engine.terminate(cluster_id, peaceful=False)
+        await engine.manage(cluster_id)
+        await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 90)
+    finally:
+        await engine.close()
+
+
+async def test_quit_leaving_the_cluster_running_unmanaged(cluster_home, dirs: Dirs) -> None:
+    cluster_id, groups = await quit_with(QuitChoice.KEEP, dirs)
+    assert all(alive(g) for g in groups), "the pilots keep running"
+    assert lease_holder(dirs, cluster_id) is None, "nobody manages it now"
+    await finish(dirs, cluster_id)
+    assert not any(alive(g) for g in groups)
+
+
+async def test_quit_handing_the_cluster_to_a_background_process(cluster_home, dirs: Dirs) -> None:
+    cluster_id, groups = await quit_with(QuitChoice.HAND_OFF, dirs)
+    holder = await until(lambda: asyncio.sleep(0, lease_holder(dirs, cluster_id)), 60, "the background process to take the lease")
+    assert holder.rpartition(":")[2] != str(os.getpid())
+    manager_pid = int(holder.rpartition(":")[2])
+    assert all(alive(g) for g in groups)
+    log = (dirs.data / "manage-sleepers.log").read_text()
+    assert "cluster sleepers: managed by this process" in log
+    engine = Engine(dirs, interactive=False)
+    try:
+        await engine.resize(cluster_id, 3)
+        await until(lambda: asyncio.sleep(0, len(running_groups_sync(dirs, cluster_id)) == 3), 60, "the background process to add a pilot")
+        await engine.terminate(cluster_id, peaceful=False)
+        await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 90)
+    finally:
+        await engine.close()
+    await until(lambda: asyncio.sleep(0, not alive(manager_pid)), 30, "the background process to exit")
+    assert not any(alive(g) for g in groups)
+
+
+async def test_quit_terminating_the_cluster(cluster_home, dirs: Dirs) -> None:
+    cluster_id, groups = await quit_with(QuitChoice.TERMINATE, dirs)
+
+    async def terminated():
+        store = Store(dirs.database)
+        try:
+            return store.cluster(cluster_id).state is ClusterState.TERMINATED
+        finally:
+            store.close()
+
+    await until(terminated, 90, "the background teardown")
+    await until(lambda: asyncio.sleep(0, not any(alive(g) for g in groups)), 30, "the pilots to end")
