@@ -165,3 +165,39 @@ async def test_quit_terminating_the_cluster(cluster_home, dirs: Dirs) -> None:
 
     await until(terminated, 90, "the background teardown")
     await until(lambda: asyncio.sleep(0, not any(alive(g) for g in groups)), 30, "the pilots to end")
+
+
+async def test_the_launch_form_launches_a_local_cluster_and_saves_its_blueprint(cluster_home, dirs: Dirs, tmp_path) -> None:
+    from textual.widgets import Input, Select
+
+    from vc3tui.engine.blueprint import load_blueprint
+    from vc3tui.screens.launch import LaunchScreen
+
+    engine = Engine(dirs)
+    app = VC3App(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await pilot.press("n")
+        await until(lambda: asyncio.sleep(0, isinstance(app.screen, LaunchScreen)), 10, "the launch form")
+        form = app.screen
+        await pilot.press(*"two words", "ctrl+l")
+        await pilot.pause()
+        assert "name: 'two words' is not a valid name; use 1-64 of A-Z a-z 0-9 _ -" in str(form.query_one("#problems").render())
+        form.query_one("#name", Input).value = ""
+        await pilot.press(*"formed")
+        form.query_one("#middleware", Select).value = "none"
+        form.query_one("#workers", Input).value = "2"
+        form.query_one("#worker_command", Input).value = "sleep 600"
+        form.query_one("#path", Input).value = str(tmp_path / "formed.toml")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        saved = load_blueprint(tmp_path / "formed.toml", allocations={"local"})
+        assert (saved.name, saved.middleware.value, saved.workers.count, saved.workers.command) == ("formed", "none", 2, ["sleep", "600"])
+        await pilot.press("ctrl+l")
+        await until(lambda: asyncio.sleep(0, not isinstance(app.screen, LaunchScreen)), 30, "the form to close")
+        cluster = await engine.live_cluster("formed")
+        assert engine.manages(cluster.id)
+        await until(lambda: asyncio.sleep(0, len(running_groups_sync(dirs, cluster.id)) == 2), 60, "2 pilots from the form")
+        await engine.terminate(cluster.id, peaceful=False)
+        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 60)
+    await engine.close()

@@ -148,3 +148,19 @@ def test_quit_dialog(app, snap_compare, size) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_launch_form(app, snap_compare, size) -> None:
+    async def run_before(pilot) -> None:
+        await shown(pilot)
+        await pilot.press("n")
+        for _ in range(200):
+            if pilot.app.screen.__class__.__name__ == "LaunchScreen":
+                break
+            await asyncio.sleep(0.02)
+        await pilot.pause()
+        await pilot.press(*"bad name", "ctrl+l")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -301,6 +301,9 @@ async def cluster_terminate(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cluster_manage(engine: Engine, args: argparse.Namespace) -> int:
+    if await engine.live_cluster(args.name) is None and any(r.cluster.name == args.name for r in await engine.cluster_rows()):
+        print(f"cluster {args.name}: already terminated; nothing to manage", flush=True)
+        return 0
     cluster = await live_cluster(engine, args.name)
     if not await engine.manage(cluster.id):
         raise UserError(f"cluster {cluster.name} is managed by another live process; resize or terminate it from anywhere, it follows the store")

@@ -24,7 +24,11 @@ def add_blueprint_parsers(commands: argparse._SubParsersAction) -> None:
     new.add_argument("--cores", type=int, default=1, help="cores per worker")
     new.add_argument("--memory-mb", type=int, default=1000, help="memory per worker")
     new.add_argument("--walltime", default="1h", help="each pilot's walltime, e.g. 2h")
+    new.add_argument("--description", default="", help="what the cluster is for")
+    new.add_argument("--require", action="append", default=[], metavar="NAME[:MIN[:MAX]]", help="builder package for the environment (repeatable; see `builder/vc3-builder --list`)")
     new.add_argument("--pip", action="append", default=[], metavar="SPEC", help="pip requirement for the environment (repeatable)")
+    new.add_argument("--environment", metavar="NAME", help="a named environment instead of --require/--pip")
+    new.add_argument("--expiration", help="the cluster terminates itself after this long, e.g. 72h")
     new.add_argument("--head", default="local", metavar="local|ALLOCATION|external", help="where the head runs")
     new.add_argument("--head-batch-job", action="store_true", help="run the head as a batch job on its allocation")
     new.add_argument("--head-address", help="the running manager's address, for --head external")
@@ -35,7 +39,8 @@ def add_blueprint_parsers(commands: argparse._SubParsersAction) -> None:
     new.add_argument("--run", dest="run_now", action="store_true", help="then run it headless (needs --output)")
 
 
-def blueprint_from_flags(args: argparse.Namespace, walltime: int) -> Blueprint:
+def blueprint_from_flags(args: argparse.Namespace, walltime: int, expiration: int | None = None) -> Blueprint:
+    """The CLI's flags, or the launch form's fields under the same names, as a blueprint."""
     if args.head == "local":
         head = HeadSpec(placement=HeadPlacement.LOCAL, batch_job=args.head_batch_job, listen=args.listen, jupyter=args.jupyter)
     elif args.head == "external":
@@ -45,12 +50,14 @@ def blueprint_from_flags(args: argparse.Namespace, walltime: int) -> Blueprint:
     return Blueprint(
         name=args.name,
         middleware=MiddlewareKind(args.middleware),
-        environment=Environment(pip=args.pip),
+        description=args.description,
+        environment=Environment(name=args.environment, require=args.require, pip=args.pip),
         workers=WorkerSpec(
             count=args.workers, cores=args.cores, memory_mb=args.memory_mb, walltime=walltime, command=args.worker_command
         ),
         allocations=[AllocationUse(name=name) for name in args.allocation or ["local"]],
         head=head,
+        expiration=expiration,
     )
 
 
@@ -59,9 +66,10 @@ async def blueprint_new(engine: Engine, args: argparse.Namespace) -> int:
         raise EngineError("--run needs --output FILE: the run reads the blueprint from that file")
     try:
         walltime = parse_duration(args.walltime)
+        expiration = parse_duration(args.expiration) if args.expiration else None
     except ValueError as exc:
-        raise EngineError(f"--walltime: {exc}") from None
-    blueprint = blueprint_from_flags(args, walltime)
+        raise EngineError(f"--walltime or --expiration: {exc}") from None
+    blueprint = blueprint_from_flags(args, walltime, expiration)
     allocations = {a.name for a in await engine.allocations()}
     findings = check_blueprint(blueprint, allocations=allocations)
     if findings:

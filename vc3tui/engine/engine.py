@@ -26,7 +26,7 @@ from vc3tui.engine.staging import embedded_builder, stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE
-from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Event, HeadPlacement, Pilot
+from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, HeadPlacement, Pilot
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.states import ClusterState
@@ -175,6 +175,18 @@ class Engine:
         if entry:
             entry[1].cancel()
             await asyncio.gather(entry[1], return_exceptions=True)
+
+    async def builder_packages(self) -> list[str]:
+        """The package names the shipped builder's recipes offer (`vc3-builder --list`)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(shipped_dir("builder") / "vc3_builder.py"), "--list",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+        return [line.split()[0] for line in output.decode().splitlines() if line.strip()]
+
+    async def environments(self) -> list[Environment]:
+        return await self.store.run(Store.environments)
 
     async def pilot_lines(self, cluster_id: str) -> list[PilotLine]:
         """The cluster's pilots as a table shows them (plain tuples, cheap at 10,000)."""

@@ -183,6 +183,11 @@ def located(path: Path, lines: KeyLines, loc: Loc, message: str, hint: str = "")
     return FileProblem(str(path), lines.line_for(loc), dotted(loc), message, hint)
 
 
+def field_problems(model: type[BaseModel], exc: ValidationError) -> list[str]:
+    """One line per problem, `field: message; hint`, for values that came from a form, not a file."""
+    return [f"{p.field}: {p.message}" + (f"; {p.hint}" if p.hint else "") for p in (_problem(model, e, "", KeyLines(""), {}) for e in exc.errors())]
+
+
 def dotted(loc: Loc) -> str:
     out = ""
     for part in loc:

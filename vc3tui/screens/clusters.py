@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -16,6 +17,7 @@ from vc3tui.engine.engine import ClusterRow
 from vc3tui.engine.models import Cluster
 from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.cluster import ClusterScreen
+from vc3tui.screens.launch import LaunchScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
 
 COLUMNS = ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
@@ -29,9 +31,8 @@ STATE_COLOUR = {
 }
 
 EMPTY_HINT = (
-    "No clusters yet. Start the local example from a shell:\n"
-    "  vc3tui --run examples/local-dask.toml\n"
-    "or write a blueprint with `vc3tui blueprint new NAME --middleware dask`."
+    "No clusters yet. Press n to launch one (on this machine: allocation `local`),\n"
+    "or run the local example from a shell: vc3tui --run examples/local-dask.toml"
 )
 
 
@@ -40,6 +41,7 @@ class ClustersScreen(ResizeKeys, Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("n", "launch", "Launch"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         *RESIZE_BINDINGS,
     ]
@@ -106,6 +108,16 @@ class ClustersScreen(ResizeKeys, Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
+
+    @work
+    async def action_launch(self) -> None:
+        engine = self.app.engine
+        allocations = ["local", *sorted(a.name for a in await engine.allocations() if a.name != "local")]
+        environments = sorted(e.name for e in await engine.environments() if e.name)
+        name = await self.app.push_screen_wait(LaunchScreen(allocations, environments, await engine.builder_packages()))
+        if name:
+            self.notify(f"{name}: launched; this window manages it", markup=False)
+            self.post_message_changed()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

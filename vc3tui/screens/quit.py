@@ -28,7 +28,7 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"This window manages {', '.join(self.names)}. On quitting:", markup=False, classes="question")
-            yield Button("Hand over to a background vc3tui (keeps resizing and teardown going)", id=QuitChoice.HAND_OFF.value)
+            yield Button("Hand over to a background vc3tui (it keeps managing)", id=QuitChoice.HAND_OFF.value)
             yield Button("Leave running unmanaged (pilots end by their own timeouts)", id=QuitChoice.KEEP.value)
             yield Button("Terminate them", id=QuitChoice.TERMINATE.value, variant="error")
             yield Button("Stay", id="stay")

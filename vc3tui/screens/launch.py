@@ -1,0 +1,148 @@
+"""`n`: the launch form. Its fields are the `vc3tui blueprint new` flags, so a form and a command
+line make the same blueprint, checked the same way; it launches it, or saves it as a file.
+The environment is picked from named environments and the builder's recipes, never typed."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from pydantic import ValidationError
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+
+from vc3tui.engine.blueprint import blueprint_toml, check_blueprint
+from vc3tui.engine.durations import parse_duration
+from vc3tui.engine.engine import EngineError
+from vc3tui.engine.models import Blueprint, MiddlewareKind
+from vc3tui.engine.tomlfile import dotted, field_problems
+from vc3tui.new_blueprint import blueprint_from_flags
+
+MIDDLEWARE = [kind.value for kind in MiddlewareKind if kind is not MiddlewareKind.JUPYTERLAB]
+
+
+class LaunchScreen(ModalScreen[str | None]):
+    """Dismissed with the launched cluster's name, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+l", "launch", "Launch"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, allocations: list[str], environments: list[str], packages: list[str]) -> None:
+        super().__init__()
+        self.allocations = allocations
+        self.environments = environments
+        self.packages = sorted(packages)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog form"):
+            yield Static("Launch a cluster   (ctrl+l launch, ctrl+s save, esc cancel)", classes="question")
+            yield Static("", id="problems", classes="problem", markup=False)
+            yield Label("Name")
+            yield Input(placeholder="1-64 of A-Z a-z 0-9 _ -", id="name")
+            yield Label("Description")
+            yield Input(id="description")
+            yield Label("Middleware")
+            yield Select([(kind, kind) for kind in MIDDLEWARE], value="dask", allow_blank=False, id="middleware")
+            yield Label("Named environment (or pick packages below)")
+            yield Select([(name, name) for name in self.environments], prompt="none", id="environment")
+            yield Label("Packages from the builder's recipes")
+            yield SelectionList[str](*[(name, name) for name in self.packages], id="packages")
+            yield Label("Allocations (where the pilots run)")
+            yield SelectionList[str](*[(name, name, name == "local") for name in self.allocations], id="allocations")
+            yield Label("Workers, and each one's walltime")
+            with Horizontal(classes="pair"):
+                yield Input("1", type="integer", id="workers")
+                yield Input("1h", id="walltime")
+            yield Label("Head node")
+            yield Select([(f"on {place}", place) for place in ["local", *[a for a in self.allocations if a != "local"], "external"]], value="local", allow_blank=False, id="head")
+            yield Input(placeholder="external head: its address, e.g. tcp://sched:8786", id="head_address")
+            yield Label("Worker command (middleware none)")
+            yield Input(placeholder="e.g. ./work.sh --fast", id="worker_command")
+            yield Label("Expires after (empty: never)")
+            yield Input(placeholder="e.g. 72h", id="expiration")
+            yield Label("Save as (for Save)")
+            yield Input(placeholder="e.g. ~/blueprints/physics.toml", id="path")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", id="save")
+                yield Button("Launch", id="launch", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def blueprint(self) -> Blueprint | None:
+        """The form as a blueprint, or None with every problem shown, one line each."""
+        environment = self.query_one("#environment", Select).value
+        try:
+            walltime = parse_duration(self.value("walltime"))
+            expiration = parse_duration(self.value("expiration")) if self.value("expiration") else None
+            command = shlex.split(self.value("worker_command")) or None
+            workers = int(self.value("workers") or "0")
+        except ValueError as exc:
+            self.problems([f"workers, walltime, expiration or command: {exc}"])
+            return None
+        head = self.query_one("#head", Select).value
+        fields = argparse.Namespace(
+            name=self.value("name"), description=self.value("description"), middleware=self.query_one("#middleware", Select).value,
+            allocation=list(self.query_one("#allocations", SelectionList).selected), workers=workers, cores=1, memory_mb=1000,
+            require=list(self.query_one("#packages", SelectionList).selected), pip=[],
+            environment=environment if isinstance(environment, str) else None,
+            head=head, head_batch_job=False, head_address=self.value("head_address") or None, listen=None, jupyter=False,
+            worker_command=command,
+        )  # fmt: skip
+        try:
+            blueprint = blueprint_from_flags(fields, walltime, expiration)
+        except ValidationError as exc:
+            self.problems(field_problems(Blueprint, exc))
+            return None
+        findings = check_blueprint(blueprint, allocations=set(self.allocations))
+        if findings:
+            self.problems([f"{dotted(loc)}: {message} ({hint})" for loc, message, hint in findings])
+            return None
+        return blueprint
+
+    def problems(self, lines: list[str]) -> None:
+        problems = self.query_one("#problems", Static)
+        problems.update("\n".join(lines))
+        problems.scroll_visible()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        {"cancel": self.action_cancel, "save": self.action_save, "launch": self.action_launch}[event.button.id]()
+
+    def action_save(self) -> None:
+        blueprint = self.blueprint()
+        if blueprint is None:
+            return
+        if not self.value("path"):
+            self.problems(["Save as: give a file name"])
+            return
+        path = Path(self.value("path")).expanduser()
+        try:
+            path.write_text(blueprint_toml(blueprint))
+        except OSError as exc:
+            self.problems([f"{path}: {exc.strerror}"])
+            return
+        self.problems([])
+        self.notify(f"wrote {path}", markup=False)
+
+    @work(exclusive=True)
+    async def action_launch(self) -> None:
+        blueprint = self.blueprint()
+        if blueprint is None:
+            return
+        try:
+            cluster = await self.app.engine.launch(blueprint)
+        except EngineError as exc:
+            self.problems([str(exc)])
+            return
+        self.dismiss(cluster.name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
