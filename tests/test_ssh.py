@@ -389,3 +389,63 @@ def test_unknown_host_fails_at_resolve(home: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "FAIL resolve host" in result.stdout and "does not resolve" in result.stdout
     assert "check the host name" in result.stdout
+
+
+INTERACT = """
+import asyncio, sys, termios
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.paths import Dirs
+
+async def main():
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    try:
+        executor = engine.access.executor(await engine.allocation(sys.argv[1]))
+        before = termios.tcgetattr(0)
+        code = await executor.interact(["sh", "-c", 'echo "interact-ok $GREETING"; tty; read line; echo "got $line"; exit 3'], env={"GREETING": "it's me"}, cwd=sys.argv[2])
+        print(f"status {code} restored {termios.tcgetattr(0) == before}", flush=True)
+    finally:
+        await engine.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_an_interactive_shell_runs_over_the_kept_connection_with_a_terminal(site) -> None:
+    """What `s` in the cluster view uses: a remote command with its own terminal, our keyboard
+    passed through raw, and our terminal as it was afterwards (run on a pseudo-terminal here)."""
+    import pty
+    import subprocess
+    import sys
+
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+    finally:
+        answers.task.cancel()
+        await engine.close()
+    leader, follower = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-c", INTERACT, allocation.name, str(site.home)], stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    output = b""
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        sent = False
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                chunk = await asyncio.to_thread(os.read, leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            if b"/dev/pts/" in output and not sent:
+                os.write(leader, b"typed through\r")
+                sent = True
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(10)
+        os.close(leader)
+    text = output.decode(errors="replace")
+    assert "interact-ok it's me" in text and "/dev/pts/" in text, text
+    assert "got typed through" in text and "status 3 restored True" in text, text

@@ -260,6 +260,20 @@ class Engine:
         command = [*await self.builder_command(cluster, site), "--", *argv]
         return await site.executor.attach(command, env=env, cwd=where, stdout=sys.stdout.fileno() if stdout is None else stdout)
 
+    async def head_shell(self, cluster_id: str) -> int:
+        """A login shell where the head runs, in the cluster's working dir and environment (the
+        builder's, with the manager's address): on this machine, or on the allocation over the
+        connection already held; a head that is a batch job is reached from its login host."""
+        cluster = (await self.status(cluster_id)).cluster
+        site = self.head_site(cluster)
+        env = {**self.cluster_environment(cluster), **middleware_for(cluster.blueprint.middleware).client_environment(cluster)}
+        shell = [*await self.builder_command(cluster, site), "--", "sh", "-c", 'exec "${SHELL:-/bin/sh}" -l']
+        head = cluster.head
+        if head and head.job_id and head.hostname and head.hostname != site.host:
+            exports = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+            shell = ["ssh", "-t", head.hostname, f"cd {shlex.quote(site.workdir)} && exec env {exports} {shlex.join(shell)}"]
+        return await site.executor.interact(shell, env=env, cwd=site.workdir)
+
     async def jupyter_url(self, cluster_id: str) -> str | None:
         """The JupyterLab URL with its token, for the user's eyes only (never stored in events); for a
         head on a site, through a port this process forwards while it runs."""

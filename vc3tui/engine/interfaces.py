@@ -84,6 +84,11 @@ class Executor(Protocol):
         Cancelling the call stops the command."""
         ...
 
+    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> int:
+        """Run attached to this process's terminal (a shell for a person); the caller has handed
+        the terminal over (the app is suspended). Returns the exit status."""
+        ...
+
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         """An address on this machine that reaches host:port as the allocation sees it."""
         ...

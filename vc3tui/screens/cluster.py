@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual import work
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -80,6 +81,7 @@ class ClusterScreen(ResizeKeys, Screen[None]):
         Binding("escape", "back", "Back"),
         *RESIZE_BINDINGS,
         Binding("l", "pilot_log", "Pilot log"),
+        Binding("s", "shell", "Shell on head"),
     ]
 
     def __init__(self, cluster_id: str) -> None:
@@ -177,6 +179,23 @@ class ClusterScreen(ResizeKeys, Screen[None]):
                     if old != new:
                         table.update_cell_at((row, column), cells[column])
             self.shown[tag] = facts
+
+    @work(exclusive=True, group="shell")
+    async def action_shell(self) -> None:
+        """The app steps aside (suspended) while the shell has the terminal; factories keep going."""
+        if self.cluster is None or not self.cluster.state.live:
+            self.notify("no live cluster", severity="warning")
+            return
+        try:
+            with self.app.suspend():
+                code = await self.app.engine.head_shell(self.cluster_id)
+        except SuspendNotSupported:
+            self.notify("a shell needs a real terminal", severity="warning")
+            return
+        except Exception as exc:  # the site's refusal is a message, not a crash
+            self.notify(f"shell on the head failed: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"shell ended (status {code})", markup=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -79,6 +79,11 @@ class LocalExecutor:
             await process.wait()
             raise
 
+    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> int:
+        """On this terminal; the event loop keeps running (factories go on) while it does."""
+        process = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env={**os.environ, **env})
+        return await process.wait()
+
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         return host, port
 

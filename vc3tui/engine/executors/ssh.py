@@ -16,6 +16,8 @@ import random
 import secrets
 import shlex
 import sys
+import termios
+import tty
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,6 +353,30 @@ class SSHExecutor:
                     await self.run_script(kill_groups_script("TERM", [int(pid[0])]), timeout=30)
                 process.close()
                 raise
+        return process.exit_status if process.exit_status is not None else 255
+
+    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> int:
+        """On the login node with a terminal of its own, over the kept connection (no second login
+        or MFA): our terminal goes raw and every byte is passed through until the command ends."""
+        conn = await self.connection()
+        exports = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+        command = f"cd {shlex.quote(cwd)} && exec env {exports} {shlex.join(argv)}"
+        keyboard, screen = sys.stdin.fileno(), sys.stdout.fileno()
+        size = os.get_terminal_size(screen)
+        saved = termios.tcgetattr(keyboard)
+        loop = asyncio.get_running_loop()
+        async with self._any:
+            process = await conn.create_process(
+                command, term_type=os.environ.get("TERM", "xterm-256color"), term_size=(size.columns, size.lines), encoding=None
+            )
+            tty.setraw(keyboard)
+            loop.add_reader(keyboard, lambda: process.stdin.write(os.read(keyboard, 4096)))
+            try:
+                await _pump(process.stdout, screen)
+                await process.wait()
+            finally:
+                loop.remove_reader(keyboard)
+                termios.tcsetattr(keyboard, termios.TCSADRAIN, saved)
         return process.exit_status if process.exit_status is not None else 255
 
     async def forward(self, host: str, port: int) -> tuple[str, int]:
