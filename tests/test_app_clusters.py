@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.widgets import DataTable, Input
 
@@ -180,4 +182,58 @@ async def test_a_theme_picked_from_the_palette_is_remembered(dirs: Dirs) -> None
     again = VC3App(engine, watch_store=False)
     async with again.run_test(size=(80, 24)) as pilot:
         assert again.theme == "vc3-high-contrast"
+    await engine.close()
+
+
+async def test_an_engine_question_is_a_dialog_whose_answer_goes_back(dirs: Dirs) -> None:
+    from vc3tui.engine.questions import NoAnswer, QuestionKind
+    from vc3tui.screens.question import QuestionScreen
+
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown(pilot)
+        asked = asyncio.create_task(engine.questions.ask(QuestionKind.PASSWORD, "Password:", about="alice@login.example.edu"))
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, QuestionScreen) and app.screen.query_one("#answer").password
+        await pilot.press(*"s3cret", "enter")
+        assert await asyncio.wait_for(asked, 5) == "s3cret"
+        trusted = asyncio.create_task(engine.questions.ask(QuestionKind.HOST_KEY, "Trust this host key?", detail="ssh-ed25519 SHA256:abc"))
+        await pilot.pause(0.2)
+        assert app.screen.focused.id == "cancel"
+        await pilot.press("enter")
+        with pytest.raises(NoAnswer):
+            await asyncio.wait_for(trusted, 5)
+    await engine.close()
+
+
+async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
+    from pathlib import Path
+
+    from textual.widgets import Select, SelectionList
+
+    from vc3tui.screens.launch import LaunchScreen
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "local-dask.toml"
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        await pilot.press("n")
+        for _ in range(100):
+            if isinstance(app.screen, LaunchScreen):
+                break
+            await pilot.pause(0.05)
+        form = app.screen
+        form.query_one("#source", Input).value = "/nonexistent/bp.toml"
+        await pilot.click("#load")
+        await pilot.pause(0.3)
+        assert "/nonexistent/bp.toml" in str(form.query_one("#problems").render())
+        form.query_one("#source", Input).value = str(example)
+        await pilot.click("#load")
+        await pilot.pause(0.3)
+        assert form.query_one("#name", Input).value == "local-dask" and form.query_one("#workers", Input).value == "2"
+        assert form.query_one("#middleware", Select).value == "dask" and form.query_one("#walltime", Input).value == "30m"
+        assert list(form.query_one("#allocations", SelectionList).selected) == ["local"]
+        assert form.blueprint().environment.pip == ["dask[distributed]"]
     await engine.close()

@@ -17,10 +17,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from vc3tui.engine.blueprint import blueprint_toml, check_blueprint
-from vc3tui.engine.durations import parse_duration
+from vc3tui.engine.durations import format_duration, parse_duration
 from vc3tui.engine.engine import EngineError
 from vc3tui.engine.models import Blueprint, MiddlewareKind
-from vc3tui.engine.tomlfile import dotted, field_problems
+from vc3tui.engine.tomlfile import FileErrors, dotted, field_problems
 from vc3tui.new_blueprint import blueprint_from_flags
 
 MIDDLEWARE = [kind.value for kind in MiddlewareKind if kind is not MiddlewareKind.JUPYTERLAB]
@@ -36,11 +36,17 @@ class LaunchScreen(ModalScreen[str | None]):
         self.allocations = allocations
         self.environments = environments
         self.packages = sorted(packages)
+        self.carried_pip: list[str] = []
+        """pip requirements of a loaded blueprint: kept, though the form has no field for them."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog form"):
             yield Static("Launch a cluster   (ctrl+l launch, ctrl+s save, esc cancel)", classes="question")
             yield Static("", id="problems", classes="problem", markup=False)
+            yield Label("From a blueprint file (fills the form; or start from a middleware below)")
+            with Horizontal(classes="pair"):
+                yield Input(placeholder="e.g. examples/local-dask.toml", id="source")
+                yield Button("Load", id="load")
             yield Label("Name")
             yield Input(placeholder="1-64 of A-Z a-z 0-9 _ -", id="name")
             yield Label("Description")
@@ -92,7 +98,7 @@ class LaunchScreen(ModalScreen[str | None]):
         fields = argparse.Namespace(
             name=self.value("name"), description=self.value("description"), middleware=self.query_one("#middleware", Select).value,
             allocation=list(self.query_one("#allocations", SelectionList).selected), workers=workers, cores=1, memory_mb=1000,
-            require=list(self.query_one("#packages", SelectionList).selected), pip=[],
+            require=list(self.query_one("#packages", SelectionList).selected), pip=self.carried_pip,
             environment=environment if isinstance(environment, str) else None,
             head=head, head_batch_job=False, head_address=self.value("head_address") or None, listen=None, jupyter=False,
             worker_command=command,
@@ -114,7 +120,37 @@ class LaunchScreen(ModalScreen[str | None]):
         problems.scroll_visible()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        {"cancel": self.action_cancel, "save": self.action_save, "launch": self.action_launch}[event.button.id]()
+        {"cancel": self.action_cancel, "save": self.action_save, "launch": self.action_launch, "load": self.load}[event.button.id]()
+
+    @work(exclusive=True)
+    async def load(self) -> None:
+        """Fill the form from a blueprint file, checked as `vc3tui --run` checks it."""
+        path = Path(self.value("source")).expanduser()
+        try:
+            blueprint = await self.app.engine.load_blueprint(path)
+        except FileErrors as exc:
+            self.problems([str(problem) for problem in exc.problems])
+            return
+        except OSError as exc:
+            self.problems([f"{path}: {exc.strerror}"])
+            return
+        fields = {"name": blueprint.name, "description": blueprint.description, "workers": str(blueprint.workers.count),
+                  "walltime": format_duration(blueprint.workers.walltime),
+                  "worker_command": shlex.join(blueprint.workers.command or []),
+                  "expiration": format_duration(blueprint.expiration) if blueprint.expiration else "",
+                  "head_address": blueprint.head.address or ""}  # fmt: skip
+        for widget_id, text in fields.items():
+            self.query_one(f"#{widget_id}", Input).value = text
+        self.query_one("#middleware", Select).value = blueprint.middleware.value
+        self.query_one("#head", Select).value = blueprint.head.allocation or blueprint.head.placement.value
+        for list_id, chosen in (("packages", blueprint.environment.require), ("allocations", [u.name for u in blueprint.allocations])):
+            choices = self.query_one(f"#{list_id}", SelectionList)
+            choices.deselect_all()
+            for value in chosen:
+                choices.select(value)
+        self.carried_pip = list(blueprint.environment.pip)
+        self.problems([])
+        self.notify(f"loaded {path}" + (f" (pip: {' '.join(self.carried_pip)})" if self.carried_pip else ""), markup=False)
 
     def action_save(self) -> None:
         blueprint = self.blueprint()
