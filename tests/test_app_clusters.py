@@ -124,7 +124,7 @@ async def test_question_mark_lists_the_views_keys_and_colon_jumps(dirs: Dirs) ->
         assert isinstance(app.screen, KeysScreen)
         described = dict(app.screen.keys)
         assert described["+"] == "+1 worker" and described["^d"] == "Terminate" and described["/"] == "Filter"
-        assert list(described)[:3] == ["/", "n", "esc"]  # the view's own keys first
+        assert list(described)[:3] == ["/", "esc", "n"]  # the view's own keys first
         await pilot.press("escape", "colon", *"clu", "enter")
         await pilot.pause()
         assert app.current_mode == "clusters" and app.screen.__class__.__name__ == "ClustersScreen"
@@ -236,4 +236,25 @@ async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
         assert form.query_one("#middleware", Select).value == "dask" and form.query_one("#walltime", Input).value == "30m"
         assert list(form.query_one("#allocations", SelectionList).selected) == ["local"]
         assert form.blueprint().environment.pip == ["dask[distributed]"]
+    await engine.close()
+
+
+async def test_slash_filters_the_pilots_of_a_cluster(dirs: Dirs) -> None:
+    fixture_clusters(dirs)
+    engine = Engine(dirs)
+    app = VC3App(engine, watch_store=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await shown(pilot)
+        await select(pilot, "physics")
+        await pilot.press("enter")
+        await pilot.pause()
+        await shown(pilot)
+        table = app.screen.query_one("#pilots", DataTable)
+        await pilot.press("slash", *"build")
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == ["1"]
+        await pilot.press("escape")
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == ["0", "1", "2", "3"]
+        assert isinstance(app.screen, ClusterScreen), "the first esc clears the filter"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "ClustersScreen", "the second goes back"
     await engine.close()

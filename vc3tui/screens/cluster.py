@@ -19,6 +19,7 @@ from vc3tui.engine.models import Cluster
 from vc3tui.engine.states import PilotStage, PilotState
 from vc3tui.engine.store import PilotLine
 from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.screens.filtering import TableFilter
 from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
 
@@ -76,9 +77,10 @@ def pilot_cells(facts: tuple[str, ...], colours: dict[str, str]) -> tuple[Text |
     return (index, allocation, Text(job), Text(stage, style=colours.get(STAGE_COLOUR.get(stage, ""), "")), pilot_age, Text(reason))
 
 
-class ClusterScreen(ResizeKeys, Screen[None]):
+class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
     BINDINGS = [
-        Binding("escape", "back", "Back"),
+        Binding("escape", "clear_filter", "Back / clear filter"),
+        Binding("slash", "filter", "Filter", key_display="/"),
         *RESIZE_BINDINGS,
         Binding("l", "pilot_log", "Pilot log"),
         Binding("s", "shell", "Shell on head"),
@@ -90,6 +92,7 @@ class ClusterScreen(ResizeKeys, Screen[None]):
         self.cluster: Cluster | None = None
         self.history: list[float] = []
         self.shown: dict[str, tuple] = {}
+        self.lines: list[PilotLine] = []
         self.last_event = 0
         self.jupyter = ""
         self.coalescer = Coalescer(self.reload)
@@ -103,10 +106,14 @@ class ClusterScreen(ResizeKeys, Screen[None]):
                 yield Sparkline([], id="workers")
         yield DataTable(id="pilots", cursor_type="row", zebra_stripes=True)
         yield Log(id="events", highlight=False, max_lines=500)
+        yield self.filter_box()
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#pilots", DataTable).add_columns(*PILOT_COLUMNS)
+        table = self.query_one("#pilots", DataTable)
+        for label in PILOT_COLUMNS:
+            table.add_column(label, key=label)
+        self.query_one("#filter").display = False
         self.run_worker(self.coalescer.request())
 
     def on_store_changed(self, message: StoreChanged) -> None:
@@ -131,6 +138,7 @@ class ClusterScreen(ResizeKeys, Screen[None]):
         self.history = [*self.history, float(row.counts.running)][-HISTORY:]
         self.query_one("#facts", Static).update(self.facts(row.counts))
         self.query_one("#workers", Sparkline).data = self.history
+        self.lines = pilots
         self.update_pilots(pilots)
         log = self.query_one("#events", Log)
         for event in events:
@@ -163,6 +171,8 @@ class ClusterScreen(ResizeKeys, Screen[None]):
         table = self.query_one("#pilots", DataTable)
         colours, now = self.app.theme_variables, time.time()
         current = {line.tag: pilot_facts(line, now) for line in lines}
+        if self.text_filter:
+            current = {tag: facts for tag, facts in current.items() if any(self.text_filter in fact.lower() for fact in facts)}
         for tag in [tag for tag in self.shown if tag not in current]:
             table.remove_row(tag)
             del self.shown[tag]
@@ -197,7 +207,12 @@ class ClusterScreen(ResizeKeys, Screen[None]):
             return
         self.notify(f"shell ended (status {code})", markup=False)
 
-    def action_back(self) -> None:
+    def filter_changed(self) -> None:
+        """Rows that stop matching go, rows that start matching come, then pilot order again."""
+        self.update_pilots(self.lines)
+        self.query_one("#pilots", DataTable).sort("Pilot", key=int)
+
+    def action_back_out(self) -> None:
         self.app.pop_screen()
 
     def action_pilot_log(self) -> None:

@@ -10,13 +10,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
 from vc3tui.engine.durations import format_duration
 from vc3tui.engine.engine import ClusterRow
 from vc3tui.engine.models import Cluster
 from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.cluster import ClusterScreen
+from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.screens.launch import LaunchScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
 
@@ -36,27 +37,26 @@ EMPTY_HINT = (
 )
 
 
-class ClustersScreen(ResizeKeys, Screen[None]):
+class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
     TITLE = "Clusters"
     BINDINGS = [
         Binding("enter", "open", "Open"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        *FILTER_BINDINGS,
         Binding("n", "launch", "Launch"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
         *RESIZE_BINDINGS,
     ]
+    filtered_table = "#clusters"
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[ClusterRow] = []
-        self.text_filter = ""
         self.coalescer = Coalescer(self.reload)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="clusters", cursor_type="row", zebra_stripes=True)
         yield Static(EMPTY_HINT, id="empty", classes="hint", markup=False)
-        yield Input(placeholder="filter: part of a name, state or middleware", id="filter")
+        yield self.filter_box()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -92,7 +92,7 @@ class ClustersScreen(ResizeKeys, Screen[None]):
             return True
         cluster = row.cluster
         haystack = " ".join((cluster.name, cluster.state, cluster.blueprint.middleware.value, cluster.reason)).lower()
-        return self.text_filter.lower() in haystack
+        return self.text_filter in haystack
 
     def selected_cluster(self) -> Cluster | None:
         table = self.query_one(DataTable)
@@ -119,26 +119,8 @@ class ClustersScreen(ResizeKeys, Screen[None]):
             self.notify(f"{name}: launched; this window manages it", markup=False)
             self.post_message_changed()
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "filter":
-            self.text_filter = event.value.strip()
-            self.show_rows()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "filter":
-            self.query_one(DataTable).focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value, box.display = "", False
-        self.text_filter = ""
+    def filter_changed(self) -> None:
         self.show_rows()
-        self.query_one(DataTable).focus()
 
 
 def cells(row: ClusterRow, colours: dict[str, str], now: float | None = None) -> tuple[Text | str, ...]:

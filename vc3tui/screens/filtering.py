@@ -1,0 +1,54 @@
+"""`/` in any table view: a filter box at the bottom; typing narrows the rows to those containing
+the text, enter goes back to the table, esc clears it."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import DataTable, Input
+
+FILTER_BINDINGS = [
+    Binding("slash", "filter", "Filter", key_display="/"),
+    Binding("escape", "clear_filter", "Clear filter", show=False),
+]
+
+
+class TableFilter:
+    """For screens with one filter Input (#filter) and a main DataTable (`filtered_table`); they
+    apply `text_filter` in `filter_changed`."""
+
+    text_filter = ""
+    filtered_table = "DataTable"
+
+    def filter_box(self) -> Input:
+        return Input(placeholder="filter: any part of a row", id="filter")
+
+    def filter_changed(self) -> None:
+        """Show the rows that match `text_filter` now."""
+        raise NotImplementedError
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.text_filter = event.value.strip().lower()
+            self.filter_changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one(self.filtered_table, DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not box.display and not self.text_filter:
+            self.action_back_out()
+            return
+        box.value, box.display = "", False
+        self.text_filter = ""
+        self.filter_changed()
+        self.query_one(self.filtered_table, DataTable).focus()
+
+    def action_back_out(self) -> None:
+        """esc with no filter to clear: the view's own way back (nothing, at the top)."""
