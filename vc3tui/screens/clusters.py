@@ -32,8 +32,8 @@ STATE_COLOUR = {
 }
 
 EMPTY_HINT = (
-    "No clusters yet. Press n to launch one (on this machine: allocation `local`),\n"
-    "or run the local example from a shell: vc3tui --run examples/local-dask.toml"
+    "No clusters yet. Press n to launch one; allocation `local` is this machine.\n"
+    "Or from a shell: vc3tui --run examples/local-dask.toml"
 )
 
 
