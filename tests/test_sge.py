@@ -69,6 +69,8 @@ async def test_resize_0_20_5_0_and_terminate_on_sge(site) -> None:
         await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 60)
         await engine.resize(cluster.id, 20)
         await engine.wait_for(cluster.id, lambda r: r.counts.running == 20, 240)
+        # the engine counts SGE's 't' (transferring to the node) as running; qstat says 'r' a moment later
+        wait_until(lambda: {state for _, state in our_tasks(cluster.id)} == {"r"}, 60, "qstat to show 20 tasks running")
         tasks = our_tasks(cluster.id)
         assert len(tasks) == 20 and {state for _, state in tasks} == {"r"}
         assert len({job.split(".")[0] for job, _ in tasks}) == 1, "one qsub -t for all 20"
