@@ -524,7 +524,7 @@ class Factory:
         if joined < target:
             conditions.append(Condition(kind=ClusterCondition.SCALING_UP, reason=f"{joined} of {target} workers joined"))
         elif not draining:
-            conditions.append(Condition(kind=ClusterCondition.AT_TARGET, reason=f"{joined} workers joined"))
+            conditions.append(Condition(kind=ClusterCondition.AT_TARGET, reason=f"{joined} worker{'s' * (joined != 1)} joined"))
         if cluster.blueprint.autoscale:
             conditions.append(Condition(kind=ClusterCondition.AUTOSCALING, reason=self._autoscale_reason))
         if cluster.expires_at and cluster.expires_at - time.time() < 3600:
