@@ -34,9 +34,8 @@ def test_walltime_rounds_up_to_minutes() -> None:
 
 
 def test_job_script_has_shape_tags_and_quoted_values() -> None:
-    many = [4, 5, 9, *range(20, 40)]
     submission = Submission(
-        pilots=pilots(*many),
+        pilots=pilots(4, 5, 9),
         shape=PilotShape(cores=2, memory_mb=4000, disk_mb=1, walltime=7200, partition="debug", account="proj-1", options=("--qos=debug",)),
         workdir="/scratch/my dir/.vc3tui/clusters/0123abcd",
         builder=["sh", "b"],
@@ -44,28 +43,13 @@ def test_job_script_has_shape_tags_and_quoted_values() -> None:
     )
     script = SlurmBatch().render(submission, "/scratch/my dir/pilot-abc.sh")
     assert "#SBATCH --job-name=vc3feedfa4" in script
-    assert f"#SBATCH '--comment=vc3tui {PREFIX} 4-5,9,20-39'" in script
-    assert "#SBATCH --array=0-22" in script and "#SBATCH --cpus-per-task=2" in script
+    assert f"#SBATCH '--comment=vc3tui {PREFIX} 4-5,9'" in script
+    assert "#SBATCH --array=0-2" in script and "#SBATCH --cpus-per-task=2" in script
     assert "#SBATCH --mem=4000M" in script and "#SBATCH --time=0-02:00:00" in script
     assert "#SBATCH --partition=debug" in script and "#SBATCH --account=proj-1" in script
     assert "#SBATCH --qos=debug" in script
     assert "#SBATCH '--output=/scratch/my dir/.vc3tui/clusters/0123abcd/pilots/slurm-%A_%a.out'" in script
-    assert f"set -- {' '.join(map(str, many))}" in script and 'shift "$SLURM_ARRAY_TASK_ID"' in script
-    assert f"exec sh '/scratch/my dir/pilot-abc.sh' {PREFIX}-\"$1\"" in script
-
-
-def test_a_small_submission_is_plain_jobs_whose_argument_picks_the_pilot() -> None:
-    """SLURM starts a plain job at submission; an array waits for its scheduler's next pass."""
-    submission = Submission(
-        pilots=pilots(4, 5, 9), shape=PilotShape(cores=1, memory_mb=100, disk_mb=1, walltime=600),
-        workdir="/w", builder=["sh", "b"], command=["true"],
-    )  # fmt: skip
-    script = SlurmBatch().render(submission, "/w/pilot.sh")
-    assert "--array" not in script and "--comment" not in script
-    assert "#SBATCH --output=/w/pilots/slurm-%j.out" in script
-    assert 'position="$1"' in script and "set -- 4 5 9" in script and 'shift "$position"' in script
-    plain = parse_squeue(f"130|RUNNING|None|vc3tui {PREFIX} 9|node01\n131|PENDING|None|vc3tui {PREFIX} 4-5|\n", {PREFIX})
-    assert plain == {f"{PREFIX}-9": ("130", "RUNNING", "None", "node01")}  # a plain job is one pilot
+    assert "set -- 4 5 9" in script and f"exec sh '/scratch/my dir/pilot-abc.sh' {PREFIX}-\"$1\"" in script
 
 
 SQUEUE = f"""\

@@ -1,10 +1,10 @@
-"""SLURM: N pilots in one `sbatch --array` (a few: as many plain jobs, in one round trip), all of
-a cluster's pilots in one status round trip, many cancelled in one `scancel`.
+"""SLURM: N pilots in one `sbatch --array`, all of a cluster's pilots in one status round trip,
+many cancelled in one `scancel`.
 
 Array task K runs the K-th pilot of the submission; the job's comment, `vc3tui PREFIX INDEXES`,
-names the cluster (installation id + cluster id) and the pilot index of each task (of the job,
-for a plain one), so the engine recognises its own jobs by tag, even those whose submission it
-never saw answered, and touches no other job. The status script runs `squeue -r` (array tasks one by one; ids that left the queue
+names the cluster (installation id + cluster id) and the pilot index of each task, so the engine
+recognises its own jobs by tag, even those whose submission it never saw answered, and touches
+no other job. The status script runs `squeue -r` (array tasks one by one; ids that left the queue
 are simply absent) and reads the pilots' own markers in the same round trip.
 """
 
@@ -21,10 +21,6 @@ from vc3tui.engine.states import PilotState
 SQUEUE_FORMAT = "%i|%T|%r|%k|%N"
 SQUEUE_END = "@@vc3tui-squeue-status"
 COMMENT = "vc3tui"
-PLAIN_JOBS_UP_TO = 16
-"""Submissions this small go in as plain jobs: SLURM tries to start a plain job the moment it is
-submitted, while an array waits for the scheduler's next pass (up to a second on an idle cluster,
-longer on a busy one). Bigger ones go as one array: one sbatch instead of hundreds."""
 
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "CONFIGURING", "RESIZING"}
 RUNNING = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT"}
@@ -54,24 +50,21 @@ class SlurmBatch:
         self._last_answer: tuple[str, str, list[str], dict[str, JobStatus]] = ("", "", [], {})
 
     def render(self, submission: Submission, wrapper_path: str = "WRAPPER") -> str:
-        """The job script: array task K runs the pilot whose index is the K-th in the comment; as a
-        plain job (a small submission) it runs the K-th pilot for K its first argument, and its
-        comment comes from the sbatch command line."""
+        """The array job script: task K runs the pilot whose index is the K-th in the comment."""
         pilots = submission.pilots
         shape = submission.shape
         prefix = tag_prefix(pilots[0])
         indexes = [p.index for p in pilots]
-        plain = len(pilots) <= PLAIN_JOBS_UP_TO
-        directives = [f"--job-name={job_name(pilots[0].tag)}"]
-        if not plain:
-            directives += [f"--comment={COMMENT} {prefix} {compress(indexes)}", f"--array=0-{len(pilots) - 1}"]
-        directives += [
+        directives = [
+            f"--job-name={job_name(pilots[0].tag)}",
+            f"--comment={COMMENT} {prefix} {compress(indexes)}",
+            f"--array=0-{len(pilots) - 1}",
             "--nodes=1",
             "--ntasks=1",
             f"--cpus-per-task={shape.cores}",
             f"--mem={shape.memory_mb}M",
             f"--time={walltime(shape.walltime)}",
-            f"--output={submission.workdir}/pilots/slurm-{'%j' if plain else '%A_%a'}.out",
+            f"--output={submission.workdir}/pilots/slurm-%A_%a.out",
         ]
         if shape.partition:
             directives.append(f"--partition={shape.partition}")
@@ -79,30 +72,14 @@ class SlurmBatch:
             directives.append(f"--account={shape.account}")
         directives += shape.options
         lines = ["#!/bin/sh", *(f"#SBATCH {shlex.quote(d)}" for d in directives)]
-        if plain:
-            return "\n".join([*lines, 'position="$1"', *run_pilot_at(pilots, wrapper_path, "$position")])
         return "\n".join(lines + run_pilot_at(pilots, wrapper_path, "$SLURM_ARRAY_TASK_ID"))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
-        pilots = submission.pilots
-        if len(pilots) > PLAIN_JOBS_UP_TO:
-            result = await stage_and_submit(executor, submission, self.render, "pilots.sbatch", lambda path: f"sbatch --parsable {shlex.quote(path)}")
-            job = _job_id(result.stdout)
-            return {pilot.tag: f"{job}_{position}" for position, pilot in enumerate(pilots)}
-        prefix = tag_prefix(pilots[0])
-
-        def plain_jobs(path: str) -> str:
-            # the staging's `set -e` holds: a refusal stops the rest; jobs already made are found
-            # again by their comment
-            return "\n".join(
-                f"sbatch --parsable {shlex.quote(f'--comment={COMMENT} {prefix} {pilot.index}')} {shlex.quote(path)} {position}"
-                for position, pilot in enumerate(pilots)
-            )
-
-        answers = (await stage_and_submit(executor, submission, self.render, "pilots.sbatch", plain_jobs)).stdout.strip().splitlines()
-        if len(answers) != len(pilots):
-            raise RuntimeError(f"sbatch answered {len(answers)} job ids for {len(pilots)} pilots")
-        return {pilot.tag: _job_id(answer) for pilot, answer in zip(pilots, answers)}
+        result = await stage_and_submit(executor, submission, self.render, "array.sbatch", lambda path: f"sbatch --parsable {shlex.quote(path)}")
+        job = result.stdout.strip().splitlines()[-1].split(";")[0] if result.stdout.strip() else ""
+        if not job.isdigit():
+            raise RuntimeError(f"sbatch answered {result.stdout.strip()[:80]!r}, not a job id")
+        return {pilot.tag: f"{job}_{position}" for position, pilot in enumerate(submission.pilots)}
 
     async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
         if not pilots:
@@ -184,19 +161,10 @@ def parse_squeue(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str
         entry = ours[comment]
         if entry is None:
             continue
-        job, _, task = job_id.partition("_")
-        position = int(task) if task.isdigit() else 0 if job.isdigit() and not task and len(entry[1]) == 1 else None
-        if position is not None and position < len(entry[1]):
-            found[f"{entry[0]}-{entry[1][position]}"] = (job_id, state.strip(), reason.strip(), node.strip())
+        task = job_id.partition("_")[2]
+        if task.isdigit() and int(task) < len(entry[1]):
+            found[f"{entry[0]}-{entry[1][int(task)]}"] = (job_id, state.strip(), reason.strip(), node.strip())
     return found
-
-
-def _job_id(answer: str) -> str:
-    """The job id in sbatch --parsable's answer (`JOBID` or `JOBID;CLUSTER`)."""
-    job = answer.strip().splitlines()[-1].split(";")[0] if answer.strip() else ""
-    if not job.isdigit():
-        raise RuntimeError(f"sbatch answered {answer.strip()[:80]!r}, not a job id")
-    return job
 
 
 def _comment_prefix(line: str) -> str:
