@@ -12,7 +12,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from vc3tui.engine.catalog import remove_user_resource, save_user_resource
 from vc3tui.engine.durations import parse_duration
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.keys import authorized_keys_script, load_public
@@ -159,13 +158,13 @@ async def resource_add(engine: Engine, args: argparse.Namespace) -> int:
         node=NodeShape(cores=args.cores, memory_mb=args.memory_mb, disk_mb=args.disk_mb),
         scratch_dir=args.scratch, description=args.description, batch_options=args.batch_option,
     )  # fmt: skip
-    save_user_resource(engine.dirs.user_resources, resource)
+    engine.save_resource(resource)
     print(f"resource {resource.name} saved in {engine.dirs.user_resources}")
     return 0
 
 
 async def resource_remove(engine: Engine, args: argparse.Namespace) -> int:
-    if not remove_user_resource(engine.dirs.user_resources, args.name):
+    if not engine.remove_resource(args.name):
         raise UserError(f"{args.name!r} is not in {engine.dirs.user_resources} (shipped resources cannot be removed)")
     print(f"resource {args.name} removed")
     return 0

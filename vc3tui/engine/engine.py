@@ -20,13 +20,13 @@ from pathlib import Path
 from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
-from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog
+from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog, remove_user_resource, save_user_resource
 from vc3tui.engine.interfaces import Executor
 from vc3tui.engine.staging import embedded_builder, stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE
-from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, HeadPlacement, Pilot
+from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, HeadPlacement, Pilot, Resource
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.states import ClusterState
@@ -72,6 +72,17 @@ class Engine:
         if self._catalog is None:
             self._catalog = load_catalog(self.dirs.user_resources, scratch=self.dirs.cache)
         return self._catalog
+
+    def save_resource(self, resource: Resource) -> None:
+        """Add or replace a resource in the user's resources.toml; the catalog is read again."""
+        save_user_resource(self.dirs.user_resources, resource)
+        self._catalog = None
+
+    def remove_resource(self, name: str) -> bool:
+        """Remove a user resource (shipped ones cannot be); False when it was not the user's."""
+        removed = remove_user_resource(self.dirs.user_resources, name)
+        self._catalog = None
+        return removed
 
     async def close(self) -> None:
         """Stop managing (clusters keep running, their pilots end by their own timeouts)."""

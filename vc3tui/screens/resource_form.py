@@ -1,0 +1,93 @@
+"""Adding or editing a user resource: every field of a site profile, checked by the same model
+as resources.toml, saved into the user's resources.toml (shipped profiles are overridden, never
+changed)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from vc3tui.engine.models import BatchKind, NodeShape, Resource
+from vc3tui.engine.tomlfile import field_problems
+
+TEXT_FIELDS = (
+    ("name", "Name"), ("display_name", "Display name"), ("organization", "Organization"),
+    ("login_hosts", "Login hosts (space separated)"), ("port", "SSH port"), ("partition", "Partition or queue"),
+    ("cores", "Cores per node"), ("memory_mb", "Memory per node (MB)"), ("disk_mb", "Disk per node (MB)"),
+    ("native_os", "OS, e.g. rocky:9"), ("features", "Features (space separated)"), ("scratch_dir", "Scratch dir"),
+    ("description", "Description"),
+)  # fmt: skip
+
+
+class ResourceFormScreen(ModalScreen[str | None]):
+    """Dismissed with the saved resource's name, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, resource: Resource | None = None) -> None:
+        super().__init__()
+        self.resource = resource
+
+    def compose(self) -> ComposeResult:
+        r = self.resource
+        values = {
+            "name": r.name, "display_name": r.display_name, "organization": r.organization, "login_hosts": " ".join(r.login_hosts),
+            "port": str(r.port), "partition": r.partition or "", "cores": str(r.node.cores), "memory_mb": str(r.node.memory_mb),
+            "disk_mb": str(r.node.disk_mb), "native_os": r.native_os, "features": " ".join(r.features), "scratch_dir": r.scratch_dir or "",
+            "description": r.description,
+        } if r else {"port": "22", "cores": "1", "memory_mb": "1000", "disk_mb": "1000"}  # fmt: skip
+        with VerticalScroll(classes="dialog form"):
+            yield Static(f"{'Edit' if r else 'Add'} a resource   (ctrl+s save, esc cancel)", classes="question")
+            yield Static("", id="problems", classes="problem", markup=False)
+            for field, label in TEXT_FIELDS:
+                yield Label(label)
+                yield Input(values.get(field, ""), id=field)
+            yield Label("Batch system")
+            yield Select([(kind.value, kind.value) for kind in BatchKind], value=(r.batch.value if r else "slurm"), allow_blank=False, id="batch")
+            yield Checkbox("Compute nodes see the login node's files", r.shared_filesystem if r else True, id="shared_filesystem")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", id="save", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def value(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value.strip()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_save() if event.button.id == "save" else self.action_cancel()
+
+    def action_save(self) -> None:
+        problems = self.query_one("#problems", Static)
+        number = {field: self.value(field) for field in ("port", "cores", "memory_mb", "disk_mb")}
+        bad = [f"{field}: expected a whole number, got {text!r}" for field, text in number.items() if not text.isdigit()]
+        if bad:
+            problems.update("\n".join(bad))
+            problems.scroll_visible()
+            return
+        try:
+            resource = Resource(
+                name=self.value("name"), display_name=self.value("display_name"), organization=self.value("organization"),
+                login_hosts=self.value("login_hosts").split(), port=int(number["port"]), batch=self.query_one("#batch", Select).value,
+                partition=self.value("partition") or None,
+                node=NodeShape(cores=int(number["cores"]), memory_mb=int(number["memory_mb"]), disk_mb=int(number["disk_mb"])),
+                native_os=self.value("native_os") or "unknown", features=self.value("features").split(),
+                scratch_dir=self.value("scratch_dir") or None, description=self.value("description"),
+                shared_filesystem=self.query_one("#shared_filesystem", Checkbox).value,
+                **({"batch_options": self.resource.batch_options, "docs_url": self.resource.docs_url,
+                    "poll_interval": self.resource.poll_interval, "max_channels": self.resource.max_channels} if self.resource else {}),
+            )  # fmt: skip
+        except ValidationError as exc:
+            problems.update("\n".join(field_problems(Resource, exc)))
+            problems.scroll_visible()
+            return
+        self.app.engine.save_resource(resource)
+        self.dismiss(resource.name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
