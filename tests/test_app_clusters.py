@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from textual.widgets import DataTable, Input
 
-from tests.tui import fixture_clusters, shown
+from tests.tui import fixture_clusters, running_app, shown
 from vc3tui.app import VC3App
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
@@ -35,9 +35,8 @@ def table_rows(table: DataTable) -> dict[str, list[str]]:
 
 async def test_clusters_view_lists_fixture_clusters(dirs: Dirs) -> None:
     fixture_clusters(dirs)
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with running_app(dirs, (120, 30)) as pilot:
+        app = pilot.app
         await shown(pilot)
         rows = table_rows(app.screen.query_one(DataTable))
         assert app.current_mode == "clusters" and set(rows) == {"physics", "biology"}
@@ -45,24 +44,20 @@ async def test_clusters_view_lists_fixture_clusters(dirs: Dirs) -> None:
         assert rows["physics"][3:8] == ["dask", "3", "2", "1", "1"]
         assert rows["biology"][1] == "failed" and "invalid partition" in rows["biology"][2]
         assert not app.screen.query_one("#empty").display
-    await engine.close()
 
 
 async def test_empty_store_shows_the_next_step(dirs: Dirs) -> None:
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with running_app(dirs, (80, 24)) as pilot:
+        app = pilot.app
         await shown(pilot)
         assert app.screen.query_one("#empty").display
         assert not app.screen.query_one(DataTable).display
-    await engine.close()
 
 
 async def test_filter_enter_and_escape(dirs: Dirs) -> None:
     fixture_clusters(dirs)
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with running_app(dirs, (120, 30)) as pilot:
+        app = pilot.app
         await shown(pilot)
         await pilot.press("slash", *"bio")
         assert app.screen.query_one("#filter", Input).has_focus
@@ -79,14 +74,12 @@ async def test_filter_enter_and_escape(dirs: Dirs) -> None:
         assert pilots["3"][5] == "exited with status 1: [red]not markup[/]"
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "ClustersScreen"
-    await engine.close()
 
 
 async def test_resize_keys_write_the_store_and_terminate_asks_first(dirs: Dirs) -> None:
     fixture_clusters(dirs)
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with running_app(dirs, (120, 30)) as pilot:
+        app, engine = pilot.app, pilot.app.engine
         await shown(pilot)
         await select(pilot, "physics")
         await pilot.press("plus", "plus", "minus")
@@ -111,14 +104,12 @@ async def test_resize_keys_write_the_store_and_terminate_asks_first(dirs: Dirs) 
         await pilot.press("tab", "enter")
         await pilot.pause()
         assert (await engine.status("aaaaaaaa")).cluster.terminate_requested
-    await engine.close()
 
 
 async def test_question_mark_lists_the_views_keys_and_colon_jumps(dirs: Dirs) -> None:
     fixture_clusters(dirs)
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running_app(dirs, (120, 40)) as pilot:
+        app = pilot.app
         await shown(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, KeysScreen)
@@ -131,7 +122,6 @@ async def test_question_mark_lists_the_views_keys_and_colon_jumps(dirs: Dirs) ->
         await pilot.press("colon", *"zzz", "enter")
         await pilot.pause()
         assert "no single view starts with 'zzz'" in str(app.screen.query_one("#problem").render())
-    await engine.close()
 
 
 async def test_a_burst_of_engine_events_costs_at_most_one_refresh_per_cycle(dirs: Dirs) -> None:
@@ -189,9 +179,8 @@ async def test_an_engine_question_is_a_dialog_whose_answer_goes_back(dirs: Dirs)
     from vc3tui.engine.questions import NoAnswer, QuestionKind
     from vc3tui.screens.question import QuestionScreen
 
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with running_app(dirs, (100, 30)) as pilot:
+        app, engine = pilot.app, pilot.app.engine
         await shown(pilot)
         asked = asyncio.create_task(engine.questions.ask(QuestionKind.PASSWORD, "Password:", about="alice@login.example.edu"))
         await pilot.pause(0.2)
@@ -204,7 +193,6 @@ async def test_an_engine_question_is_a_dialog_whose_answer_goes_back(dirs: Dirs)
         await pilot.press("enter")
         with pytest.raises(NoAnswer):
             await asyncio.wait_for(trusted, 5)
-    await engine.close()
 
 
 async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
@@ -215,9 +203,8 @@ async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
     from vc3tui.screens.launch import LaunchScreen
 
     example = Path(__file__).resolve().parent.parent / "examples" / "local-dask.toml"
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running_app(dirs, (120, 40)) as pilot:
+        app = pilot.app
         await shown(pilot)
         await pilot.press("n")
         for _ in range(100):
@@ -236,14 +223,12 @@ async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
         assert form.query_one("#middleware", Select).value == "dask" and form.query_one("#walltime", Input).value == "30m"
         assert list(form.query_one("#allocations", SelectionList).selected) == ["local"]
         assert form.blueprint().environment.pip == ["dask[distributed]"]
-    await engine.close()
 
 
 async def test_slash_filters_the_pilots_of_a_cluster(dirs: Dirs) -> None:
     fixture_clusters(dirs)
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with running_app(dirs, (120, 30)) as pilot:
+        app = pilot.app
         await shown(pilot)
         await select(pilot, "physics")
         await pilot.press("enter")
@@ -257,4 +242,3 @@ async def test_slash_filters_the_pilots_of_a_cluster(dirs: Dirs) -> None:
         assert isinstance(app.screen, ClusterScreen), "the first esc clears the filter"
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "ClustersScreen", "the second goes back"
-    await engine.close()

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from textual.widgets import DataTable, Input, Select
 
+from tests.tui import running_app
 from vc3tui.app import VC3App
 from vc3tui.engine import catalog as catalog_module
 from vc3tui.engine.engine import Engine
@@ -41,20 +42,19 @@ def names(screen) -> list[str]:
 
 
 async def test_the_catalog_is_listed_and_filtered(dirs: Dirs) -> None:
-    engine = Engine(dirs)
-    async with VC3App(engine, watch_store=False).run_test(size=(140, 40)) as pilot:
+    async with running_app(dirs, (140, 40)) as pilot:
+        engine = pilot.app.engine
         screen = await opened(pilot)
         assert names(screen)[0] == "local" and {"cori", "stampede2", "osg-connect"} <= set(names(screen))
         local = [str(cell) for cell in screen.query_one(DataTable).get_row_at(0)]
         assert local[2:6] == ["8", "16 GB", "100 GB", "debian:12"] and local[7:] == ["fork", "measured"]
         await pilot.press("slash", *"condor")
         assert names(screen) and all(engine.catalog.get(name).batch is BatchKind.CONDOR for name in names(screen))
-    await engine.close()
 
 
 async def test_add_edit_and_remove_a_resource_through_the_form(dirs: Dirs) -> None:
-    engine = Engine(dirs)
-    async with VC3App(engine, watch_store=False).run_test(size=(140, 40)) as pilot:
+    async with running_app(dirs, (140, 40)) as pilot:
+        engine = pilot.app.engine
         screen = await opened(pilot)
         await pilot.press("n")
         await pilot.pause()
@@ -97,19 +97,16 @@ async def test_add_edit_and_remove_a_resource_through_the_form(dirs: Dirs) -> No
         await pilot.press("tab", "enter")
         await pilot.pause()
         assert "mylab" not in names(screen) and engine.catalog.get("mylab") is None
-    await engine.close()
 
 
 async def test_a_broken_resources_file_is_named_not_a_crash(dirs: Dirs) -> None:
     dirs.user_resources.write_text("[resources.bad]\nbatch = 7\n")
-    engine = Engine(dirs)
-    app = VC3App(engine, watch_store=False)
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with running_app(dirs, (140, 40)) as pilot:
+        app = pilot.app
         screen = await opened(pilot)
         assert names(screen) == []
         messages = [n.message for n in app._notifications]
         assert any(str(dirs.user_resources) in m and "batch" in m for m in messages), messages
-    await engine.close()
 
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from textual.pilot import Pilot
 
 from tests.factories import cluster
+from vc3tui.app import VC3App
+from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import Condition, Event
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
@@ -59,3 +63,14 @@ async def shown(pilot: Pilot, runs: int = 1, timeout: float = 10) -> None:
             raise AssertionError(f"{pilot.app.screen} did not load in {timeout} s")
         await asyncio.sleep(0.02)
     await pilot.pause()
+
+
+@asynccontextmanager
+async def running_app(dirs: Dirs, size: tuple[int, int] = (120, 30), *, watch_store: bool = False) -> AsyncIterator[Pilot]:
+    """The app on its own engine over `dirs`, driven by a Pilot; the engine is closed afterwards."""
+    engine = Engine(dirs)
+    try:
+        async with VC3App(engine, watch_store=watch_store).run_test(size=size) as pilot:
+            yield pilot
+    finally:
+        await engine.close()
