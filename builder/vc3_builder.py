@@ -737,8 +737,12 @@ class Builder(object):
             run_step(["sh", "-ec", step.replace("{options}", options)], top, env, out)
 
     def urls(self, item):
-        bases = list(self.options.repository) + list(self.database.mirrors)
-        return list(item.get("urls", [])) + [base.rstrip("/") + "/" + item["name"] for base in bases]
+        """The user's --repository mirrors first (a site's own mirror is nearest), then the file's
+        own URLs, then the recipe database's mirrors."""
+        def at(bases):
+            return [base.rstrip("/") + "/" + item["name"] for base in bases]
+
+        return at(self.options.repository) + list(item.get("urls", [])) + at(self.database.mirrors)
 
 
 def last_words(build_log, failure):

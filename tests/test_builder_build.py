@@ -216,3 +216,14 @@ def test_a_warm_start_is_answered_by_the_bootstrap_without_starting_python(site,
     assert greeted.stdout == "hello from libgreet 2.0\n"  # the PATH lines fit a node with another PATH
     (root / "x86_64" / "debian12" / "greet" / "2.0" / ".vc3-done").unlink()
     assert activate("third.sh") == first and ran.read_text().count("run") == 2 and len(runs(counter)) == 3
+
+
+def test_a_repository_is_tried_before_the_recipes_own_urls(site, tmp_path: Path) -> None:
+    root, database, counter, url = site
+    data = json.loads(database.read_text())
+    data["packages"]["libgreet"]["versions"][1]["source"]["files"][0]["urls"] = ["http://127.0.0.1:9/libgreet-2.0.tar.gz"]
+    write_recipes(database, data)
+    result = greet(root, database, counter, "--repository", url, "--require", "libgreet", "--no-run")
+    assert result.returncode == 0, result.stderr
+    fetched = [line for line in result.stderr.splitlines() if line.startswith("Fetch:")]
+    assert fetched == [f"Fetch:   {url}/libgreet-2.0.tar.gz"]
