@@ -211,7 +211,7 @@ class Engine:
         """The end of a pilot's worker log (its build log before the worker started), read from
         its site over the kept connection."""
         cluster = await self.store.run(Store.cluster, cluster_id)
-        pilot = next((p for p in await self.pilots(cluster_id) if p.tag == tag), None)
+        pilot = next((p for p in await self.pilot_lines(cluster_id) if p.tag == tag), None)
         if cluster is None or pilot is None:
             raise EngineError(f"no pilot {tag} in this cluster")
         await self.prepare_sites(cluster_id)
