@@ -22,6 +22,7 @@ from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog, remove_user_resource, save_user_resource
 from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.executors.ssh import in_dir, with_env
 from vc3tui.engine.staging import embedded_builder, stage_builder
 from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
@@ -116,7 +117,7 @@ class Engine:
     async def load_blueprint(self, path: Path) -> Blueprint:
         """Read and check a blueprint against this installation's allocations and environments."""
         allocations = {a.name for a in await self.allocations()}
-        environments = {e.name for e in await self.store.run(Store.environments) if e.name}
+        environments = {e.name for e in await self.environments() if e.name}
         return load_blueprint(path, allocations=allocations, environments=environments)
 
     # clusters
@@ -263,10 +264,7 @@ class Engine:
         dir there. Its output goes to our own stdout unless `stdout` (a file descriptor) says otherwise."""
         cluster = (await self.status(cluster_id)).cluster
         site = self.head_site(cluster)
-        env = {
-            **self.cluster_environment(cluster),
-            **middleware_for(cluster.blueprint.middleware).client_environment(cluster),
-        }
+        env = self.client_environment(cluster)
         where = str(cwd) if site.executor is self._local_executor() else site.workdir
         command = [*await self.builder_command(cluster, site), "--", *argv]
         return await site.executor.attach(command, env=env, cwd=where, stdout=sys.stdout.fileno() if stdout is None else stdout)
@@ -277,12 +275,11 @@ class Engine:
         connection already held; a head that is a batch job is reached from its login host."""
         cluster = (await self.status(cluster_id)).cluster
         site = self.head_site(cluster)
-        env = {**self.cluster_environment(cluster), **middleware_for(cluster.blueprint.middleware).client_environment(cluster)}
+        env = self.client_environment(cluster)
         shell = [*await self.builder_command(cluster, site), "--", "sh", "-c", 'exec "${SHELL:-/bin/sh}" -l']
         head = cluster.head
         if head and head.job_id and head.hostname and head.hostname != site.host:
-            exports = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-            shell = ["ssh", "-t", head.hostname, f"cd {shlex.quote(site.workdir)} && exec env {exports} {shlex.join(shell)}"]
+            shell = ["ssh", "-t", head.hostname, in_dir(site.workdir, with_env(shell, env))]
         return await site.executor.interact(shell, env=env, cwd=site.workdir)
 
     async def jupyter_url(self, cluster_id: str) -> str | None:
@@ -412,6 +409,10 @@ class Engine:
     def cluster_environment(self, cluster: Cluster) -> dict[str, str]:
         return {"VC3_CLUSTER": cluster.name, "VC3_CLUSTER_ID": cluster.id}
 
+    def client_environment(self, cluster: Cluster) -> dict[str, str]:
+        """What a program on the head needs to use the cluster: its name and the manager's address."""
+        return {**self.cluster_environment(cluster), **middleware_for(cluster.blueprint.middleware).client_environment(cluster)}
+
     def _wake(self, cluster_id: str) -> None:
         if cluster_id in self._factories:
             self._factories[cluster_id][0].wake.set()
@@ -420,7 +421,7 @@ class Engine:
         """A named environment is copied into the cluster, so later edits don't change a running one."""
         env = blueprint.environment
         if env.name and not (env.require or env.pip or env.os or env.mounts or env.variables):
-            named = {e.name: e for e in await self.store.run(Store.environments)}
+            named = {e.name: e for e in await self.environments()}
             if env.name not in named:
                 raise EngineError(f"unknown environment {env.name!r}")
             return blueprint.model_copy(update={"environment": named[env.name]})

@@ -338,8 +338,7 @@ class SSHExecutor:
         it TERMs the remote process group (sshd makes the shell a group leader; closing a channel
         without a tty signals nothing)."""
         conn = await self.connection()
-        exports = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-        command = f"cd {shlex.quote(cwd)} && echo {ATTACHED} $$ >&2 && exec env {exports} {shlex.join(argv)}"
+        command = in_dir(cwd, f"echo {ATTACHED} $$ >&2 && {with_env(argv, env)}")
         async with self._any:
             process = await conn.create_process(command, encoding=None)
             pid: list[str] = []
@@ -359,8 +358,7 @@ class SSHExecutor:
         """On the login node with a terminal of its own, over the kept connection (no second login
         or MFA): our terminal goes raw and every byte is passed through until the command ends."""
         conn = await self.connection()
-        exports = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-        command = f"cd {shlex.quote(cwd)} && exec env {exports} {shlex.join(argv)}"
+        command = in_dir(cwd, with_env(argv, env))
         keyboard, screen = sys.stdin.fileno(), sys.stdout.fileno()
         size = os.get_terminal_size(screen)
         saved = termios.tcgetattr(keyboard)
@@ -386,6 +384,15 @@ class SSHExecutor:
             conn = await self.connection()
             self._forwards[key] = await conn.forward_local_port("127.0.0.1", 0, host, port)
         return "127.0.0.1", self._forwards[key].get_port()
+
+
+def with_env(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """`exec env NAME=VALUE ... ARGV` for a remote shell, every word quoted."""
+    return f"exec env {' '.join(shlex.quote(f'{k}={v}') for k, v in env.items())} {shlex.join(argv)}"
+
+
+def in_dir(cwd: str, command: str) -> str:
+    return f"cd {shlex.quote(cwd)} && {command}"
 
 
 def _load_keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
