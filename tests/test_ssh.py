@@ -138,6 +138,18 @@ async def test_mfa_validation_asks_password_and_code_exactly_once(site) -> None:
         await engine.close()
 
 
+async def test_installing_on_an_mfa_site_keeps_that_login_for_validation(site) -> None:
+    engine, answers, allocation, pair = await engine_with(site, port=site.mfa_port)
+    try:
+        await engine.access.install_key(allocation)
+        assert pair.public_line in (site.home / ".ssh" / "authorized_keys").read_text()
+        validated = await engine.access.validate(allocation)
+        assert validated.state is AllocationState.READY, validated.reason
+        assert answers.asked == Counter({QuestionKind.HOST_KEY: 1, QuestionKind.PASSWORD: 1, QuestionKind.OTP: 1})
+    finally:
+        await engine.close()
+
+
 async def test_mfa_connection_dropping_needs_login_and_asks_again(site) -> None:
     engine, answers, allocation, _ = await engine_with(site, port=site.mfa_port)
     try:

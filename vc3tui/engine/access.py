@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,31 +102,55 @@ class SiteAccess:
     async def create(
         self, name: str, resource: str, login: str | None, *, key_path: Path | None = None, account: str | None = None, passphrase: str | None = None
     ) -> tuple[Allocation, KeyPair]:
-        if await self.store.run(Store.allocation, name) is not None or name == LOCAL:
+        """A new allocation with its key pair; or the user's login and key for one a project
+        imported ("needs your login"), keeping its resource, account and owner."""
+        existing = await self.store.run(Store.allocation, name)
+        claimed = existing is not None and existing.state is AllocationState.NEEDS_LOGIN and not existing.key_path
+        if (existing is not None and not claimed) or name == LOCAL:
             raise AccessError(f"allocation {name!r} already exists; pick another name or delete it first")
+        if claimed and resource != existing.resource:
+            raise AccessError(f"allocation {name!r} is the project's allocation on {existing.resource}, not on {resource}")
         site = self.catalog().get(resource)
         if site is None:
             raise AccessError(f"no resource named {resource!r}; `vc3tui resource list` shows the catalog")
         host = site.login_hosts[0] if site.login_hosts else "this machine"
         pair = load_public(key_path, passphrase) if key_path else create_key(self.dirs.data, name, host, passphrase)
-        allocation = Allocation(
-            name=name, resource=resource, login=login, key_path=str(pair.private), account=account,
-            certificate_expires=certificate_expiry(pair.private),
-        )  # fmt: skip
+        allocation = existing.model_copy() if claimed else Allocation(name=name, resource=resource)
+        allocation.login, allocation.key_path = login, str(pair.private)
+        allocation.account = account or allocation.account
+        allocation.certificate_expires = certificate_expiry(pair.private)
+        if claimed:
+            allocation.state, allocation.reason = AllocationState.NEW, "your login; install the key and validate"
         await self.store.run(Store.put_allocation, allocation)
         return allocation, pair
 
     async def install_key(self, allocation: Allocation, *, accept_host_key: str | None = None) -> str:
-        """Put the allocation's public key in the site's authorized_keys through one password login."""
+        """Put the allocation's public key in the site's authorized_keys through one password login.
+
+        A login that took a one-time code becomes the allocation's kept connection, so validating
+        next does not ask for another code (the key alone never gets in there); any other login is
+        closed, and the validation proves the key by logging in with it."""
         pair = load_public(Path(allocation.key_path))
-        executor = SSHExecutor(self.target(allocation, accept_host_key=accept_host_key, use_keys=False), self.host_keys, self.questions)
+        executor = SSHExecutor(
+            self.target(allocation, accept_host_key=accept_host_key, use_keys=False), self.host_keys, self.questions,
+            on_login=lambda state, reason: self._record_state(allocation.name, state, reason),
+        )  # fmt: skip
         try:
             result = await executor.run_script(authorized_keys_script(pair.public_line) + "\n")
             if not result.ok:
                 raise AccessError(f"allocation {allocation.name}: installing the key failed: {result.summary()}")
-            return executor.landed_on
-        finally:
+        except BaseException:
             await executor.close()
+            raise
+        if executor.used_code:
+            executor.target = replace(executor.target, use_keys=True, key_path=Path(allocation.key_path))
+            previous = self._executors.pop(allocation.name, None)
+            if previous is not None:
+                await previous.close()
+            self._executors[allocation.name] = executor
+        else:
+            await executor.close()
+        return executor.landed_on
 
     async def validate(
         self, allocation: Allocation, *, accept_host_key: str | None = None, on_stage: Callable[[StageResult], None] | None = None

@@ -103,6 +103,7 @@ class _Client(asyncssh.SSHClient):
             kind = QuestionKind.OTP if any(w in lowered for w in ("one-time", "otp", "code", "token", "passcode")) else QuestionKind.PASSWORD
             if echo:
                 kind = QuestionKind.TEXT
+            self.executor.used_code |= kind is QuestionKind.OTP
             try:
                 answers.append(
                     await self.executor.questions.ask(
@@ -134,6 +135,8 @@ class SSHExecutor:
         self._passphrase: str | None = None
         self.landed_on = ""
         self.interactive = False
+        self.used_code = False
+        """The last login took a one-time code: a key alone does not get in, a new login asks again."""
         self.refusal = ""
         self._conn: asyncssh.SSHClientConnection | None = None
         self._connecting = asyncio.Lock()
@@ -192,6 +195,7 @@ class SSHExecutor:
         if not target.use_keys:
             options |= {"client_keys": None, "agent_path": None, "preferred_auth": "keyboard-interactive,password"}
         self.interactive = False
+        self.used_code = False
         self.refusal = ""
         try:
             return await asyncssh.connect(target.host, **options)
