@@ -99,6 +99,14 @@ def sge():
 
 
 @pytest.fixture
+def ssh_site(sshd, user_home: Path):
+    """The plain sshd test bed (and its password + code port), its account clean before and after."""
+    sshd.reset_user()
+    yield sshd
+    sshd.reset_user()
+
+
+@pytest.fixture
 def site(slurm, slurm_sshd, user_home: Path):
     """The SLURM test bed over SSH, its user's home reset before and after, every job cancelled."""
     slurm_sshd.reset_user()

@@ -3,15 +3,12 @@ through the form (saved in resources.toml, read back by the catalog)."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from textual.widgets import DataTable, Input, Select
 
-from tests.tui import running_app
-from vc3tui.app import VC3App
+from tests.tui import SIZES, running_app, snapshot_app
 from vc3tui.engine import catalog as catalog_module
-from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import BatchKind, NodeShape, Resource
 from vc3tui.engine.paths import Dirs
 from vc3tui.screens.confirm import ConfirmScreen
@@ -109,19 +106,13 @@ async def test_a_broken_resources_file_is_named_not_a_crash(dirs: Dirs) -> None:
         assert any(str(dirs.user_resources) in m and "batch" in m for m in messages), messages
 
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
-
-
 @pytest.mark.parametrize("size", SIZES)
 def test_resources_view_snapshot(dirs: Dirs, snap_compare, size) -> None:
     async def run_before(pilot) -> None:
         await opened(pilot)
 
-    engine = Engine(dirs)
-    try:
-        assert snap_compare(VC3App(engine, watch_store=False), terminal_size=size, run_before=run_before)
-    finally:
-        asyncio.run(engine.close())
+    with snapshot_app(dirs) as app:
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -131,8 +122,5 @@ def test_resource_form_snapshot(dirs: Dirs, snap_compare, size) -> None:
         await pilot.press("n", *"my lab", "ctrl+s")
         await pilot.pause()
 
-    engine = Engine(dirs)
-    try:
-        assert snap_compare(VC3App(engine, watch_store=False), terminal_size=size, run_before=run_before)
-    finally:
-        asyncio.run(engine.close())
+    with snapshot_app(dirs) as app:
+        assert snap_compare(app, terminal_size=size, run_before=run_before)

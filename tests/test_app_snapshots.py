@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.tui import fixture_clusters, shown
+from tests.tui import SIZES, fixture_clusters, shown, snapshot_app
 from vc3tui.app import VC3App
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
@@ -17,7 +17,6 @@ from vc3tui.screens.question import QuestionScreen
 from vc3tui.screens.quit import QuitScreen
 
 pytestmark = pytest.mark.timeout(120)
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
 
 @pytest.fixture(autouse=True)
@@ -70,11 +69,8 @@ def test_clusters_view(app, snap_compare, size) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_clusters_view_empty(dirs: Dirs, snap_compare, size) -> None:
-    engine = Engine(dirs)
-    try:
-        assert snap_compare(VC3App(engine, watch_store=False), terminal_size=size, run_before=then())
-    finally:
-        asyncio.run(engine.close())
+    with snapshot_app(dirs) as app:
+        assert snap_compare(app, terminal_size=size, run_before=then())
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from vc3tui.engine.catalog import save_user_resource

@@ -30,11 +30,9 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def site(sshd, user_home: Path):
-    """A fresh data dir and user HOME (no ~/.ssh of the machine's), and a clean test account."""
-    sshd.reset_user()
-    yield sshd
-    sshd.reset_user()
+def site(ssh_site):
+    """Here every test's site is the plain sshd (not SLURM's login node)."""
+    return ssh_site
 
 
 def fingerprint(sshd) -> str:

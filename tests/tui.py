@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
+import pytest
 from textual.pilot import Pilot
 
 from tests.factories import cluster
@@ -74,3 +75,17 @@ async def running_app(dirs: Dirs, size: tuple[int, int] = (120, 30), *, watch_st
             yield pilot
     finally:
         await engine.close()
+
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+"""Every view's snapshots are taken at both sizes."""
+
+
+@contextmanager
+def snapshot_app(dirs: Dirs) -> Iterator[VC3App]:
+    """An app for snap_compare (which runs it in its own loop); its engine is closed afterwards."""
+    engine = Engine(dirs)
+    try:
+        yield VC3App(engine, watch_store=False)
+    finally:
+        asyncio.run(engine.close())

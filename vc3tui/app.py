@@ -12,6 +12,7 @@ from textual.binding import Binding
 
 from vc3tui.engine.engine import Engine
 from vc3tui.live import StoreChanged, feed
+from vc3tui.screens.allocations import AllocationsScreen
 from vc3tui.screens.clusters import ClustersScreen
 from vc3tui.screens.jump import JumpScreen
 from vc3tui.screens.keys import KeysScreen
@@ -24,7 +25,7 @@ from vc3tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered
 class VC3App(App[None]):
     TITLE = "vc3tui"
     CSS_PATH = "app.tcss"
-    MODES = {"clusters": ClustersScreen, "resources": ResourcesScreen}
+    MODES = {"clusters": ClustersScreen, "resources": ResourcesScreen, "allocations": AllocationsScreen}
     DEFAULT_MODE = "clusters"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),

@@ -1,0 +1,158 @@
+"""Allocations view: the user's accounts on resources with their state (`new`, `ready`,
+`needs_login`, `validation_failure`, ...); `n` opens the four-step wizard, `enter` opens an
+allocation at the step it needs (its own login for one a project imported), `v` validates again,
+`i` installs the key, `d` deletes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+
+from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.engine import EngineError
+from vc3tui.engine.models import Allocation
+from vc3tui.engine.states import AllocationState
+from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.screens.allocation_wizard import AllocationWizardScreen
+from vc3tui.screens.confirm import ConfirmScreen
+from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
+
+COLUMNS = (("Name", 12), ("Resource", 12), ("Login", 10), ("Account", 8), ("State", 16), ("Owner", 6), ("Reason", None))
+STATE_STYLE = {
+    AllocationState.READY: "green",
+    AllocationState.NEW: "yellow",
+    AllocationState.NEEDS_LOGIN: "bold yellow",
+    AllocationState.VALIDATION_FAILURE: "bold red",
+    AllocationState.FAILURE: "bold red",
+}
+
+
+def cells(allocation: Allocation) -> tuple[Text | str, ...]:
+    state = "needs your login" if allocation.state is AllocationState.NEEDS_LOGIN and not allocation.key_path else allocation.state.value
+    return (
+        Text(allocation.name), Text(allocation.resource), Text(allocation.login or "-"), Text(allocation.account or "-"),
+        Text(state, style=STATE_STYLE[allocation.state]), Text(allocation.owner or "you"), Text(allocation.reason or "-", no_wrap=True, overflow="ellipsis"),
+    )  # fmt: skip
+
+
+class AllocationsScreen(TableFilter, Screen[None]):
+    TITLE = "Allocations"
+    BINDINGS = [
+        *FILTER_BINDINGS,
+        Binding("n", "create", "New"),
+        Binding("v", "validate", "Validate"),
+        Binding("i", "install", "Install key"),
+        Binding("d", "delete", "Delete"),
+    ]
+    filtered_table = "#allocations"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="allocations", cursor_type="row", zebra_stripes=True)
+        yield self.filter_box()
+        yield Footer()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.coalescer = Coalescer(self.reload)
+        self.allocations: list[Allocation] = []
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
+        self.query_one("#filter").display = False
+        self.run_worker(self.coalescer.request())
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """Polled too: a kept MFA login that drops moves its allocation to needs_login."""
+        self.run_worker(self.coalescer.request())
+
+    def on_screen_resume(self) -> None:
+        self.run_worker(self.coalescer.request())
+
+    async def reload(self) -> None:
+        allocations = [a for a in await self.app.engine.allocations() if a.name != LOCAL]
+        if allocations != self.allocations or not self.query_one(DataTable).row_count:
+            self.allocations = allocations
+            self.show_rows()
+
+    def show_rows(self, select: str | None = None) -> None:
+        table = self.query_one(DataTable)
+        select = select or self.selected_name()
+        table.clear()
+        for allocation in self.allocations:
+            row = cells(allocation)
+            if not self.text_filter or any(self.text_filter in str(cell).lower() for cell in row):
+                table.add_row(*row, key=allocation.name)
+        if select and select in table.rows:
+            table.move_cursor(row=table.get_row_index(select))
+        ready = sum(a.state is AllocationState.READY for a in self.allocations)
+        self.sub_title = f"{len(self.allocations)} allocation{'s' * (len(self.allocations) != 1)}, {ready} ready"
+
+    def filter_changed(self) -> None:
+        self.show_rows()
+
+    def selected_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected(self) -> Allocation | None:
+        name = self.selected_name()
+        return next((a for a in self.allocations if a.name == name), None)
+
+    @work
+    async def action_create(self) -> None:
+        await self._wizard(None, "login")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    @work
+    async def action_open(self) -> None:
+        allocation = self.selected()
+        if allocation is not None:
+            step = "install" if allocation.state is AllocationState.NEW else "validate"
+            await self._wizard(allocation, step)
+
+    @work
+    async def action_validate(self) -> None:
+        allocation = self.selected()
+        if allocation is not None:
+            await self._wizard(allocation, "validate")
+
+    @work
+    async def action_install(self) -> None:
+        allocation = self.selected()
+        if allocation is not None:
+            await self._wizard(allocation, "install")
+
+    async def _wizard(self, allocation: Allocation | None, step: str) -> None:
+        if allocation is not None and allocation.state is AllocationState.NEEDS_LOGIN and not allocation.key_path:
+            step = "login"
+        if allocation is not None and step != "login" and not allocation.key_path:
+            self.notify(f"{allocation.name} has no key; delete it and create it again", severity="warning", markup=False)
+            return
+        name = await self.app.push_screen_wait(AllocationWizardScreen(allocation, step=step))
+        await self.reload()
+        if name:
+            self.show_rows(select=name)
+
+    @work
+    async def action_delete(self) -> None:
+        allocation = self.selected()
+        if allocation is None:
+            return
+        if await self.app.push_screen_wait(ConfirmScreen(f"Forget allocation {allocation.name}? Its key stays in your data dir; clusters using it stop getting pilots from it.", "Delete")):
+            try:
+                await self.app.engine.delete_allocation(allocation.name)
+            except EngineError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+            await self.reload()
+
