@@ -3,9 +3,6 @@ Engine facade, never blocking; engine events arrive as messages, engine question
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -19,7 +16,8 @@ from vc3tui.screens.keys import KeysScreen
 from vc3tui.screens.question import QuestionScreen
 from vc3tui.screens.resources import ResourcesScreen
 from vc3tui.screens.quit import QuitChoice, QuitScreen
-from vc3tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from vc3tui.engine.settings import remember, setting
+from vc3tui.themes import DEFAULT_THEME, load_themes
 
 
 class VC3App(App[None]):
@@ -40,7 +38,7 @@ class VC3App(App[None]):
         themes, self._theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
-        chosen = remembered_theme(engine.dirs)
+        chosen = setting(engine.dirs, "theme")
         self.theme = chosen if chosen in self.available_themes else DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
 
     def on_mount(self) -> None:
@@ -58,7 +56,7 @@ class VC3App(App[None]):
 
     def _save_theme(self, name: str) -> None:
         try:
-            remember_theme(self.engine.dirs, name)
+            remember(self.engine.dirs, "theme", name)
         except OSError as exc:
             self.notify(f"could not remember the theme: {exc}", severity="warning", markup=False)
 
@@ -104,15 +102,5 @@ class VC3App(App[None]):
                     await self.engine.terminate(cluster_id, peaceful=False)
                 await self.engine.release(cluster_id)
                 if choice in (QuitChoice.HAND_OFF, QuitChoice.TERMINATE):
-                    self.hand_off(names.get(cluster_id, cluster_id))
+                    self.engine.hand_off(names.get(cluster_id, cluster_id))
         self.exit()
-
-    def hand_off(self, name: str) -> None:
-        """A background `vc3tui cluster manage NAME`, in its own session so it outlives this one
-        (a terminate still needs its teardown carried out); its output goes to a log file."""
-        log_path = self.engine.dirs.data / f"manage-{name}.log"
-        with open(log_path, "ab") as log:
-            subprocess.Popen(
-                [sys.executable, "-m", "vc3tui", "--no-input", "cluster", "manage", name],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip

@@ -18,6 +18,7 @@ from vc3tui.commands import UserError, add_parsers, run_command
 from vc3tui.engine.access import AccessError
 from vc3tui.engine.engine import Engine, EngineError
 from vc3tui.engine.keys import KeyFileError
+from vc3tui.engine.projects import ProjectError
 from vc3tui.engine.store import StoreError
 from vc3tui.engine.tomlfile import FileErrors
 from vc3tui.headless import run_headless
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return USAGE_ERROR
-    except (UserError, StoreError, EngineError, AccessError, KeyFileError) as exc:
+    except (UserError, StoreError, EngineError, AccessError, KeyFileError, ProjectError) as exc:
         print(f"vc3tui: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Scripting commands: `vc3tui resource ...` and `vc3tui allocation ...`, mirroring the VC3 client."""
+"""Scripting commands: `vc3tui resource ...`, `allocation ...` and `cluster ...`, mirroring the VC3 client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,7 +17,9 @@ from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
 from vc3tui.engine.questions import QuestionKind
 from vc3tui.engine.states import ClusterState
+from vc3tui.printing import print_pairs, print_table
 from vc3tui.new_blueprint import add_blueprint_parsers, blueprint_new
+from vc3tui.project_commands import PROJECT_HANDLERS, add_join_parser, add_project_parsers
 from vc3tui.terminal import answer_on_terminal
 
 
@@ -93,6 +94,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     extend = cluster.add_parser("extend", help="push a cluster's expiration back")
     extend.add_argument("name")
     extend.add_argument("duration", help="from now, e.g. 24h")
+    add_join_parser(cluster)
+    add_project_parsers(commands)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -341,6 +344,7 @@ HANDLERS = {
     ("cluster", "extend"): cluster_extend,
     ("cluster", "manage"): cluster_manage,
     ("blueprint", "new"): blueprint_new,
+    **PROJECT_HANDLERS,
 }
 
 
@@ -357,17 +361,3 @@ def stage_line(stage: StageResult) -> str:
 
 def resource_json(resource: Resource, origin: str) -> dict:
     return {**resource.model_dump(mode="json"), "origin": origin}
-
-
-def print_pairs(rows: Sequence[tuple[str, object]]) -> None:
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-
-
-def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    text = [[str(cell) for cell in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in text) for i in range(len(header))]
-    for row in text:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-

@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +30,7 @@ from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, HeadPlacement, Pilot, Resource
 from vc3tui.engine.paths import Dirs, shipped_dir
+from vc3tui.engine.projects import Projects
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import PilotLine, AsyncStore, CycleWrites, Store, default_owner
@@ -58,6 +60,7 @@ class Engine:
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
         self.access = SiteAccess(self.dirs, self.store, lambda: self.catalog, self.questions)
+        self.projects = Projects(self)
         self._allocations: dict[str, Allocation] = {}
 
     @property
@@ -187,6 +190,17 @@ class Engine:
         if entry:
             entry[1].cancel()
             await asyncio.gather(entry[1], return_exceptions=True)
+
+    def hand_off(self, name: str) -> Path:
+        """A background `vc3tui cluster manage NAME`, in its own session so it outlives this process
+        (a terminate still needs its teardown carried out); returns its log file."""
+        log_path = self.dirs.data / f"manage-{name}.log"
+        with open(log_path, "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "vc3tui", "--no-input", "cluster", "manage", name],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        return log_path
 
     async def builder_packages(self) -> list[str]:
         """The package names the shipped builder's recipes offer (`vc3-builder --list`)."""

@@ -190,31 +190,6 @@ class Environment(Strict):
         return self
 
 
-class Member(Strict):
-    name: str = Field(min_length=1)
-    email: str = ""
-    key_fingerprint: str = ""
-
-
-class AllocationDescriptor(Strict):
-    """An allocation as a project shares it: who owns it and where, never a key."""
-
-    name: Name
-    resource: Name
-    owner: str
-    account: BatchToken | None = None
-
-
-class Project(Strict):
-    name: Name
-    description: str = ""
-    members: list[Member] = Field(default_factory=list)
-    resources: list[Resource] = Field(default_factory=list)
-    environments: list[Environment] = Field(default_factory=list)
-    blueprints: dict[str, str] = Field(default_factory=dict, description="blueprint name -> TOML text")
-    allocations: list[AllocationDescriptor] = Field(default_factory=list)
-
-
 class WorkerSpec(Strict):
     count: int = Field(1, ge=0)
     cores: int = Field(1, gt=0)
@@ -316,6 +291,56 @@ class Blueprint(Strict):
     autoscale: Autoscale | None = None
     peaceful: bool = True
     expiration: Annotated[Duration, Field(gt=0)] | None = None
+
+
+class Member(Strict):
+    """A person in a project; the fingerprint says which key is theirs, the key itself stays with them."""
+
+    name: Name
+    email: str = ""
+    key_fingerprint: Annotated[str, _pattern(r"(SHA256:[A-Za-z0-9+/]{43})?", "key fingerprint", "copy the SHA256:... that `ssh-keygen -lf KEY.pub` prints")] = ""
+
+
+class AllocationDescriptor(Strict):
+    """An allocation as a project shares it: where, whose, which account; never a login or a key."""
+
+    name: Name
+    resource: Name
+    owner: Name
+    account: BatchToken | None = None
+
+
+class SharedCluster(Strict):
+    """A project cluster as its members see it: one head, run by `owner`, that other members add
+    their own pilots to (from their side, an external head at `address`)."""
+
+    name: Name
+    blueprint: Name
+    owner: Name
+    middleware: MiddlewareKind
+    address: ManagerAddress
+
+
+class Project(Strict):
+    """What a team shares as one TOML file: who is in it, where they run, what they run."""
+
+    name: Name
+    description: str = ""
+    members: list[Member] = Field(default_factory=list)
+    resources: list[Resource] = Field(default_factory=list)
+    environments: list[Environment] = Field(default_factory=list)
+    blueprints: list[Blueprint] = Field(default_factory=list)
+    allocations: list[AllocationDescriptor] = Field(default_factory=list)
+    clusters: list[SharedCluster] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Project":
+        for field in ("members", "resources", "environments", "blueprints", "allocations", "clusters"):
+            names = [item.name for item in getattr(self, field)]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"{field}: {', '.join(map(str, twice))} listed twice; give each a unique name")
+        return self
 
 
 class Condition(Strict):

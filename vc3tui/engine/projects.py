@@ -1,0 +1,296 @@
+"""Projects shared without a server: a project is a TOML file the team passes around.
+
+It names the members (with their key fingerprints, never keys), the resources and environments
+they use, the blueprints they launch, the allocations they charge (resource, owner, account: no
+login, no key) and the clusters they share. Importing one gives this data dir the resources,
+environments and blueprints, and one allocation per descriptor marked "needs your login" until
+this user brings their own login. A shared cluster has one head, its owner's; every other member
+joins it as an external head and adds pilots from their own allocations.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import tomlkit
+from pydantic import ValidationError
+
+from vc3tui.engine.blueprint import blueprint_toml, check_blueprint
+from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.models import (
+    Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, Member, Project, SharedCluster,
+)  # fmt: skip
+from vc3tui.engine.settings import remember, setting
+from vc3tui.engine.states import AllocationState
+from vc3tui.engine.store import Store
+from vc3tui.engine.tomlfile import FileErrors, field_problems, located, read_toml, validate_file
+
+if TYPE_CHECKING:
+    from vc3tui.engine.engine import Engine
+
+HINTS = {
+    "owner": "the name of one of the project's members",
+    "key_fingerprint": "the SHA256:... fingerprint `ssh-keygen -lf KEY.pub` prints",
+}
+
+
+class ProjectError(Exception):
+    """A project request that cannot be carried out; the message says why and what to do."""
+
+
+def load_project(path: Path) -> Project:
+    """Read and check a project file; every problem at once, each with its line."""
+    data, lines = read_toml(path, "project")
+    project = validate_file(Project, data, path, lines, HINTS)
+    members = {m.name for m in project.members}
+    descriptors = {d.name for d in project.allocations}
+    findings = []
+    for index, descriptor in enumerate(project.allocations):
+        if descriptor.owner not in members:
+            findings.append((("allocations", index, "owner"), f"{descriptor.owner!r} is not a member", f"add [[members]] name = {descriptor.owner!r}"))
+    for index, blueprint in enumerate(project.blueprints):
+        for loc, message, hint in check_blueprint(blueprint, allocations=descriptors | {LOCAL}, environments={e.name for e in project.environments}):
+            findings.append((("blueprints", index, *loc), message, hint))
+    blueprints = {b.name for b in project.blueprints}
+    for index, shared in enumerate(project.clusters):
+        if shared.blueprint not in blueprints:
+            findings.append((("clusters", index, "blueprint"), f"no blueprint {shared.blueprint!r} in this project", "add it under [[blueprints]]"))
+    if findings:
+        raise FileErrors([located(path, lines, loc, message, hint) for loc, message, hint in findings])
+    return project
+
+
+def project_toml(project: Project, exported_by: str) -> str:
+    """The file form: defaults left out, a header saying what is (not) in it."""
+    document = tomlkit.document()
+    document.add(tomlkit.comment(f"vc3tui project {project.name}, exported {time.strftime('%Y-%m-%d %H:%M')} by {exported_by}"))
+    document.add(tomlkit.comment("No logins and no keys: every member uses their own (vc3tui project import FILE)."))
+    body = project.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    for key in ("name", "description"):
+        if key in body:
+            document[key] = body.pop(key)
+    body.pop("blueprints", None)
+    for key, items in body.items():
+        document.add(tomlkit.nl())
+        table = tomlkit.aot()
+        for item in items:
+            table.append(item)
+        document[key] = table
+    for blueprint in project.blueprints:
+        document.add(tomlkit.nl())
+        document.setdefault("blueprints", tomlkit.aot()).append(tomlkit.parse(blueprint_toml(blueprint)))
+    return tomlkit.dumps(document)
+
+
+def local_name(text: str) -> str:
+    """A login name as a member name (1-64 of A-Z a-z 0-9 _ -)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:64] or "me"
+
+
+class Projects:
+    """The engine's projects: kept in the store, exchanged as files."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def me(self) -> str:
+        """The member name this user goes by (settings `name`; first use: the login name)."""
+        return setting(self.engine.dirs, "name") or local_name(getpass.getuser())
+
+    def call_me(self, name: str) -> None:
+        Member(name=name)
+        remember(self.engine.dirs, "name", name)
+
+    async def all(self) -> list[Project]:
+        return sorted(await self.engine.store.run(Store.projects), key=lambda p: p.name)
+
+    async def get(self, name: str) -> Project:
+        project = next((p for p in await self.all() if p.name == name), None)
+        if project is None:
+            raise ProjectError(f"no project named {name!r}; `vc3tui project create` or `vc3tui project import FILE`")
+        return project
+
+    async def save(self, project: Project) -> Project:
+        """Store a changed project after checking it as a whole (unique names, known owners)."""
+        try:
+            checked = Project.model_validate(project.model_dump())
+        except ValidationError as exc:
+            raise ProjectError("; ".join(field_problems(Project, exc))) from None
+        await self.engine.store.run(Store.put_project, checked)
+        return checked
+
+    async def create(self, name: str, description: str = "", blueprints: Sequence[Path] = ()) -> Project:
+        if any(p.name == name for p in await self.all()):
+            raise ProjectError(f"project {name!r} already exists")
+        try:
+            project = Project(name=name, description=description, members=[Member(name=self.me)])
+        except ValidationError as exc:
+            raise ProjectError("; ".join(field_problems(Project, exc))) from None
+        for path in blueprints:
+            project = await self._with_blueprint(project, path)
+        return await self.save(project)
+
+    async def add_member(self, project_name: str, member: Member) -> Project:
+        project = await self.get(project_name)
+        project.members = [m for m in project.members if m.name != member.name] + [member]
+        return await self.save(project)
+
+    async def remove_member(self, project_name: str, name: str) -> Project:
+        project = await self.get(project_name)
+        owned = [d.name for d in project.allocations if d.owner == name]
+        if owned:
+            raise ProjectError(f"{name} owns {', '.join(owned)} in {project_name}; remove or re-own those allocations first")
+        if not any(m.name == name for m in project.members):
+            raise ProjectError(f"{name} is not a member of {project_name}")
+        project.members = [m for m in project.members if m.name != name]
+        return await self.save(project)
+
+    async def add_allocation(self, project_name: str, allocation_name: str, owner: str | None = None) -> Project:
+        project = await self.get(project_name)
+        await self._share_allocation(project, allocation_name, owner)
+        return await self.save(project)
+
+    async def _share_allocation(self, project: Project, allocation_name: str, owner: str | None = None) -> None:
+        """One of my allocations as a descriptor; a resource of my own goes into the project too."""
+        allocation = await self.engine.allocation(allocation_name)
+        if allocation.name == LOCAL:
+            raise ProjectError("`local` is every member's own machine; it is not shared")
+        owner = owner or allocation.owner or self.me
+        if not any(m.name == owner for m in project.members):
+            raise ProjectError(f"{owner} is not a member of {project.name}; add them first (`vc3tui project add-member`)")
+        descriptor = AllocationDescriptor(name=allocation.name, resource=allocation.resource, owner=owner, account=allocation.account)
+        project.allocations = [d for d in project.allocations if d.name != descriptor.name] + [descriptor]
+        catalog = self.engine.catalog
+        if catalog.origin.get(allocation.resource) == "user":
+            project.resources = [r for r in project.resources if r.name != allocation.resource] + [catalog.get(allocation.resource)]
+
+    async def remove_allocation(self, project_name: str, name: str) -> Project:
+        project = await self.get(project_name)
+        used = [b.name for b in project.blueprints if any(u.name == name for u in b.allocations)]
+        if used:
+            raise ProjectError(f"blueprints {', '.join(used)} of {project_name} draw pilots from {name}; change them first")
+        project.allocations = [d for d in project.allocations if d.name != name]
+        return await self.save(project)
+
+    async def add_blueprint(self, project_name: str, path: Path) -> Project:
+        return await self.save(await self._with_blueprint(await self.get(project_name), path))
+
+    async def _with_blueprint(self, project: Project, path: Path) -> Project:
+        """A blueprint, with my allocations and named environment it uses shared alongside it."""
+        blueprint = await self.engine.load_blueprint(path)
+        project.blueprints = [b for b in project.blueprints if b.name != blueprint.name] + [blueprint]
+        for use in blueprint.allocations:
+            if use.name != LOCAL and not any(d.name == use.name for d in project.allocations):
+                await self._share_allocation(project, use.name)
+        named = {e.name: e for e in await self.engine.environments()}
+        if blueprint.environment.name in named and not any(e.name == blueprint.environment.name for e in project.environments):
+            project.environments.append(named[blueprint.environment.name])
+        return project
+
+    async def export(self, project_name: str, path: Path) -> Project:
+        """Write the project file, with my running clusters of its blueprints as shared clusters."""
+        project = await self.get(project_name)
+        mine = await self._my_shared_clusters(project)
+        others = [c for c in project.clusters if c.owner != self.me and not any(m.name == c.name for m in mine)]
+        project.clusters = others + mine
+        project = await self.save(project)
+        path.write_text(project_toml(project, self.me))
+        return project
+
+    async def _my_shared_clusters(self, project: Project) -> list[SharedCluster]:
+        blueprints = {b.name for b in project.blueprints}
+        shared = []
+        for row in await self.engine.cluster_rows(include_terminated=False):
+            cluster = row.cluster
+            if cluster.blueprint.name in blueprints and cluster.head and not cluster.head.external and cluster.head.address:
+                shared.append(SharedCluster(name=cluster.name, blueprint=cluster.blueprint.name, owner=self.me,
+                                            middleware=cluster.blueprint.middleware, address=cluster.head.address))  # fmt: skip
+        return shared
+
+    async def import_file(self, path: Path) -> tuple[Project, list[str]]:
+        """Take in a project file: its resources, environments and blueprints, and its allocations
+        as "needs your login". Returns the project and one line per thing done or kept."""
+        project = load_project(path)
+        report = []
+        catalog = self.engine.catalog
+        for resource in project.resources:
+            if catalog.origin.get(resource.name) == "user" and catalog.get(resource.name) != resource:
+                report.append(f"resource {resource.name}: yours kept (it differs from the project's)")
+            elif catalog.get(resource.name) != resource:
+                self.engine.save_resource(resource)
+                report.append(f"resource {resource.name}: added to your resources")
+        for environment in project.environments:
+            await self.engine.store.run(Store.put_environment, environment)
+            report.append(f"environment {environment.name}: saved")
+        for descriptor in project.allocations:
+            existing = await self.engine.store.run(Store.allocation, descriptor.name)
+            if existing is not None:
+                report.append(f"allocation {descriptor.name}: yours kept ({existing.state})")
+                continue
+            allocation = Allocation(
+                name=descriptor.name, resource=descriptor.resource, owner=descriptor.owner, account=descriptor.account,
+                state=AllocationState.NEEDS_LOGIN, reason=f"from project {project.name}: log in with your own account",
+            )  # fmt: skip
+            await self.engine.store.run(Store.put_allocation, allocation)
+            report.append(f"allocation {descriptor.name}: needs your login on {descriptor.resource} (`vc3tui allocation create {descriptor.name} {descriptor.resource} --login YOU`)")
+        for path_written in self.write_blueprints(project):
+            report.append(f"blueprint {path_written.stem}: {path_written}")
+        await self.save(project)
+        return project, report
+
+    def write_blueprints(self, project: Project) -> list[Path]:
+        """The project's blueprints as files in the data dir, for `vc3tui --run` and the launch form."""
+        folder = self.blueprint_dir(project.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for blueprint in project.blueprints:
+            path = folder / f"{blueprint.name}.toml"
+            path.write_text(blueprint_toml(blueprint))
+            written.append(path)
+        return written
+
+    def blueprint_dir(self, project_name: str) -> Path:
+        return self.engine.dirs.data / "projects" / project_name
+
+    async def joinable(self) -> list[tuple[Project, SharedCluster]]:
+        """Other members' shared clusters that are not live here."""
+        live = {row.cluster.name for row in await self.engine.cluster_rows(include_terminated=False)}
+        return [(p, c) for p in await self.all() for c in p.clusters if c.owner != self.me and c.name not in live]
+
+    async def join(self, name: str, *, allocations: list[str] | None = None, workers: int | None = None) -> Cluster:
+        """Add pilots from my allocations to another member's cluster: a cluster of my own whose head
+        is theirs (external), with the blueprint's environment and worker shape."""
+        matches = [(p, c) for p, c in await self.joinable() if c.name == name]
+        if not matches:
+            shared = {c.name for p in await self.all() for c in p.clusters}
+            hint = f"shared clusters: {', '.join(sorted(shared))}" if shared else "import the project file its owner exported after launching it"
+            raise ProjectError(f"no shared cluster {name!r} to join ({hint})")
+        project, shared = matches[0]
+        blueprint = next(b for b in project.blueprints if b.name == shared.blueprint)
+        ready = {a.name for a in await self.engine.allocations() if a.state is AllocationState.READY}
+        chosen = allocations or [d.name for d in project.allocations if d.name in ready]
+        if not chosen:
+            raise ProjectError(f"none of {project.name}'s allocations is ready here; log in to one (Allocations view) or name one with --allocation")
+        body = blueprint.model_dump(exclude={"head", "allocations", "autoscale", "entry"})
+        body |= {
+            "name": shared.name,
+            "description": f"{shared.owner}'s {shared.name} ({project.name}), joined with my allocations",
+            "head": HeadSpec(placement=HeadPlacement.EXTERNAL, address=shared.address),
+            "allocations": [AllocationUse(name=a) for a in chosen],
+        }
+        if workers is not None:
+            body["workers"]["count"] = workers
+        try:
+            joined = Blueprint.model_validate(body)
+        except ValidationError as exc:
+            raise ProjectError("; ".join(field_problems(Blueprint, exc))) from None
+        problems = check_blueprint(joined, allocations={a.name for a in await self.engine.allocations()}, environments={e.name for e in await self.engine.environments()})
+        if problems:
+            raise ProjectError("; ".join(f"{'.'.join(map(str, loc))}: {message} ({hint})" for loc, message, hint in problems))
+        return await self.engine.launch(joined)

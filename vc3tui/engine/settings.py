@@ -1,0 +1,35 @@
+"""The user's settings file (config/settings.toml): small remembered choices such as the theme
+and the name this user goes by in projects. Written with tomlkit, so comments the user added stay."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import tomlkit
+
+from vc3tui.engine.paths import Dirs
+
+
+def settings_path(dirs: Dirs) -> Path:
+    return dirs.config / "settings.toml"
+
+
+def setting(dirs: Dirs, key: str) -> str | None:
+    """A remembered string; an unreadable settings file counts as none."""
+    try:
+        value = tomllib.loads(settings_path(dirs).read_text()).get(key)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def remember(dirs: Dirs, key: str, value: str) -> None:
+    """Save one setting, keeping the rest of the file and its comments."""
+    path = settings_path(dirs)
+    try:
+        document = tomlkit.parse(path.read_text())
+    except (OSError, tomlkit.exceptions.ParseError):
+        document = tomlkit.document()
+    document[key] = value
+    path.write_text(tomlkit.dumps(document))
