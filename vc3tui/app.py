@@ -13,6 +13,7 @@ from vc3tui.screens.allocations import AllocationsScreen
 from vc3tui.screens.clusters import ClustersScreen
 from vc3tui.screens.jump import JumpScreen
 from vc3tui.screens.keys import KeysScreen
+from vc3tui.screens.projects import ProjectsScreen
 from vc3tui.screens.question import QuestionScreen
 from vc3tui.screens.resources import ResourcesScreen
 from vc3tui.screens.quit import QuitChoice, QuitScreen
@@ -23,7 +24,7 @@ from vc3tui.themes import DEFAULT_THEME, load_themes
 class VC3App(App[None]):
     TITLE = "vc3tui"
     CSS_PATH = "app.tcss"
-    MODES = {"clusters": ClustersScreen, "resources": ResourcesScreen, "allocations": AllocationsScreen}
+    MODES = {"clusters": ClustersScreen, "resources": ResourcesScreen, "allocations": AllocationsScreen, "projects": ProjectsScreen}
     DEFAULT_MODE = "clusters"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),

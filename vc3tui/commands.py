@@ -17,6 +17,7 @@ from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
 from vc3tui.engine.questions import QuestionKind
 from vc3tui.engine.states import ClusterState
+from vc3tui.engine.tomlfile import validation_summary
 from vc3tui.printing import print_pairs, print_table
 from vc3tui.new_blueprint import add_blueprint_parsers, blueprint_new
 from vc3tui.project_commands import PROJECT_HANDLERS, add_join_parser, add_project_parsers
@@ -109,7 +110,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
         handler = HANDLERS[(args.command, args.action)]
         return await handler(engine, args)
     except ValidationError as exc:
-        raise UserError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())) from None
+        raise UserError(validation_summary(exc)) from None
     finally:
         answering.cancel()
         await engine.close()

@@ -7,11 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from vc3tui.engine.blueprint import blueprint_toml, check_blueprint
+from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
 from vc3tui.engine.durations import parse_duration
 from vc3tui.engine.engine import Engine, EngineError
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
-from vc3tui.engine.tomlfile import dotted
 
 
 def add_blueprint_parsers(commands: argparse._SubParsersAction) -> None:
@@ -73,7 +72,7 @@ async def blueprint_new(engine: Engine, args: argparse.Namespace) -> int:
     allocations = {a.name for a in await engine.allocations()}
     findings = check_blueprint(blueprint, allocations=allocations)
     if findings:
-        raise EngineError("; ".join(f"{dotted(loc)}: {message} ({hint})" for loc, message, hint in findings))
+        raise EngineError("; ".join(finding_lines(findings)))
     text = blueprint_toml(blueprint)
     if args.output:
         args.output.write_text(text)

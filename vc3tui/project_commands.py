@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import Member, Project
+from vc3tui.engine.models import Member
+from vc3tui.engine.projects import summary_lines
 from vc3tui.printing import print_table
 
 
@@ -77,20 +78,9 @@ async def project_show(engine: Engine, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(project.model_dump(mode="json"), indent=2))
         return 0
-    for line in project_lines(project):
+    for line in summary_lines(project):
         print(line)
     return 0
-
-
-def project_lines(project: Project) -> list[str]:
-    """A project as text: what the CLI prints and the projects view shows beside its table."""
-    lines = [f"{project.name}: {project.description or '(no description)'}", "members:"]
-    lines += [f"  {m.name}{' <' + m.email + '>' if m.email else ''}{'  ' + m.key_fingerprint if m.key_fingerprint else ''}" for m in project.members]
-    lines += ["allocations:"] + [f"  {d.name} on {d.resource}, owner {d.owner}{', account ' + d.account if d.account else ''}" for d in project.allocations]
-    lines += ["blueprints:"] + [f"  {b.name} ({b.middleware}, {b.workers.count} workers on {', '.join(u.name for u in b.allocations)})" for b in project.blueprints]
-    lines += ["resources:"] + [f"  {r.name} ({r.batch} at {', '.join(r.login_hosts) or 'the login node'})" for r in project.resources]
-    lines += ["shared clusters:"] + [f"  {c.name} ({c.middleware} at {c.address}, run by {c.owner})" for c in project.clusters]
-    return [line for i, line in enumerate(lines) if not (line.endswith(":") and (i + 1 == len(lines) or lines[i + 1].endswith(":")))]
 
 
 async def project_export(engine: Engine, args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import tomlkit
 
 from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
-from vc3tui.engine.tomlfile import FileErrors, Loc, located, read_toml, validate_file
+from vc3tui.engine.tomlfile import FileErrors, Loc, dotted, located, read_toml, validate_file
 
 Finding = tuple[Loc, str, str]
 SUPPORTED_MIDDLEWARE = (MiddlewareKind.DASK, MiddlewareKind.WORKQUEUE, MiddlewareKind.SPARK, MiddlewareKind.HTCONDOR, MiddlewareKind.NONE)
@@ -100,6 +100,11 @@ def check_blueprint(
             (("environment", "name"), f"unknown environment {env.name!r}", f"define it inline or use one of: {choices}")
         )
     return findings
+
+
+def finding_lines(findings: list[Finding]) -> list[str]:
+    """Findings about a blueprint that came from flags or a form, not a file: `field: message (hint)`."""
+    return [f"{dotted(loc)}: {message} ({hint})" for loc, message, hint in findings]
 
 
 def _external_head(blueprint: Blueprint) -> list[Finding]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import tomlkit
 from pydantic import ValidationError
 
-from vc3tui.engine.blueprint import blueprint_toml, check_blueprint
+from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
 from vc3tui.engine.catalog import LOCAL
 from vc3tui.engine.models import (
     Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, Member, Project, SharedCluster,
@@ -85,6 +85,17 @@ def project_toml(project: Project, exported_by: str) -> str:
         document.add(tomlkit.nl())
         document.setdefault("blueprints", tomlkit.aot()).append(tomlkit.parse(blueprint_toml(blueprint)))
     return tomlkit.dumps(document)
+
+
+def summary_lines(project: Project) -> list[str]:
+    """A project as text, a section per kind of entry (empty ones left out): `project show` and the projects view."""
+    lines = [f"{project.name}: {project.description or '(no description)'}", "members:"]
+    lines += [f"  {m.name}{' <' + m.email + '>' if m.email else ''}{'  ' + m.key_fingerprint if m.key_fingerprint else ''}" for m in project.members]
+    lines += ["allocations:"] + [f"  {d.name} on {d.resource}, owner {d.owner}{', account ' + d.account if d.account else ''}" for d in project.allocations]
+    lines += ["blueprints:"] + [f"  {b.name} ({b.middleware}, {b.workers.count} workers on {', '.join(u.name for u in b.allocations)})" for b in project.blueprints]
+    lines += ["resources:"] + [f"  {r.name} ({r.batch} at {', '.join(r.login_hosts) or 'the login node'})" for r in project.resources]
+    lines += ["shared clusters:"] + [f"  {c.name} ({c.middleware} at {c.address}, run by {c.owner})" for c in project.clusters]
+    return [line for i, line in enumerate(lines) if not (line.endswith(":") and (i + 1 == len(lines) or lines[i + 1].endswith(":")))]
 
 
 def local_name(text: str) -> str:
@@ -176,6 +187,13 @@ class Projects:
         if used:
             raise ProjectError(f"blueprints {', '.join(used)} of {project_name} draw pilots from {name}; change them first")
         project.allocations = [d for d in project.allocations if d.name != name]
+        return await self.save(project)
+
+    async def remove_blueprint(self, project_name: str, name: str) -> Project:
+        project = await self.get(project_name)
+        if any(c.blueprint == name for c in project.clusters):
+            raise ProjectError(f"a shared cluster of {project_name} runs blueprint {name}; it leaves the project when its owner exports after terminating it")
+        project.blueprints = [b for b in project.blueprints if b.name != name]
         return await self.save(project)
 
     async def add_blueprint(self, project_name: str, path: Path) -> Project:
@@ -292,5 +310,5 @@ class Projects:
             raise ProjectError("; ".join(field_problems(Blueprint, exc))) from None
         problems = check_blueprint(joined, allocations={a.name for a in await self.engine.allocations()}, environments={e.name for e in await self.engine.environments()})
         if problems:
-            raise ProjectError("; ".join(f"{'.'.join(map(str, loc))}: {message} ({hint})" for loc, message, hint in problems))
+            raise ProjectError("; ".join(finding_lines(problems)))
         return await self.engine.launch(joined)

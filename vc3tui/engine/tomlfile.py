@@ -188,6 +188,11 @@ def field_problems(model: type[BaseModel], exc: ValidationError) -> list[str]:
     return [f"{p.field}: {p.message}" + (f"; {p.hint}" if p.hint else "") for p in (_problem(model, e, "", KeyLines(""), {}) for e in exc.errors())]
 
 
+def validation_summary(exc: ValidationError) -> str:
+    """pydantic's errors as one line, `field: message; ...`, for values from flags or a form."""
+    return "; ".join(f"{dotted(tuple(e['loc'])) or 'value'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+
+
 def dotted(loc: Loc) -> str:
     out = ""
     for part in loc:

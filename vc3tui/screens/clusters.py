@@ -1,5 +1,6 @@
 """Clusters view: every cluster with its state and conditions, middleware, pilot counts, head
-node and expiration; `/` filters, enter opens one, and the resize keys work on the selected row."""
+node and expiration; `/` filters, enter opens one, `n` launches, `j` joins a teammate's shared
+cluster, and the resize keys work on the selected row. An empty store shows the next step."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from vc3tui.engine.durations import format_duration
-from vc3tui.engine.engine import ClusterRow
-from vc3tui.engine.models import Cluster
+from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.engine import ClusterRow, EngineError
+from vc3tui.engine.models import Allocation, Cluster
+from vc3tui.engine.projects import ProjectError
+from vc3tui.engine.states import AllocationState
 from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.cluster import ClusterScreen
+from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.screens.launch import LaunchScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
@@ -31,10 +36,28 @@ STATE_COLOUR = {
     "terminated": "status-drained",
 }
 
-EMPTY_HINT = (
-    "No clusters yet. Press n to launch one; allocation `local` is this machine.\n"
-    "Or from a shell: vc3tui --run examples/local-dask.toml"
-)
+
+
+def getting_started(allocations: list[Allocation], user_resources: int) -> str:
+    """What an empty store shows: the next step from a login somewhere to a running cluster."""
+    mine = [a for a in allocations if a.name != LOCAL]
+    ready = [a.name for a in mine if a.state is AllocationState.READY]
+    picked = bool(mine or user_resources)
+    if ready:
+        allocation = f"done: {', '.join(ready)} ready"
+    elif mine:
+        allocation = f"{mine[0].name} is {mine[0].state}: open it in the Allocations view (: allocations, enter)"
+    else:
+        allocation = "the Allocations view (: allocations), n"
+    steps = (
+        (picked, "Pick a resource", "the Resources view (: resources) lists the sites; n adds your own"),
+        (bool(ready), "Create an allocation on it", allocation),
+        (False, "Launch a cluster", "n here, on your allocation or on `local` (this machine, ready now)"),
+    )
+    lines = ["No clusters yet. From a login somewhere to a cluster of your own:", ""]
+    lines += [f"  {'✓' if done else ' '} {n}. {title}: {how}" for n, (done, title, how) in enumerate(steps, 1)]
+    lines += ["", "A teammate's cluster: import their project (: projects, i), then j here.", "From a shell: vc3tui --run examples/local-dask.toml"]
+    return "\n".join(lines)
 
 
 class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
@@ -43,6 +66,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         Binding("enter", "open", "Open"),
         *FILTER_BINDINGS,
         Binding("n", "launch", "Launch"),
+        Binding("j", "join", "Join"),
         *RESIZE_BINDINGS,
     ]
     filtered_table = "#clusters"
@@ -55,7 +79,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="clusters", cursor_type="row", zebra_stripes=True)
-        yield Static(EMPTY_HINT, id="empty", classes="hint", markup=False)
+        yield Static("", id="empty", classes="hint", markup=False)
         yield self.filter_box()
         yield Footer()
 
@@ -71,7 +95,11 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         self.post_message(StoreChanged(None))
 
     async def reload(self) -> None:
-        self.rows = await self.app.engine.cluster_rows()
+        engine = self.app.engine
+        self.rows = await engine.cluster_rows()
+        if not self.rows:
+            user_resources = sum(origin == "user" for origin in engine.catalog.origin.values())
+            self.query_one("#empty", Static).update(getting_started(await engine.allocations(), user_resources))
         self.show_rows()
 
     def show_rows(self) -> None:
@@ -118,6 +146,34 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         if name:
             self.notify(f"{name}: launched; this window manages it", markup=False)
             self.post_message_changed()
+
+    @work
+    async def action_join(self) -> None:
+        """Add pilots from my allocations to a teammate's shared cluster (from an imported project)."""
+        engine = self.app.engine
+        joinable = await engine.projects.joinable()
+        if not joinable:
+            self.notify("no shared cluster to join: import the project file its owner exported after launching it (: projects, i)", severity="warning", markup=False)
+            return
+        ready = [a.name for a in await engine.allocations() if a.state is AllocationState.READY]
+        fields = [
+            Field("cluster", "Cluster", choices=tuple((f"{c.name}: {c.owner}'s {c.middleware} in {p.name}", c.name) for p, c in joinable)),
+            Field("allocation", "Pilots from", choices=(("the project's ready allocations", ""), *((a, a) for a in ready))),
+            Field("workers", "Workers you add", "1"),
+        ]  # fmt: skip
+        answer = await self.app.push_screen_wait(FieldsScreen("Join a shared cluster", fields, "Join"))
+        if not answer:
+            return
+        if not answer["workers"].isdigit():
+            self.notify(f"workers: expected a whole number, got {answer['workers']!r}", severity="error", markup=False)
+            return
+        try:
+            cluster = await engine.projects.join(answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=int(answer["workers"]))
+        except (ProjectError, EngineError) as exc:
+            self.notify(str(exc), severity="error", markup=False, timeout=10)
+            return
+        self.notify(f"{cluster.name}: joining {cluster.blueprint.head.address}; this window manages your pilots", markup=False)
+        self.post_message_changed()
 
     def filter_changed(self) -> None:
         self.show_rows()

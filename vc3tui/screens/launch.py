@@ -16,11 +16,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from vc3tui.engine.blueprint import blueprint_toml, check_blueprint
+from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
 from vc3tui.engine.durations import format_duration, parse_duration
 from vc3tui.engine.engine import EngineError
 from vc3tui.engine.models import Blueprint, MiddlewareKind
-from vc3tui.engine.tomlfile import FileErrors, dotted, field_problems
+from vc3tui.engine.tomlfile import FileErrors, field_problems
 from vc3tui.new_blueprint import blueprint_from_flags
 
 MIDDLEWARE = [kind.value for kind in MiddlewareKind if kind is not MiddlewareKind.JUPYTERLAB]
@@ -110,7 +110,7 @@ class LaunchScreen(ModalScreen[str | None]):
             return None
         findings = check_blueprint(blueprint, allocations=set(self.allocations))
         if findings:
-            self.problems([f"{dotted(loc)}: {message} ({hint})" for loc, message, hint in findings])
+            self.problems(finding_lines(findings))
             return None
         return blueprint
 
