@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
-from tests.testbed.sshd import PASSWORD, USER
+from tests.testbed.sshd import PASSWORD, USER, free_port
 from tests.tui import SIZES, running_app, snapshot_app
 from tests.waiting import wait_until_async
 from vc3tui.engine.catalog import save_user_resource
@@ -143,3 +143,31 @@ def test_allocations_snapshots(dirs: Dirs, snap_compare, size, keys) -> None:
     fixture_allocations(dirs)
     with snapshot_app(dirs) as app:
         assert snap_compare(app, terminal_size=size, run_before=view(*keys))
+
+
+async def test_validate_again_shows_the_failing_stage_and_delete_asks_first(dirs: Dirs) -> None:
+    fixture_allocations(dirs)
+    save_user_resource(dirs.user_resources, Resource(name="midway", login_hosts=["127.0.0.1"], port=free_port(), batch=BatchKind.SLURM))
+    async with running_app(dirs, (120, 36)) as pilot:
+        view = await opened(pilot)
+        await wait_until_async(lambda: view.query_one(DataTable).row_count == 3, 10, "the allocations")
+        view.query_one(DataTable).move_cursor(row=view.query_one(DataTable).get_row_index("midway"))
+        await pilot.press("v")
+        store = pilot.app.engine.store.store
+        await wait_until_async(lambda: store.allocation("midway").report, 30, "a new report")
+        wizard = pilot.app.screen
+        await pilot.pause()
+        table = wizard.query_one(ValidationReport).query_one(DataTable)
+        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == ["ok", "FAIL"]
+        verdict = str(wizard.query_one("#verdict", Static).render())
+        assert "midway is validation_failure: TCP connect" in verdict and "fix: check the port" in verdict
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("enter")  # the focus starts on Cancel
+        await pilot.pause()
+        assert store.allocation("midway") is not None
+        await pilot.press("d", "tab", "enter")
+        await wait_until_async(lambda: store.allocation("midway") is None, 5, "the allocation deleted")
+        await wait_until_async(lambda: view.query_one(DataTable).row_count == 2, 5, "the row gone")

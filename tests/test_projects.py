@@ -4,6 +4,10 @@ and two members (two data dirs) put pilots into one shared cluster whose head se
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +17,8 @@ import pytest
 
 from tests.processes import leftovers, stop_recorded_processes
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import Allocation, BatchKind, Member, Resource
+from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware
+from vc3tui.engine.models import Allocation, BatchKind, Blueprint, Member, Project, Resource, SharedCluster
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.projects import ProjectError
 from vc3tui.engine.states import AllocationState, ClusterState
@@ -172,3 +177,96 @@ async def test_two_members_put_pilots_into_one_shared_cluster(cluster_home: Path
         await amir.close()
         await ye.close()
         stop_recorded_processes(ye_home)
+
+
+WQ_SHARED = """name = "sharedwq"
+middleware = "workqueue"
+
+[workers]
+count = 1
+walltime = "20m"
+idle_timeout = "1m"
+
+[head]
+listen = "127.0.0.1"
+
+[[allocations]]
+name = "local"
+"""
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not shutil.which("work_queue_worker"), reason="cctools is not installed (tests/testbed/install-packages)")
+async def test_a_join_ticket_lets_a_teammates_workers_into_a_password_cluster(cluster_home: Path, builder_cache: Path, tmp_path: Path) -> None:
+    ye_home = tmp_path / "ye"
+    (ye_home / "cache").mkdir(parents=True)
+    (ye_home / "cache" / "builder").symlink_to(builder_cache)
+    amir, ye = Engine(dirs_at(cluster_home), interactive=False), Engine(dirs_at(ye_home), interactive=False)
+    amir.projects.call_me("Amir")
+    ye.projects.call_me("Ye")
+    manager = None
+    log = tmp_path / "tasks.log"
+    try:
+        blueprint = tmp_path / "sharedwq.toml"
+        blueprint.write_text(WQ_SHARED)
+        await amir.projects.create("cms", blueprints=[blueprint])
+        cluster = await amir.launch(await amir.load_blueprint(blueprint))
+        row = await amir.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
+        manager = subprocess.Popen(
+            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(log), "8", "3"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        await amir.wait_for(cluster.id, lambda r: r.counts.joined == 1, 180)
+        await amir.projects.export("cms", tmp_path / "cms.toml")
+        secrets = await amir.projects.invite("sharedwq", tmp_path / "ticket.toml")
+        assert secrets == ["wq-password"] and oct((tmp_path / "ticket.toml").stat().st_mode & 0o777) == "0o600"
+        password = (cluster_home / "data" / "clusters" / cluster.id / "secrets" / "wq-password").read_bytes()
+
+        project, _ = await ye.projects.import_file(tmp_path / "cms.toml")
+        assert project.clusters[0].ticket and project.clusters[0].address == f"127.0.0.1:{row.cluster.head.ports['manager']}"
+        with pytest.raises(ProjectError, match="ask Amir for a join ticket"):
+            await ye.projects.join("sharedwq", allocations=["local"], workers=1)
+        joined = await ye.projects.join("sharedwq", allocations=["local"], workers=1, ticket=tmp_path / "ticket.toml")
+        unpacked = ye_home / "data" / "tickets" / "sharedwq"
+        assert (unpacked / "wq-password").read_bytes() == password
+        assert oct(unpacked.stat().st_mode & 0o777) == "0o700" and oct((unpacked / "wq-password").stat().st_mode & 0o777) == "0o600"
+        await ye.wait_for(joined.id, lambda r: r.counts.joined == 1, 180)
+
+        out, err = await asyncio.to_thread(manager.communicate, timeout=300)
+        assert [json.loads(line)["status"] for line in out.splitlines()] == [0] * 8, err
+        tags = {line.split()[2] for line in log.read_text().splitlines()}
+        assert {tag.split("-")[1] for tag in tags} == {amir.installation_id, ye.installation_id}, tags
+
+        await ye.terminate(joined.id, peaceful=False)
+        await ye.wait_for(joined.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        await amir.terminate(cluster.id, peaceful=False)
+        await amir.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        assert leftovers(cluster_home) == {} and leftovers(ye_home) == {}
+    finally:
+        if manager is not None and manager.poll() is None:
+            manager.kill()
+        await amir.close()
+        await ye.close()
+        stop_recorded_processes(ye_home)
+
+
+async def test_a_ticket_for_another_cluster_or_with_odd_secrets_is_refused(home: Path, tmp_path: Path) -> None:
+    ye = Engine(dirs_at(home), interactive=False)
+    project = Project(
+        name="cms", members=[Member(name="Amir")],
+        blueprints=[Blueprint.model_validate({"name": "wq", "middleware": "workqueue", "allocations": [{"name": "local"}]})],
+        clusters=[SharedCluster(name="wq", blueprint="wq", owner="Amir", middleware="workqueue", address="10.0.0.5:9123", ticket=True)],
+    )  # fmt: skip
+    await ye.store.run(Store.put_project, project)
+    ticket = tmp_path / "ticket.toml"
+    try:
+        ticket.write_text('cluster = "other"\nmiddleware = "workqueue"\naddress = "10.0.0.5:9123"\n')
+        with pytest.raises(ProjectError, match="is a ticket for workqueue cluster other, not for workqueue cluster wq"):
+            await ye.projects.join("wq", ticket=ticket)
+        ticket.write_text('cluster = "wq"\nmiddleware = "workqueue"\naddress = "10.0.0.5:9123"\n[secrets]\n"../../evil" = "eA=="\n')
+        with pytest.raises(ProjectError, match=r"\.\./\.\./evil is not a secret of workqueue workers"):
+            await ye.projects.join("wq", ticket=ticket)
+        assert not (home / "data" / "evil").exists() and not list((home / "data").glob("tickets/*/*"))
+    finally:
+        await ye.close()

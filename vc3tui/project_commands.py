@@ -55,6 +55,10 @@ def add_join_parser(cluster: argparse._SubParsersAction) -> None:
     join.add_argument("name")
     join.add_argument("--allocation", action="append", default=[], metavar="NAME", help="draw pilots from this allocation (repeatable; default: the project's ready ones)")
     join.add_argument("--workers", type=int, help="how many workers you add (default: the blueprint's count)")
+    join.add_argument("--ticket", type=Path, metavar="FILE", help="the join ticket the cluster's owner gave you (`vc3tui cluster invite`)")
+    invite = cluster.add_parser("invite", help="write a join ticket (0600) that lets members' workers into your cluster")
+    invite.add_argument("name")
+    invite.add_argument("--to", type=Path, required=True, metavar="FILE")
 
 
 async def project_list(engine: Engine, args: argparse.Namespace) -> int:
@@ -132,11 +136,18 @@ async def project_add_blueprint(engine: Engine, args: argparse.Namespace) -> int
 
 
 async def cluster_join(engine: Engine, args: argparse.Namespace) -> int:
-    cluster = await engine.projects.join(args.name, allocations=args.allocation or None, workers=args.workers)
+    cluster = await engine.projects.join(args.name, allocations=args.allocation or None, workers=args.workers, ticket=args.ticket)
     await engine.release(cluster.id)
     log = engine.hand_off(cluster.name)
     print(f"cluster {cluster.name}: joining {cluster.blueprint.head.address} with {cluster.requested} workers from "
           f"{', '.join(u.name for u in cluster.blueprint.allocations)}; managed in the background (log {log})")  # fmt: skip
+    return 0
+
+
+async def cluster_invite(engine: Engine, args: argparse.Namespace) -> int:
+    secrets = await engine.projects.invite(args.name, args.to)
+    print(f"join ticket for {args.name} written to {args.to} (0600; holds {', '.join(secrets) or 'no secret'}): "
+          "pass it only to members, as you would a password")  # fmt: skip
     return 0
 
 
@@ -152,4 +163,5 @@ PROJECT_HANDLERS = {
     ("project", "remove-allocation"): project_remove_allocation,
     ("project", "add-blueprint"): project_add_blueprint,
     ("cluster", "join"): cluster_join,
+    ("cluster", "invite"): cluster_invite,
 }

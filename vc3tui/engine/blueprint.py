@@ -119,6 +119,16 @@ def _external_head(blueprint: Blueprint) -> list[Finding]:
         findings.append((("head", "address"), str(exc), "give the address the manager's workers use"))
     if blueprint.autoscale:
         findings.append((("autoscale",), "an external manager's demand is not known to vc3tui", "set workers.count instead"))
+    head = blueprint.head
+    needs = "an HTCondor pool admits workers with its token" if blueprint.middleware is MiddlewareKind.HTCONDOR else (
+        "a tls:// scheduler admits workers with its certificates" if (head.address or "").startswith("tls://") else "")
+    if needs and not head.secrets:
+        findings.append((("head", "secrets"), f"{needs}, and none are given", "set head.secrets to the directory holding them (`vc3tui cluster join --ticket` does it for a teammate's cluster)"))
+    names = middleware_for(blueprint.middleware).worker_secrets
+    if head.secrets and not Path(head.secrets).expanduser().is_dir():
+        findings.append((("head", "secrets"), f"{head.secrets} is not a directory", "give the directory holding the worker's secrets"))
+    elif head.secrets and not any((Path(head.secrets).expanduser() / name).is_file() for name in names):
+        findings.append((("head", "secrets"), f"{head.secrets} holds none of {', '.join(names)}", f"put the files {blueprint.middleware} workers need there"))
     return findings
 
 

@@ -160,7 +160,9 @@ class Factory:
         spec = cluster.blueprint.head
         if spec.placement is HeadPlacement.EXTERNAL:
             located = self.middleware.external(spec.address)
-            cluster.head = Head(host="", external=True, address=located.address, ports=dict(located.ports), started_at=time.time())
+            if spec.secrets:
+                await self._take_secrets(cluster, Path(spec.secrets).expanduser())
+            cluster.head = Head(host="", external=True, secrets=bool(spec.secrets), address=located.address, ports=dict(located.ports), started_at=time.time())
             self.move(cluster, ClusterState.STARTING_HEAD, f"using the {cluster.blueprint.middleware} manager at {located.address}")
             self.move(cluster, ClusterState.RUNNING, f"external {cluster.blueprint.middleware} manager at {located.address}: adding workers to it, not managing it")
             self.wake.set()
@@ -489,6 +491,15 @@ class Factory:
         if self.middleware.joined_line:
             env["VC3_JOINED_LINE"] = self.middleware.joined_line
         return env
+
+    async def _take_secrets(self, cluster: Cluster, folder: Path) -> None:
+        """An external head's worker secrets (head.secrets, on this machine) go where a head's
+        own would be, so they reach every site the same way."""
+        head = self.engine.head_site(cluster)
+        await head.executor.run(["mkdir", "-p", "-m", "700", f"{head.workdir}/secrets"])
+        for name in self.middleware.worker_secrets:
+            if (folder / name).is_file():
+                await head.executor.put((folder / name).read_bytes(), f"{head.workdir}/secrets/{name}", mode=0o600)
 
     async def _stage_secrets(self, cluster: Cluster, site: Site) -> None:
         """Copy the secrets workers need from the head to a site that is not the head's, once."""

@@ -210,6 +210,14 @@ class Middleware(Protocol):
         """A manager someone else runs, from the address the user gave (ValueError if unusable)."""
         ...
 
+    def join_address(self, head: Head) -> str:
+        """The address another member's cluster gives `external()` to send workers to this head."""
+        ...
+
+    def ticket_needed(self, head: Head) -> bool:
+        """Whether another member's workers need this head's secrets (a join ticket) to join it."""
+        ...
+
     async def ready(self, executor: Executor, head: Head) -> bool:
         """Whether the manager answers, asked of the manager itself."""
         ...

@@ -245,6 +245,7 @@ class HeadSpec(Strict):
     batch_job: bool = False
     walltime: Annotated[Duration, Field(gt=0)] = 86400
     address: ManagerAddress | None = None
+    secrets: str | None = Field(None, description="external only: a directory here with the files its workers need (a join ticket unpacked)")
     listen: IPAddress | None = None
     jupyter: bool = False
 
@@ -256,6 +257,8 @@ class HeadSpec(Strict):
             raise ValueError("placement 'external' needs head.address, the running manager's address")
         if self.batch_job and self.placement is not HeadPlacement.ALLOCATION:
             raise ValueError("batch_job needs placement = \"allocation\" (a batch job runs on an allocation)")
+        if self.secrets and self.placement is not HeadPlacement.EXTERNAL:
+            raise ValueError("secrets are for an external head; vc3tui makes its own heads' secrets")
         if self.jupyter and self.placement is HeadPlacement.EXTERNAL:
             raise ValueError("an external head is not started by vc3tui, so it cannot start JupyterLab beside it")
         return self
@@ -319,6 +322,8 @@ class SharedCluster(Strict):
     owner: Name
     middleware: MiddlewareKind
     address: ManagerAddress
+    ticket: bool = False
+    """Joining needs the owner's join ticket (`vc3tui cluster invite`): the head's workers prove themselves with its secrets."""
 
 
 class Project(Strict):
@@ -369,6 +374,8 @@ class Head(Strict):
     pid: int | None = None
     job_id: str | None = None
     external: bool = False
+    secrets: bool = True
+    """Workers get the manager's secrets: every head vc3tui starts; an external one given head.secrets."""
     started_at: float | None = None
     ports: dict[str, int] = Field(default_factory=dict)
     address: str = ""

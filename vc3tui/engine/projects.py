@@ -10,7 +10,10 @@ joins it as an external head and adds pilots from their own allocations.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import getpass
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -18,12 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import tomlkit
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
 from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.middleware import middleware_for
 from vc3tui.engine.models import (
-    Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, Member, Project, SharedCluster,
+    Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, ManagerAddress, Member,
+    MiddlewareKind, Name, Project, SharedCluster, Strict,
 )  # fmt: skip
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.states import AllocationState
@@ -96,6 +101,23 @@ def summary_lines(project: Project) -> list[str]:
     lines += ["resources:"] + [f"  {r.name} ({r.batch} at {', '.join(r.login_hosts) or 'the login node'})" for r in project.resources]
     lines += ["shared clusters:"] + [f"  {c.name} ({c.middleware} at {c.address}, run by {c.owner})" for c in project.clusters]
     return [line for i, line in enumerate(lines) if not (line.endswith(":") and (i + 1 == len(lines) or lines[i + 1].endswith(":")))]
+
+
+class Ticket(Strict):
+    """A join ticket: what another member's workers need to join my cluster."""
+
+    cluster: Name
+    middleware: MiddlewareKind
+    address: ManagerAddress
+    secrets: dict[str, str] = Field(default_factory=dict, description="file name -> base64 content")
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """A secret file: 0600 from its creation (never briefly readable by others), replaced whole."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(content)
 
 
 def local_name(text: str) -> str:
@@ -225,11 +247,60 @@ class Projects:
         blueprints = {b.name for b in project.blueprints}
         shared = []
         for row in await self.engine.cluster_rows(include_terminated=False):
-            cluster = row.cluster
-            if cluster.blueprint.name in blueprints and cluster.head and not cluster.head.external and cluster.head.address:
-                shared.append(SharedCluster(name=cluster.name, blueprint=cluster.blueprint.name, owner=self.me,
-                                            middleware=cluster.blueprint.middleware, address=cluster.head.address))  # fmt: skip
+            cluster, head = row.cluster, row.cluster.head
+            middleware = middleware_for(cluster.blueprint.middleware)
+            if cluster.blueprint.name in blueprints and middleware.has_manager and head and not head.external and head.address:
+                shared.append(SharedCluster(
+                    name=cluster.name, blueprint=cluster.blueprint.name, owner=self.me, middleware=cluster.blueprint.middleware,
+                    address=middleware.join_address(head), ticket=middleware.ticket_needed(head),
+                ))  # fmt: skip
         return shared
+
+    async def invite(self, name: str, path: Path) -> list[str]:
+        """Write a join ticket for my cluster: its address and the secrets its workers prove
+        themselves with, 0600. Returns the secrets' names."""
+        cluster = await self.engine.live_cluster(name)
+        if cluster is None or cluster.head is None or cluster.head.external or not cluster.head.address:
+            raise ProjectError(f"no running cluster {name!r} of yours with a head to invite members to")
+        middleware = middleware_for(cluster.blueprint.middleware)
+        if not middleware.ticket_needed(cluster.head):
+            raise ProjectError(f"{name}'s workers need no secrets: members join it with `vc3tui cluster join {name}`")
+        await self.engine.prepare_sites(cluster.id)
+        head = self.engine.head_site(cluster)
+        secrets = {}
+        for secret in middleware.worker_secrets:
+            try:
+                secrets[secret] = base64.b64encode(await head.executor.get(f"{head.workdir}/secrets/{secret}")).decode()
+            except OSError:
+                continue  # this head made no such secret
+        ticket = Ticket(cluster=name, middleware=cluster.blueprint.middleware, address=middleware.join_address(cluster.head), secrets=secrets)
+        document = tomlkit.document()
+        document.add(tomlkit.comment(f"vc3tui join ticket for cluster {name}, made {time.strftime('%Y-%m-%d %H:%M')} by {self.me}."))
+        document.add(tomlkit.comment("It lets workers into the cluster: pass it only to members, as you would a password."))
+        for key, value in ticket.model_dump(mode="json").items():
+            document[key] = value
+        write_private(path, tomlkit.dumps(document).encode())
+        return sorted(secrets)
+
+    def _unpack_ticket(self, path: Path, shared: SharedCluster) -> tuple[str, Path]:
+        """A join ticket's address, and its secrets written 0600 into a 0700 folder of the data dir."""
+        data, lines = read_toml(path, "join ticket")
+        ticket = validate_file(Ticket, data, path, lines)
+        if ticket.cluster != shared.name or ticket.middleware is not shared.middleware:
+            raise ProjectError(f"{path} is a ticket for {ticket.middleware} cluster {ticket.cluster}, not for {shared.middleware} cluster {shared.name}")
+        allowed = middleware_for(ticket.middleware).worker_secrets
+        unknown = sorted(set(ticket.secrets) - set(allowed))
+        if unknown:
+            raise ProjectError(f"{path}: {', '.join(unknown)} is not a secret of {ticket.middleware} workers ({', '.join(allowed)}); ask for a new ticket")
+        folder = self.engine.dirs.data / "tickets" / shared.name
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        for name, content in ticket.secrets.items():
+            try:
+                write_private(folder / name, base64.b64decode(content, validate=True))
+            except binascii.Error:
+                raise ProjectError(f"{path}: secrets.{name} is not base64; ask for a new ticket") from None
+        return ticket.address, folder
 
     async def import_file(self, path: Path) -> tuple[Project, list[str]]:
         """Take in a project file: its resources, environments and blueprints, and its allocations
@@ -281,15 +352,22 @@ class Projects:
         live = {row.cluster.name for row in await self.engine.cluster_rows(include_terminated=False)}
         return [(p, c) for p in await self.all() for c in p.clusters if c.owner != self.me and c.name not in live]
 
-    async def join(self, name: str, *, allocations: list[str] | None = None, workers: int | None = None) -> Cluster:
+    async def join(self, name: str, *, allocations: list[str] | None = None, workers: int | None = None, ticket: Path | None = None) -> Cluster:
         """Add pilots from my allocations to another member's cluster: a cluster of my own whose head
-        is theirs (external), with the blueprint's environment and worker shape."""
+        is theirs (external), with the blueprint's environment and worker shape; `ticket` brings
+        the secrets its workers need."""
         matches = [(p, c) for p, c in await self.joinable() if c.name == name]
         if not matches:
             shared = {c.name for p in await self.all() for c in p.clusters}
             hint = f"shared clusters: {', '.join(sorted(shared))}" if shared else "import the project file its owner exported after launching it"
             raise ProjectError(f"no shared cluster {name!r} to join ({hint})")
         project, shared = matches[0]
+        if shared.ticket and ticket is None:
+            raise ProjectError(
+                f"{name}'s workers prove themselves with its secrets: ask {shared.owner} for a join ticket "
+                f"(`vc3tui cluster invite {name} --to FILE`) and join with --ticket FILE"
+            )
+        address, secrets = self._unpack_ticket(ticket, shared) if ticket else (shared.address, None)
         blueprint = next(b for b in project.blueprints if b.name == shared.blueprint)
         ready = {a.name for a in await self.engine.allocations() if a.state is AllocationState.READY}
         chosen = allocations or [d.name for d in project.allocations if d.name in ready]
@@ -299,7 +377,7 @@ class Projects:
         body |= {
             "name": shared.name,
             "description": f"{shared.owner}'s {shared.name} ({project.name}), joined with my allocations",
-            "head": HeadSpec(placement=HeadPlacement.EXTERNAL, address=shared.address),
+            "head": HeadSpec(placement=HeadPlacement.EXTERNAL, address=address, secrets=str(secrets) if secrets else None),
             "allocations": [AllocationUse(name=a) for a in chosen],
         }
         if workers is not None:

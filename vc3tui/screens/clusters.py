@@ -5,6 +5,7 @@ cluster, and the resize keys work on the selected row. An empty store shows the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -19,6 +20,7 @@ from vc3tui.engine.engine import ClusterRow, EngineError
 from vc3tui.engine.models import Allocation, Cluster
 from vc3tui.engine.projects import ProjectError
 from vc3tui.engine.states import AllocationState
+from vc3tui.engine.tomlfile import FileErrors
 from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.cluster import ClusterScreen
 from vc3tui.screens.fields import Field, FieldsScreen
@@ -67,6 +69,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         *FILTER_BINDINGS,
         Binding("n", "launch", "Launch"),
         Binding("j", "join", "Join"),
+        Binding("t", "invite", "Ticket"),
         *RESIZE_BINDINGS,
     ]
     filtered_table = "#clusters"
@@ -160,6 +163,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
             Field("cluster", "Cluster", choices=tuple((f"{c.name}: {c.owner}'s {c.middleware} in {p.name}", c.name) for p, c in joinable)),
             Field("allocation", "Pilots from", choices=(("the project's ready allocations", ""), *((a, a) for a in ready))),
             Field("workers", "Workers you add", "1"),
+            Field("ticket", "Join ticket from its owner (needed for most middleware; empty: none)"),
         ]  # fmt: skip
         answer = await self.app.push_screen_wait(FieldsScreen("Join a shared cluster", fields, "Join"))
         if not answer:
@@ -168,12 +172,32 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
             self.notify(f"workers: expected a whole number, got {answer['workers']!r}", severity="error", markup=False)
             return
         try:
-            cluster = await engine.projects.join(answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=int(answer["workers"]))
-        except (ProjectError, EngineError) as exc:
+            cluster = await engine.projects.join(
+                answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=int(answer["workers"]),
+                ticket=Path(answer["ticket"]).expanduser() if answer["ticket"] else None,
+            )  # fmt: skip
+        except (ProjectError, EngineError, FileErrors) as exc:
             self.notify(str(exc), severity="error", markup=False, timeout=10)
             return
         self.notify(f"{cluster.name}: joining {cluster.blueprint.head.address}; this window manages your pilots", markup=False)
         self.post_message_changed()
+
+    @work
+    async def action_invite(self) -> None:
+        """A join ticket for the selected cluster: what teammates' workers need to join it."""
+        cluster = self.selected_cluster()
+        if cluster is None:
+            return
+        answer = await self.app.push_screen_wait(FieldsScreen(f"Join ticket for {cluster.name} (pass it only to members)", [Field("path", "Write it to", str(Path.cwd() / f"{cluster.name}-ticket.toml"))], "Write"))
+        if not answer:
+            return
+        path = Path(answer["path"]).expanduser()
+        try:
+            await self.app.engine.projects.invite(cluster.name, path)
+        except (ProjectError, EngineError, OSError) as exc:
+            self.notify(str(exc), severity="error", markup=False, timeout=10)
+            return
+        self.notify(f"join ticket written to {path} (0600): pass it only to members, as you would a password", markup=False)
 
     def filter_changed(self) -> None:
         self.show_rows()

@@ -62,13 +62,20 @@ class DaskMiddleware:
         return HeadAddress(address=f"{scheme}://{host}:{port}", ports=ports)
 
     def external(self, address: str) -> HeadAddress:
+        """tcp:// or tls:// (whose certificates come with head.secrets)."""
         scheme, sep, rest = address.partition("://")
         if not sep:
             scheme, rest = "tcp", address
-        if scheme != "tcp":
-            raise ValueError(f"{address}: an external Dask scheduler is reached over tcp:// (vc3tui has no certificates for {scheme}://)")
+        if scheme not in ("tcp", "tls"):
+            raise ValueError(f"{address}: an external Dask scheduler is reached over tcp:// or tls://, not {scheme}://")
         host, _, port = rest.partition(":")
-        return HeadAddress(address=f"tcp://{host}:{port or 8786}", ports={})
+        return HeadAddress(address=f"{scheme}://{host}:{port or 8786}", ports={})
+
+    def join_address(self, head: Head) -> str:
+        return head.address
+
+    def ticket_needed(self, head: Head) -> bool:
+        return head.address.startswith("tls://")
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         if "http" not in head.ports:

@@ -193,7 +193,15 @@ class HTCondorMiddleware:
         return HeadAddress(address=f"{host}:{port}", ports={"collector": port})
 
     def external(self, address: str) -> HeadAddress:
-        raise ValueError("joining an HTCondor pool vc3tui did not start needs that pool's own token and configuration; not supported yet")
+        """A collector at HOST[:PORT] (default 9618); its worker configuration and token come with head.secrets."""
+        host, _, port = address.rpartition("://")[2].partition(":")
+        return HeadAddress(address=f"{host}:{port or 9618}", ports={"collector": int(port or 9618)})
+
+    def join_address(self, head: Head) -> str:
+        return head.address
+
+    def ticket_needed(self, head: Head) -> bool:
+        return True
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         result = await self._tool(executor, head, ["condor_status", "-collector", "-af", "Name"])

@@ -29,6 +29,12 @@ class PlainCommand:
     def external(self, address: str) -> HeadAddress:
         raise ValueError("middleware 'none' has no manager, so there is no external one to join")
 
+    def join_address(self, head: Head) -> str:
+        raise TypeError("middleware 'none' has no manager to join")
+
+    def ticket_needed(self, head: Head) -> bool:
+        return False
+
     async def ready(self, executor: Executor, head: Head) -> bool:
         return True
 

@@ -73,6 +73,12 @@ class SparkMiddleware:
         host, _, port = address.rpartition("://")[2].partition(":")
         return HeadAddress(address=f"spark://{host}:{port or 7077}", ports={})
 
+    def join_address(self, head: Head) -> str:
+        return head.address
+
+    def ticket_needed(self, head: Head) -> bool:
+        return True
+
     async def ready(self, executor: Executor, head: Head) -> bool:
         try:
             return (await self._status(executor, head)).get("status") == "ALIVE"
@@ -88,7 +94,7 @@ class SparkMiddleware:
             "--work-dir", ".",
             "--webui-port", "0",
         ]  # fmt: skip
-        if not head.external:
+        if head.secrets:
             argv += ["--properties-file", f"{secrets_dir}/{CONF_FILE}"]
         if "//127.0.0.1:" in head.address:
             argv += ["--host", "127.0.0.1"]

@@ -73,6 +73,13 @@ class WorkQueueMiddleware:
         host, _, port = address.rpartition("://")[2].partition(":")
         return HeadAddress(address=f"{host}:{port or 9123}", ports={"manager": int(port or 9123)})
 
+    def join_address(self, head: Head) -> str:
+        """The manager's own port: the catalog at head.address is the head's, not the workers'."""
+        return f"{manager_host(head)}:{head.ports['manager']}"
+
+    def ticket_needed(self, head: Head) -> bool:
+        return True
+
     async def ready(self, executor: Executor, head: Head) -> bool:
         try:
             await self._records(executor, head)
@@ -83,7 +90,7 @@ class WorkQueueMiddleware:
     def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]:
         workers = cluster.blueprint.workers
         argv = ["work_queue_worker"]
-        if not head.external:
+        if head.secrets:
             argv += ["--password", f"{secrets_dir}/{PASSWORD_FILE}"]
         argv += [
             "--cores", str(workers.cores),
