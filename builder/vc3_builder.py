@@ -68,7 +68,7 @@ def parse_version(text):
         text = text[1:]
     parts = re.split(r"[.\-_+]", text)
     if not parts[0].isdigit() or any(not re.match(r"^[A-Za-z0-9]+$", part) for part in parts):
-        raise BuilderError("'{}' is not a version; write it as numbers with dots, e.g. 3.8".format(text))
+        raise BuilderError("{!r} is not a version; write it as numbers with dots, e.g. 3.8".format(text))
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
 
 
@@ -91,7 +91,7 @@ class Requirement(object):
     def parse(cls, text, chain=()):
         parts = text.split(":")
         if len(parts) > 3 or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", parts[0]):
-            raise BuilderError("'{}' is not a requirement; write NAME[:MIN[:MAX]], e.g. python:3.8".format(text))
+            raise BuilderError("{!r} is not a requirement; write NAME[:MIN[:MAX]], e.g. python:3.8".format(text))
         low = parse_version(parts[1]) if len(parts) > 1 and parts[1] else None
         high = parse_version(parts[2]) if len(parts) > 2 and parts[2] else None
         return cls(parts[0], low, high, text, chain)
@@ -130,10 +130,15 @@ class Database(object):
             self._merge(each, data)
 
     def _merge(self, path, data):
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not isinstance(data.get("packages", {}), dict):
             raise BuilderError("{}: recipes must be a JSON object with 'packages'".format(path))
-        self.mirrors = list(data.get("mirrors", [])) + self.mirrors
-        for dist, versions in data.get("operating-systems", {}).items():
+        mirrors, systems = data.get("mirrors", []), data.get("operating-systems", {})
+        if not isinstance(mirrors, list) or not all(isinstance(m, str) for m in mirrors):
+            raise BuilderError("{}: 'mirrors' must be a list of URLs".format(path))
+        if not isinstance(systems, dict) or not all(isinstance(v, dict) for v in systems.values()):
+            raise BuilderError("{}: 'operating-systems' must be an object {{DIST: {{VERSION: IMAGE}}}}".format(path))
+        self.mirrors = mirrors + self.mirrors
+        for dist, versions in systems.items():
             self.images.setdefault(dist, {}).update(versions)
         for name, package in data.get("packages", {}).items():
             check_package(path, name, package)
@@ -142,9 +147,11 @@ class Database(object):
 
 def check_package(path, name, package):
     """A recipe the builder cannot follow is refused when loaded, naming the file and the field."""
-    where = "{}: package '{}'".format(path, name)
+    where = "{}: package {!r}".format(path, name)
     if not isinstance(package, dict) or not isinstance(package.get("versions"), list) or not package["versions"]:
         raise BuilderError("{}: needs a non-empty 'versions' list".format(where))
+    if not isinstance(package.get("environment", []), list):
+        raise BuilderError("{}: 'environment' must be a list of {{name, set|prepend|append}}".format(where))
     for setting in package.get("environment", []):
         if not isinstance(setting, dict) or not setting.get("name") or not any(k in setting for k in ("set", "prepend", "append")):
             raise BuilderError("{}: each 'environment' entry needs 'name' and one of set, prepend, append".format(where))
@@ -155,6 +162,8 @@ def check_package(path, name, package):
         kind = entry["source"].get("type")
         if kind not in SOURCE_TYPES:
             raise BuilderError("{}: source type {!r} is not one of {}".format(here, kind, ", ".join(SOURCE_TYPES)))
+        if not isinstance(entry.get("version", "auto"), str):
+            raise BuilderError("{}: 'version' must be a string such as \"3.8\" or \"auto\"".format(here))
         if entry.get("version", "auto") != "auto":
             try:
                 parse_version(entry["version"])
@@ -171,9 +180,12 @@ def check_package(path, name, package):
                     parse_version(bound)
         if kind in ("system", "wrapper") and not (entry["source"].get("executables") or entry["source"].get("paths")):
             raise BuilderError("{}: a {} source needs 'executables' (or 'paths')".format(here, kind))
+        for field in ("files", "executables", "paths"):
+            if not isinstance(entry["source"].get(field, []), list):
+                raise BuilderError("{}: source '{}' must be a list".format(here, field))
         if kind in ("tarball", "binary"):
             for item in entry["source"].get("files", []):
-                if not isinstance(item, dict) or not item.get("name") or not re.match(r"^[0-9a-f]{64}$", item.get("sha256", "")):
+                if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not re.match(r"^[0-9a-f]{64}$", str(item.get("sha256", ""))):
                     raise BuilderError("{}: every file needs a 'name' and a 64-hex 'sha256'".format(here))
             if not entry["source"].get("files"):
                 raise BuilderError("{}: a {} source needs 'files'".format(here, kind))

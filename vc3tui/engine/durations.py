@@ -21,11 +21,11 @@ def parse_duration(text: str) -> int:
     if clock:
         days, hours, minutes, seconds = clock.groups()
         if int(minutes) > 59 or (seconds is not None and int(seconds) > 59):
-            raise ValueError(f"'{text}' is not a duration; {DURATION_HINT}")
+            raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
         return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds or 0)
     parts = _UNIT_RE.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"'{text}' is not a duration; {DURATION_HINT}")
+        raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
     return sum(int(n) * _UNITS[u] for n, u in parts)
 
 

@@ -34,6 +34,7 @@ from vc3tui.engine.projects import Projects
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import PilotLine, AsyncStore, CycleWrites, Store, default_owner
+from vc3tui.engine.numbers import whole_number
 
 LEASE_TTL = 30.0
 
@@ -445,7 +446,7 @@ class Engine:
 def _holder_is_dead(holder: str) -> bool:
     """A lease held by a process on this host that no longer exists can be taken at once."""
     host, _, pid = holder.rpartition(":")
-    if host != os.uname().nodename or not pid.isdigit():
+    if host != os.uname().nodename or whole_number(pid) is None:
         return False
     try:
         os.kill(int(pid), 0)

@@ -183,6 +183,16 @@ class WorkerInfo:
     address: str
 
 
+def count_in_reply(value: object, what: str) -> int:
+    """A whole number a manager reported (JSON int or digits); anything else is a one-line ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.isascii()):
+        raise ValueError(f"{what} is {value!r}, not a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{what} is {value!r}, not a whole number") from None
+
+
 @runtime_checkable
 class Middleware(Protocol):
     kind: MiddlewareKind

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import getpass
 import os
+import pwd
 import re
 import time
 from collections.abc import Sequence
@@ -134,7 +134,7 @@ class Projects:
     @property
     def me(self) -> str:
         """The member name this user goes by (settings `name`; first use: the login name)."""
-        return setting(self.engine.dirs, "name") or local_name(getpass.getuser())
+        return setting(self.engine.dirs, "name") or local_name(pwd.getpwuid(os.getuid()).pw_name)
 
     def call_me(self, name: str) -> None:
         Member(name=name)
@@ -372,7 +372,7 @@ class Projects:
         ready = {a.name for a in await self.engine.allocations() if a.state is AllocationState.READY}
         chosen = allocations or [d.name for d in project.allocations if d.name in ready]
         if not chosen:
-            raise ProjectError(f"none of {project.name}'s allocations is ready here; log in to one (Allocations view) or name one with --allocation")
+            raise ProjectError(f"none of {project.name}'s allocations is ready here: log in to one (the Allocations view, or `vc3tui allocation create`), or choose an allocation of yours")
         body = blueprint.model_dump(exclude={"head", "allocations", "autoscale", "entry"})
         body |= {
             "name": shared.name,

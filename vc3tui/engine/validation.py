@@ -20,6 +20,7 @@ from vc3tui.engine.batch import batch_system
 from vc3tui.engine.interfaces import CommandFailed, Executor, PilotShape, Submission
 from vc3tui.engine.models import BatchKind, Pilot, Resource, StageResult, pilot_tag
 from vc3tui.engine.questions import NoAnswer
+from vc3tui.engine.numbers import whole_number
 
 BATCH_COMMANDS = {
     BatchKind.FORK: ("sh",),
@@ -166,7 +167,7 @@ class Checks:
         if not result.ok:
             raise StageFailed(f"cannot write in {path}: {result.summary()}", "set the resource's scratch_dir to a directory you own")
         fields = result.stdout.split()
-        free_gb = int(fields[3]) / 2**20 if len(fields) > 3 and fields[3].isdigit() else 0.0
+        free_gb = (whole_number(fields[3]) or 0) / 2**20 if len(fields) > 3 else 0.0
         return f"{path}, {free_gb:.1f} GB free"
 
     async def python(self) -> str:

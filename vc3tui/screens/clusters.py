@@ -27,6 +27,7 @@ from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.screens.launch import LaunchScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
+from vc3tui.engine.numbers import whole_number
 
 COLUMNS = ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
 STATE_COLOUR = {
@@ -101,7 +102,10 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         engine = self.app.engine
         self.rows = await engine.cluster_rows()
         if not self.rows:
-            user_resources = sum(origin == "user" for origin in engine.catalog.origin.values())
+            try:
+                user_resources = sum(origin == "user" for origin in engine.catalog.origin.values())
+            except FileErrors:
+                user_resources = 0  # the Resources view names the broken file and line
             self.query_one("#empty", Static).update(getting_started(await engine.allocations(), user_resources))
         self.show_rows()
 
@@ -163,17 +167,18 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
             Field("cluster", "Cluster", choices=tuple((f"{c.name}: {c.owner}'s {c.middleware} in {p.name}", c.name) for p, c in joinable)),
             Field("allocation", "Pilots from", choices=(("the project's ready allocations", ""), *((a, a) for a in ready))),
             Field("workers", "Workers you add", "1"),
-            Field("ticket", "Join ticket from its owner (needed for most middleware; empty: none)"),
+            Field("ticket", "Join ticket file from its owner (empty: none)"),
         ]  # fmt: skip
         answer = await self.app.push_screen_wait(FieldsScreen("Join a shared cluster", fields, "Join"))
         if not answer:
             return
-        if not answer["workers"].isdigit():
+        workers = whole_number(answer["workers"])
+        if workers is None:
             self.notify(f"workers: expected a whole number, got {answer['workers']!r}", severity="error", markup=False)
             return
         try:
             cluster = await engine.projects.join(
-                answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=int(answer["workers"]),
+                answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=workers,
                 ticket=Path(answer["ticket"]).expanduser() if answer["ticket"] else None,
             )  # fmt: skip
         except (ProjectError, EngineError, FileErrors) as exc:

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from vc3tui.engine.numbers import whole_number
+
 
 class CountScreen(ModalScreen[int | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -24,11 +26,11 @@ class CountScreen(ModalScreen[int | None]):
             yield Static("", id="problem", classes="problem", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text.isdigit():
+        count = whole_number(event.value.strip())
+        if count is None:
             self.query_one("#problem", Static).update("a whole number of workers, 0 or more")
             return
-        self.dismiss(int(text))
+        self.dismiss(count)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

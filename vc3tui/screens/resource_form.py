@@ -13,6 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from vc3tui.engine.models import BatchKind, NodeShape, Resource
 from vc3tui.engine.tomlfile import field_problems
+from vc3tui.engine.numbers import whole_number
 
 TEXT_FIELDS = (
     ("name", "Name"), ("display_name", "Display name"), ("organization", "Organization"),
@@ -64,8 +65,9 @@ class ResourceFormScreen(ModalScreen[str | None]):
 
     def action_save(self) -> None:
         problems = self.query_one("#problems", Static)
-        number = {field: self.value(field) for field in ("port", "cores", "memory_mb", "disk_mb")}
-        bad = [f"{field}: expected a whole number, got {text!r}" for field, text in number.items() if not text.isdigit()]
+        text = {field: self.value(field) for field in ("port", "cores", "memory_mb", "disk_mb")}
+        number = {field: whole_number(value) for field, value in text.items()}
+        bad = [f"{field}: expected a whole number, got {text[field]!r}" for field, value in number.items() if value is None]
         if bad:
             problems.update("\n".join(bad))
             problems.scroll_visible()
@@ -73,9 +75,9 @@ class ResourceFormScreen(ModalScreen[str | None]):
         try:
             resource = Resource(
                 name=self.value("name"), display_name=self.value("display_name"), organization=self.value("organization"),
-                login_hosts=self.value("login_hosts").split(), port=int(number["port"]), batch=self.query_one("#batch", Select).value,
+                login_hosts=self.value("login_hosts").split(), port=number["port"], batch=self.query_one("#batch", Select).value,
                 partition=self.value("partition") or None,
-                node=NodeShape(cores=int(number["cores"]), memory_mb=int(number["memory_mb"]), disk_mb=int(number["disk_mb"])),
+                node=NodeShape(cores=number["cores"], memory_mb=number["memory_mb"], disk_mb=number["disk_mb"]),
                 native_os=self.value("native_os") or "unknown", features=self.value("features").split(),
                 scratch_dir=self.value("scratch_dir") or None, description=self.value("description"),
                 shared_filesystem=self.query_one("#shared_filesystem", Checkbox).value,

@@ -15,6 +15,7 @@ from vc3tui.engine.batch.wrapper import Markers, cancel_ids, from_markers, queue
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
+from vc3tui.engine.numbers import whole_number
 
 # JobStatus codes from the HTCondor manual
 IDLE, RUNNING, REMOVED, COMPLETED, HELD, TRANSFERRING, SUSPENDED = 1, 2, 3, 4, 5, 6, 7
@@ -26,7 +27,7 @@ def parse_condor_q(text: str, prefixes: set[str]) -> dict[str, tuple[str, int, s
     found = {}
     for line in text.splitlines():
         fields = line.split(None, 4)
-        if len(fields) < 4 or not re.fullmatch(r"\d+\.\d+", fields[0]) or not fields[1].isdigit():
+        if len(fields) < 4 or not re.fullmatch(r"[0-9]+\.[0-9]+", fields[0]) or whole_number(fields[1]) is None:
             continue
         proc_id, code, tag, host = fields[:4]
         reason = fields[4] if len(fields) > 4 else ""

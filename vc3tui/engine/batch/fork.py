@@ -22,6 +22,7 @@ from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submiss
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.staging import stage_files, staged_path
 from vc3tui.engine.states import PilotStage, PilotState
+from vc3tui.engine.numbers import whole_number
 
 
 class ForkBatch:
@@ -46,14 +47,14 @@ class ForkBatch:
     async def status(self, executor: Executor, pilots: Sequence[Pilot], workdir: str) -> dict[str, JobStatus]:
         if not pilots:
             return {}
-        known = {p.tag: int(p.job_id) if p.job_id and p.job_id.isdigit() else None for p in pilots}
+        known = {p.tag: whole_number(p.job_id or "") for p in pilots}
         result = await executor.run_script(render_probe(f"{workdir}/pilots", known), timeout=60)
         if not result.ok:
             raise CommandFailed(result)
         return {tag: job_status(m) for tag, m in parse_probe(result.stdout).items() if m.exists}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:
-        groups = [int(p.job_id) for p in pilots if p.job_id and p.job_id.isdigit()]
+        groups = [n for n in (whole_number(p.job_id or "") for p in pilots) if n is not None]
         if groups:
             await executor.run_script(kill_groups_script("TERM", groups), timeout=30)
 

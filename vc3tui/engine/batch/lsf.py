@@ -15,6 +15,7 @@ from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, f
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
+from vc3tui.engine.numbers import whole_number
 
 BJOBS_FORMAT = "jobid jobindex stat job_name exec_host pend_reason delimiter='|'"
 NAME = re.compile(r"^(vc3-[0-9a-f]+-[0-9a-f]+)\.([0-9_-]+)\[\d+\]$")
@@ -25,15 +26,16 @@ def parse_bjobs(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str,
     found = {}
     for line in text.splitlines():
         fields = line.split("|")
-        if len(fields) != 6 or not fields[0].isdigit() or not fields[1].isdigit():
+        if len(fields) != 6 or whole_number(fields[0].strip()) is None or whole_number(fields[1].strip()) is None:
             continue
         job, element, state, name, host, reason = (f.strip() for f in fields)
         match = NAME.match(name)
         if not match or match[1] not in prefixes:
             continue
         indexes = expand(match[2].replace("_", ","))
-        if 1 <= int(element) <= len(indexes):
-            found[f"{match[1]}-{indexes[int(element) - 1]}"] = (f"{job}[{element}]", state, host, reason)
+        position = whole_number(element)
+        if 1 <= position <= len(indexes):
+            found[f"{match[1]}-{indexes[position - 1]}"] = (f"{job}[{element}]", state, host, reason)
     return found
 
 

@@ -30,6 +30,8 @@ def parse_qstat_full(text: str) -> dict[str, dict[str, str]]:
             jobs = json.loads(stripped).get("Jobs", {})
         except (ValueError, AttributeError):
             return {}
+        if not isinstance(jobs, dict):
+            return {}
         out = {}
         for job_id, attributes in jobs.items():
             if isinstance(attributes, dict):

@@ -17,6 +17,8 @@ from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
+from vc3tui.engine.numbers import whole_number
+from vc3tui.engine.batch.wrapper import MAX_ARRAY
 
 def runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
     """[3, 4, 5, 9] -> [(3, 5), (9, 9)]: one array submission per contiguous run."""
@@ -33,10 +35,11 @@ def expand_tasks(text: str) -> list[int]:
     """SGE task field: '7', '9-20:1', '1-9:2', or comma lists of those."""
     tasks: list[int] = []
     for part in text.split(","):
-        match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
+        match = re.fullmatch(r"([0-9]+)(?:-([0-9]+)(?::([0-9]+))?)?", part.strip())
         if match:
             low, high, step = int(match[1]), int(match[2] or match[1]), int(match[3] or 1)
-            tasks.extend(range(low, high + 1, step))
+            if step and len(tasks) + (high - low) // step < MAX_ARRAY:
+                tasks.extend(range(low, high + 1, step))
     return tasks
 
 
@@ -49,7 +52,7 @@ def parse_qstat_xml(text: str, prefixes: set[str]) -> dict[str, tuple[str, str]]
         return found
     for job in root.iter("job_list"):
         name, number = job.findtext("JB_name", ""), job.findtext("JB_job_number", "")
-        if name not in prefixes or not number.isdigit():
+        if name not in prefixes or whole_number(number) is None:
             continue
         state = job.findtext("state", "") or ""
         for task in expand_tasks(job.findtext("tasks", "") or ""):

@@ -17,6 +17,7 @@ from vc3tui.engine.batch.wrapper import Markers, cancel_ids, compress, expand, f
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState
+from vc3tui.engine.numbers import whole_number
 
 SQUEUE_FORMAT = "%i|%T|%r|%k|%N"
 SQUEUE_END = "@@vc3tui-squeue-status"
@@ -77,7 +78,7 @@ class SlurmBatch:
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
         result = await stage_and_submit(executor, submission, self.render, "array.sbatch", lambda path: f"sbatch --parsable {shlex.quote(path)}")
         job = result.stdout.strip().splitlines()[-1].split(";")[0] if result.stdout.strip() else ""
-        if not job.isdigit():
+        if whole_number(job) is None:
             raise RuntimeError(f"sbatch answered {result.stdout.strip()[:80]!r}, not a job id")
         return {pilot.tag: f"{job}_{position}" for position, pilot in enumerate(submission.pilots)}
 
@@ -162,8 +163,9 @@ def parse_squeue(text: str, prefixes: set[str]) -> dict[str, tuple[str, str, str
         if entry is None:
             continue
         task = job_id.partition("_")[2]
-        if task.isdigit() and int(task) < len(entry[1]):
-            found[f"{entry[0]}-{entry[1][int(task)]}"] = (job_id, state.strip(), reason.strip(), node.strip())
+        position = whole_number(task)
+        if position is not None and position < len(entry[1]):
+            found[f"{entry[0]}-{entry[1][position]}"] = (job_id, state.strip(), reason.strip(), node.strip())
     return found
 
 
@@ -182,7 +184,7 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
             continue
         job_id, state, exit_code = fields
         state = state.split()[0] if state.split() else ""
-        code = int(exit_code.split(":")[0]) if exit_code.split(":")[0].isdigit() else None
+        code = whole_number(exit_code.split(":")[0])
         if state in DONE and code in (0, None):
             found[job_id] = JobStatus(PilotState.DONE, native=state, reason="completed (sacct)", exit_code=code, job_id=job_id)
         elif state in CANCELLED:

@@ -21,6 +21,7 @@ from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, Job
 from vc3tui.engine.models import Pilot
 from vc3tui.engine.staging import staged_path, staging_lines
 from vc3tui.engine.states import PilotStage, PilotState
+from vc3tui.engine.numbers import whole_number
 
 MONITOR_SOURCE = (Path(__file__).parent / "monitor.py").read_bytes()
 
@@ -117,14 +118,19 @@ def compress(indexes: Sequence[int]) -> str:
     return ",".join(parts)
 
 
+MAX_ARRAY = 100_000
+"""No array of ours is larger: a garbled range beyond it is ignored, not expanded into memory."""
+
+
 @functools.lru_cache(maxsize=1024)
 def expand(ranges: str) -> tuple[int, ...]:
     """'3-5,9' -> (3, 4, 5, 9); remembered, since every task of an array carries the same ranges."""
     out: list[int] = []
     for part in ranges.split(","):
         low, _, high = part.partition("-")
-        if low.isdigit() and (not high or high.isdigit()):
-            out.extend(range(int(low), int(high or low) + 1))
+        first, last = whole_number(low), whole_number(high or low)
+        if first is not None and last is not None and len(out) + last - first < MAX_ARRAY:
+            out.extend(range(first, last + 1))
     return tuple(out)
 
 
@@ -311,10 +317,10 @@ def parse_probe(output: str) -> dict[str, Markers]:
         found[tag] = Markers(
             tag,
             exists=True,
-            pid=int(pid) if pid.isdigit() else None,
+            pid=whole_number(pid),
             alive=alive == "1",
             stage=_STAGES.get(stage),
-            exit_code=int(code) if code.lstrip("-").isdigit() else None,
+            exit_code=whole_number(code, signed=True),
             host=None if host == "-" else host,
         )
     return found

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
@@ -105,14 +105,11 @@ class DaskMiddleware:
         return argv
 
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
-        reply = (await self._get(executor, head, "/api/v1/get_workers")).json()
-        return [
-            WorkerInfo(name=str(w["name"]), tag=str(w["name"]) if str(w["name"]).startswith("vc3-") else None, address=w["address"])
-            for w in reply["workers"]
-        ]
+        return parse_dask_workers((await self._get(executor, head, "/api/v1/get_workers")).json())
 
     async def demand(self, executor: Executor, cluster: Cluster) -> int:
-        return int((await self._get(executor, cluster.head, "/api/v1/adaptive_target")).json()["workers"])
+        reply = (await self._get(executor, cluster.head, "/api/v1/adaptive_target")).json()
+        return count_in_reply(reply.get("workers") if isinstance(reply, dict) else reply, "the scheduler's adaptive target")
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         wanted = set(tags)
@@ -147,6 +144,19 @@ class DaskMiddleware:
             reply = await client.get(f"http://{host}:{port}{path}")
             reply.raise_for_status()
             return reply
+
+
+def parse_dask_workers(reply: object) -> list[WorkerInfo]:
+    """The scheduler's get_workers reply; a reply of another shape is a one-line ValueError."""
+    workers = reply.get("workers") if isinstance(reply, dict) else None
+    if not isinstance(workers, list):
+        raise ValueError("the scheduler's worker list is not {'workers': [...]}")
+    found = []
+    for worker in workers:
+        if isinstance(worker, dict) and isinstance(worker.get("name"), (str, int)) and isinstance(worker.get("address"), str):
+            name = str(worker["name"])
+            found.append(WorkerInfo(name=name, tag=name if name.startswith("vc3-") else None, address=worker["address"]))
+    return found
 
 
 def _tls_options(secrets_dir: str) -> list[str]:

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from vc3tui.engine.interfaces import CommandFailed, Executor, HeadAddress, HeadLaunch, WorkerInfo
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
+from vc3tui.engine.numbers import whole_number
 
 POOL_KEY = "condor-pool-key"
 HEAD_CONFIG = "condor-head.config"
@@ -165,7 +166,7 @@ def parse_workers(text: str) -> list[WorkerInfo]:
 
 def parse_jobs(text: str) -> int:
     """`condor_status -schedd -af TotalIdleJobs TotalRunningJobs` -> idle + running jobs."""
-    return sum(int(field) for line in text.splitlines() for field in line.split() if field.isdigit())
+    return sum(whole_number(field) or 0 for line in text.splitlines() for field in line.split())
 
 
 class HTCondorMiddleware:

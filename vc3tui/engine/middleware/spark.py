@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
 
 CONF_FILE = "spark-defaults.conf"
@@ -81,7 +81,7 @@ class SparkMiddleware:
 
     async def ready(self, executor: Executor, head: Head) -> bool:
         try:
-            return (await self._status(executor, head)).get("status") == "ALIVE"
+            return _status_object(await self._status(executor, head)).get("status") == "ALIVE"
         except (httpx.HTTPError, ValueError):
             return False
 
@@ -101,28 +101,10 @@ class SparkMiddleware:
         return argv
 
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
-        return [
-            WorkerInfo(name=str(w.get("id")), tag=None, address=f"{w.get('host')}:{w.get('port')}")
-            for w in (await self._status(executor, head)).get("workers", [])
-            if isinstance(w, dict) and w.get("state") == "ALIVE"
-        ]
+        return alive_workers(await self._status(executor, head))
 
     async def demand(self, executor: Executor, cluster: Cluster) -> int:
-        """Workers for the cores in use plus what waiting applications ask for (one worker each
-        when they set no spark.cores.max)."""
-        status = await self._status(executor, cluster.head)
-        per_worker = cluster.blueprint.workers.cores
-        cores = int(status.get("coresused", 0))
-        extra_workers = 0
-        for app in status.get("activeapps", []):
-            if not isinstance(app, dict) or app.get("state") != "WAITING":
-                continue
-            wanted = int(app.get("cores", UNLIMITED_CORES))
-            if wanted >= UNLIMITED_CORES:
-                extra_workers += 1
-            else:
-                cores += wanted
-        return -(-cores // per_worker) + extra_workers
+        return spark_demand(await self._status(executor, cluster.head), cluster.blueprint.workers.cores)
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         raise NotImplementedError("Spark cannot drain one worker among several on a host; cancelling (Spark reruns their tasks)")
@@ -139,12 +121,43 @@ class SparkMiddleware:
             env["SPARK_CONF_DIR"] = f"{head.workdir}/secrets"
         return env
 
-    async def _status(self, executor: Executor, head: Head) -> dict:
+    async def _status(self, executor: Executor, head: Head) -> object:
         host, port = await executor.forward(head.address.split("//")[1].rsplit(":", 1)[0], head.ports["http"])
         async with httpx.AsyncClient(timeout=5) as client:
             reply = await client.get(f"http://{host}:{port}/json/")
             reply.raise_for_status()
-            status = reply.json()
-        if not isinstance(status, dict):
-            raise ValueError("the Spark master did not answer with an object")
-        return status
+            return reply.json()
+
+
+def _status_object(status: object) -> dict:
+    if not isinstance(status, dict):
+        raise ValueError("the Spark master did not answer with an object")
+    return status
+
+
+def alive_workers(status: object) -> list[WorkerInfo]:
+    """The master's /json/ reply -> its ALIVE workers."""
+    workers = _status_object(status).get("workers", [])
+    return [
+        WorkerInfo(name=str(w.get("id")), tag=None, address=f"{w.get('host')}:{w.get('port')}")
+        for w in (workers if isinstance(workers, list) else [])
+        if isinstance(w, dict) and w.get("state") == "ALIVE"
+    ]
+
+
+def spark_demand(status: object, per_worker: int) -> int:
+    """Workers for the cores in use plus what waiting applications ask for (one worker each
+    when they set no spark.cores.max)."""
+    status = _status_object(status)
+    cores = count_in_reply(status.get("coresused", 0), "the master's coresused")
+    extra_workers = 0
+    apps = status.get("activeapps", [])
+    for app in apps if isinstance(apps, list) else []:
+        if not isinstance(app, dict) or app.get("state") != "WAITING":
+            continue
+        wanted = count_in_reply(app.get("cores", UNLIMITED_CORES), "a waiting application's cores")
+        if wanted >= UNLIMITED_CORES:
+            extra_workers += 1
+        else:
+            cores += max(0, wanted)
+    return -(-max(0, cores) // per_worker) + extra_workers

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 
@@ -108,12 +108,7 @@ class WorkQueueMiddleware:
 
     async def demand(self, executor: Executor, cluster: Cluster) -> int:
         """Workers the manager could use: its waiting and running tasks, one core each."""
-        tasks = sum(
-            int(record.get("tasks_waiting", 0)) + int(record.get("tasks_on_workers", 0))
-            for record in await self._records(executor, cluster.head)
-            if record.get("type") == "wq_master" and record.get("project") == project_name(cluster)
-        )
-        return -(-tasks // cluster.blueprint.workers.cores)
+        return wq_demand(await self._records(executor, cluster.head), project_name(cluster), cluster.blueprint.workers.cores)
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         """Nothing to ask the manager: a drained worker ends itself once it has no task (see above)."""
@@ -140,7 +135,21 @@ class WorkQueueMiddleware:
         async with httpx.AsyncClient(timeout=5) as client:
             reply = await client.get(f"http://{host}:{port}/query.json")
             reply.raise_for_status()
-            records = reply.json()
-        if not isinstance(records, list):
-            raise ValueError("the catalog did not answer with a list")
-        return [record for record in records if isinstance(record, dict)]
+            return catalog_records(reply.json())
+
+
+def catalog_records(reply: object) -> list[dict]:
+    """The catalog's query.json reply: a list of records (anything else in it is skipped)."""
+    if not isinstance(reply, list):
+        raise ValueError("the catalog did not answer with a list")
+    return [record for record in reply if isinstance(record, dict)]
+
+
+def wq_demand(records: list[dict], project: str, cores: int) -> int:
+    """Workers for a manager's waiting and running tasks, as it reports them to the catalog."""
+    tasks = sum(
+        max(0, count_in_reply(record.get("tasks_waiting", 0), "tasks_waiting")) + max(0, count_in_reply(record.get("tasks_on_workers", 0), "tasks_on_workers"))
+        for record in records
+        if record.get("type") == "wq_master" and record.get("project") == project
+    )
+    return -(-tasks // cores)
