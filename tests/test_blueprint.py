@@ -114,7 +114,7 @@ BAD = [
     ("none middleware without command", BASE.replace('"dask"', '"none"'), 2, "bp.toml:2: middleware: middleware 'none' runs workers.command on each pilot"),
     ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: is empty"),
     ("unknown named environment", BASE + '[environment]\nname = "ghost"\n', 6, "bp.toml:6: environment.name: unknown environment 'ghost'"),
-    ("bad variable name", BASE + '[environment]\nvariables = { "A;B" = "1" }\n', 5, "bp.toml:5: environment: 'A;B' is not an environment variable name"),
+    ("bad variable name", BASE + '[environment]\nvariables = { "A;B" = "1" }\n', 6, "bp.toml:6: environment.variables: 'A;B' is not an environment variable name"),
     ("value where a table belongs", "workers = 3\n" + BASE, 1, "bp.toml:1: workers: expected a table, got 3"),
     ("key after an array table", BASE + "workers = 3\n", 5, "bp.toml:5: allocations[0].workers: unknown key; allowed here: max_pilots, name, weight"),
 ]

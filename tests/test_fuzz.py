@@ -5,6 +5,7 @@ cannot read, or (for the user's own files) refuses with one line per problem nam
 from __future__ import annotations
 
 import json
+import os
 import string
 from pathlib import Path
 
@@ -31,7 +32,11 @@ from vc3tui.engine.projects import load_project
 from vc3tui.engine.tomlfile import FileErrors
 
 PREFIX = "vc3-0123456789ab-cafef00d"
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),  # FUZZ_EXAMPLES=5000 for a longer hunt
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Text that looks like what the tools print: their separators, digits of every script, our tags.
 tokens = st.sampled_from(["|", ":", ",", "-", "_", "[", "]", ".", " ", "\t", "\n", "0", "1", "99999999999", "²", "٣", "-1",

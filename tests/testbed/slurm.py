@@ -150,6 +150,17 @@ class SlurmTestBed:
             time.sleep(0.2)
         raise RuntimeError(f"slurmd did not register (state {state!r}); see {self.root / 'log'}")
 
+    def stop_controller(self) -> None:
+        """slurmctld down (by its own pid), as when the site's controller fails; slurmd and the jobs stay."""
+        process = self.processes["slurmctld"]
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+    def start_controller(self) -> None:
+        """slurmctld back from its saved state, with the jobs it had."""
+        self._spawn("slurmctld", ["slurmctld", "-D", "-f", str(self.conf)])
+        self._wait_idle()
+
     def squeue(self, *args: str) -> list[str]:
         result = subprocess.run(["squeue", "-h", *args], capture_output=True, text=True, env=self.env, check=True)
         return [line for line in result.stdout.splitlines() if line.strip()]

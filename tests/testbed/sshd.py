@@ -174,6 +174,22 @@ class SSHTestBed:
         )
         return Path(str(public_key).removesuffix(".pub") + "-cert.pub")
 
+    def restart(self, name: str = "sshd") -> None:
+        """The daemon and every connection it holds go down (as when a login node reboots), and
+        the daemon comes back on the same port with the same host key."""
+        children = self.connection_children(name)
+        process = self.processes[name]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        config = self.root / f"{'main' if name == 'sshd' else 'mfa'}.conf"
+        self._start(name, process.args[0], config)
+        wait_for_port(self.port if name == "sshd" else self.mfa_port)
+
     def connection_children(self, name: str = "sshd") -> list[int]:
         """Per-connection sshd processes of one of our sshds (to cut a client's connection)."""
         parent = self.processes[name].pid

@@ -32,6 +32,7 @@ from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, 
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.projects import Projects
 from vc3tui.engine.questions import QuestionChannel
+from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import PilotLine, AsyncStore, CycleWrites, Store, default_owner
 from vc3tui.engine.numbers import whole_number
@@ -55,7 +56,8 @@ class Engine:
     def __init__(self, dirs: Dirs | None = None, *, interactive: bool = True) -> None:
         self.dirs = (dirs or Dirs.from_environment()).ensure()
         self.store = AsyncStore(self.dirs.database)
-        self.questions = QuestionChannel(interactive=interactive)
+        self.redactor = Redactor()
+        self.questions = QuestionChannel(interactive=interactive, on_secret=self.redactor.add)
         self.owner = default_owner()
         self._catalog: Catalog | None = None
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
@@ -239,7 +241,7 @@ class Engine:
             "echo 'no output yet'\n"
         )
         result = await site.executor.run_script(script, timeout=60)
-        return result.stdout if result.ok else f"could not read the log: {result.summary()}"
+        return self.redactor(result.stdout if result.ok else f"could not read the log: {result.summary()}")
 
     async def resize(self, cluster_id: str, count: int, *, peaceful: bool = True) -> None:
         """Write the desired size; whichever process holds the lease carries it out."""
@@ -329,6 +331,16 @@ class Engine:
         self._subscribers.remove(queue)
 
     async def commit(self, writes: CycleWrites) -> None:
+        """Write a cycle's changes (every text in them redacted) and tell the subscribers."""
+        redact = self.redactor
+        for event in writes.events:
+            event.message = redact(event.message)
+        for pilot in writes.pilots:
+            pilot.reason = redact(pilot.reason)
+        for cluster in writes.clusters:
+            cluster.reason = redact(cluster.reason)
+            for condition in cluster.conditions:
+                condition.reason = redact(condition.reason)
         await self.store.run(Store.commit_cycle, writes)
         for event in writes.events:
             for queue in self._subscribers:

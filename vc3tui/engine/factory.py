@@ -113,7 +113,19 @@ class Factory:
         if cluster is None or cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED):
             return
         sites = [site for site in self.sites(cluster) if site.executor is not self.engine.access.local]
-        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), return_exceptions=True)
+        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), self._learn_secrets(cluster), return_exceptions=True)
+
+    async def _learn_secrets(self, cluster: Cluster) -> None:
+        """A resumed cluster's head made its secrets in another process: read them once, so this
+        one redacts them too."""
+        if cluster.head is None or cluster.head.external:
+            return
+        head = self.engine.head_site(cluster)
+        for name in self.middleware.worker_secrets:
+            try:
+                self.engine.redactor.add(await head.executor.get(f"{head.workdir}/secrets/{name}"))
+            except OSError:
+                continue
 
     async def cycle(self, cluster: Cluster) -> None:
         if cluster.state not in (ClusterState.TERMINATING, ClusterState.TERMINATED):
@@ -499,7 +511,9 @@ class Factory:
         await head.executor.run(["mkdir", "-p", "-m", "700", f"{head.workdir}/secrets"])
         for name in self.middleware.worker_secrets:
             if (folder / name).is_file():
-                await head.executor.put((folder / name).read_bytes(), f"{head.workdir}/secrets/{name}", mode=0o600)
+                content = (folder / name).read_bytes()
+                self.engine.redactor.add(content)
+                await head.executor.put(content, f"{head.workdir}/secrets/{name}", mode=0o600)
 
     async def _stage_secrets(self, cluster: Cluster, site: Site) -> None:
         """Copy the secrets workers need from the head to a site that is not the head's, once."""
@@ -512,6 +526,7 @@ class Factory:
                 content = await head.executor.get(f"{head.workdir}/secrets/{name}")
             except OSError:
                 continue  # this cluster's manager made no such secret (e.g. Dask on loopback has no TLS)
+            self.engine.redactor.add(content)
             await site.executor.put(content, f"{site.workdir}/secrets/{name}", mode=0o600)
         self._secrets_staged.add(site.allocation)
 

@@ -87,11 +87,14 @@ class HeadNode:
         secrets_dir = f"{site.workdir}/secrets"
         await site.executor.run(["mkdir", "-p", "-m", "700", secrets_dir, f"{site.workdir}/pilots"])
         for name, content in self.middleware.secrets(cluster, site.workdir, listen_host).items():
+            self.engine.redactor.add(content)
             await site.executor.put(content, f"{secrets_dir}/{name}", mode=0o600)
         launch = self.middleware.head_launch(cluster, site.workdir, listen_host)
         argv = list(launch.argv)
         if cluster.blueprint.head.jupyter:
-            await site.executor.put(new_token(), f"{secrets_dir}/{TOKEN_FILE}", mode=0o600)
+            token = new_token()
+            self.engine.redactor.add(token)
+            await site.executor.put(token, f"{secrets_dir}/{TOKEN_FILE}", mode=0o600)
             argv = with_jupyter(argv, secrets_dir, site.workdir)
         return argv, {**launch.env, **self.engine.cluster_environment(cluster)}
 

@@ -13,7 +13,7 @@ import time
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vc3tui.engine.durations import Duration
 from vc3tui.engine.states import (
@@ -61,6 +61,18 @@ BatchOption = Annotated[
 ]
 OsSpec = Annotated[
     str, _pattern(r"[a-z0-9]+(:[0-9.]*){0,2}", "operating system", "write it as DIST[:MIN[:MAX]], e.g. 'centos:7'")
+]
+BuilderRequirement = Annotated[
+    str,
+    _pattern(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(:[A-Za-z0-9_.+-]*){0,2}", "builder requirement", "write NAME[:MIN[:MAX]], e.g. 'python:3.8'"),
+]
+ScratchPath = Annotated[
+    str,
+    _pattern(
+        r"[A-Za-z0-9_.@+/~${}-]{1,512}",
+        "scratch path",
+        "write a path, optionally with ~ or $VARIABLES the site sets, e.g. '$SCRATCH' or '/scratch/$USER'",
+    ),
 ]
 Mount = Annotated[
     str,
@@ -126,7 +138,7 @@ class Resource(Strict):
     node: NodeShape = Field(default_factory=NodeShape)
     native_os: str = "unknown"
     features: list[Feature] = Field(default_factory=list)
-    scratch_dir: str | None = None
+    scratch_dir: ScratchPath | None = None
     shared_filesystem: bool = Field(True, description="compute nodes see the login node's files; false: pilots carry the builder")
     docs_url: str = ""
     poll_interval: Duration = 30
@@ -176,18 +188,19 @@ class Environment(Strict):
     """What the builder must provide on a worker."""
 
     name: Name | None = None
-    require: list[str] = Field(default_factory=list, description="builder requirements NAME[:MIN[:MAX]]")
+    require: list[BuilderRequirement] = Field(default_factory=list, description="builder requirements NAME[:MIN[:MAX]]")
     pip: list[str] = Field(default_factory=list, description="pip requirement specifiers")
     os: OsSpec | None = None
     mounts: list[Mount] = Field(default_factory=list)
     variables: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _variable_names(self) -> "Environment":
-        for key in self.variables:
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, variables: dict[str, str]) -> dict[str, str]:
+        for key in variables:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 raise ValueError(f"{key!r} is not an environment variable name; use A-Z a-z 0-9 _")
-        return self
+        return variables
 
 
 class WorkerSpec(Strict):

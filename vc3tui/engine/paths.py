@@ -39,6 +39,8 @@ class Dirs:
     def ensure(self) -> "Dirs":
         for path in (self.config, self.data, self.cache):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o700)  # made before, or by hand, wider: it holds keys and secrets
         return self
 
     @property

@@ -270,9 +270,11 @@ class Projects:
         secrets = {}
         for secret in middleware.worker_secrets:
             try:
-                secrets[secret] = base64.b64encode(await head.executor.get(f"{head.workdir}/secrets/{secret}")).decode()
+                content = await head.executor.get(f"{head.workdir}/secrets/{secret}")
             except OSError:
                 continue  # this head made no such secret
+            self.engine.redactor.add(content)
+            secrets[secret] = base64.b64encode(content).decode()
         ticket = Ticket(cluster=name, middleware=cluster.blueprint.middleware, address=middleware.join_address(cluster.head), secrets=secrets)
         document = tomlkit.document()
         document.add(tomlkit.comment(f"vc3tui join ticket for cluster {name}, made {time.strftime('%Y-%m-%d %H:%M')} by {self.me}."))
@@ -297,9 +299,11 @@ class Projects:
         folder.chmod(0o700)
         for name, content in ticket.secrets.items():
             try:
-                write_private(folder / name, base64.b64decode(content, validate=True))
+                secret = base64.b64decode(content, validate=True)
             except binascii.Error:
                 raise ProjectError(f"{path}: secrets.{name} is not base64; ask for a new ticket") from None
+            self.engine.redactor.add(secret)
+            write_private(folder / name, secret)
         return ticket.address, folder
 
     async def import_file(self, path: Path) -> tuple[Project, list[str]]:

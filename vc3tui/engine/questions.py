@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,6 +43,8 @@ class QuestionChannel:
     """Many askers, one answerer; each question waits on its own future."""
 
     interactive: bool = True
+    on_secret: Callable[[str], None] | None = None
+    """Told every password or passphrase answered, so the engine can redact it."""
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _pending: dict[int, tuple[Question, asyncio.Future[str]]] = field(default_factory=dict)
     _outbox: asyncio.Queue[Question] = field(default_factory=asyncio.Queue)
@@ -78,6 +81,8 @@ class QuestionChannel:
     def answer(self, question_id: int, value: str) -> None:
         entry = self._pending.get(question_id)
         if entry and not entry[1].done():
+            if entry[0].kind is QuestionKind.PASSWORD and self.on_secret:
+                self.on_secret(value)
             entry[1].set_result(value)
 
     def cancel(self, question_id: int, reason: str = "cancelled by the user") -> None:
