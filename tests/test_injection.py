@@ -145,3 +145,39 @@ def test_a_resource_with_a_nasty_scratch_dir_never_reaches_a_shell(tmp_path: Pat
             Resource(name="lab", login_hosts=["h"], batch="slurm", scratch_dir=bad)
     for fine in ("$SCRATCH", "/scratch/$USER/vc3", "~/work", "${HOME}/x"):
         assert Resource(name="lab", login_hosts=["h"], batch="slurm", scratch_dir=fine).scratch_dir == fine
+
+
+async def test_the_apps_forms_refuse_every_payload(dirs: Dirs, tmp_path: Path) -> None:
+    from textual.widgets import Input, Select, Static
+
+    from tests.tui import running_app
+    from vc3tui.screens.allocation_wizard import AllocationWizardScreen
+    from vc3tui.screens.resource_form import ResourceFormScreen
+
+    marker = tmp_path / "pwned"
+    async with running_app(dirs, (120, 40)) as pilot:
+        engine = pilot.app.engine
+        for bad in payloads(marker):
+            await pilot.press("colon", *"resources", "enter", "n")
+            await pilot.pause()
+            form = pilot.app.screen
+            assert isinstance(form, ResourceFormScreen)
+            form.query_one("#name", Input).value = "lab"
+            form.query_one("#login_hosts", Input).value = "h"
+            form.query_one("#partition", Input).value = bad
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "partition" in str(form.query_one("#problems", Static).render()) and engine.catalog.get("lab") is None
+            await pilot.press("escape", "colon", *"allocations", "enter", "n")
+            await pilot.pause()
+            wizard = pilot.app.screen
+            assert isinstance(wizard, AllocationWizardScreen)
+            wizard.query_one("#resource", Select).value = "cori"
+            wizard.query_one("#name", Input).value = bad
+            await pilot.press("ctrl+n", "ctrl+n")
+            await pilot.pause()
+            assert wizard.step == "key" and "name" in str(wizard.query_one("#problem", Static).render())
+            await pilot.press("escape")
+            await pilot.pause()
+        assert [a.name for a in await engine.allocations()] == ["local"]
+    assert not marker.exists()

@@ -170,6 +170,20 @@ async def test_mfa_connection_dropping_needs_login_and_asks_again(site) -> None:
         await engine.close()
 
 
+async def test_a_known_host_offering_another_key_type_is_refused(site) -> None:
+    """Trusted: an ECDSA key. Offered: only the ed25519 one the test sshd has. No downgrade, no question."""
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        engine.access.host_keys.add("127.0.0.1", site.port, asyncssh.generate_private_key("ecdsa-sha2-nistp256"))
+        validated = await engine.access.validate(allocation)
+        failed = validated.report[-1]
+        assert (failed.stage, failed.ok) == ("host key", False)
+        assert "no longer offers a host key of the type we trust (ecdsa-sha2-nistp256)" in failed.detail
+        assert answers.asked[QuestionKind.HOST_KEY] == 0
+    finally:
+        await engine.close()
+
+
 async def test_changed_host_key_is_refused_with_both_fingerprints(site) -> None:
     engine, answers, allocation, _ = await engine_with(site)
     try:

@@ -133,7 +133,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
     if not manager_first:
         row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.counts.joined >= r.counts.requested)
     if row.cluster.state is not ClusterState.RUNNING:
-        return 1
+        # with no entry point, a terminate you asked for is how the run is meant to end
+        return 0 if not entry and row.cluster.terminate_requested else 1
     if manager_first:
         reporter.event(row.cluster.name, "ready", "head ready; workers join the manager you run (the entry point, or from the head's shell)", row)
     else:

@@ -104,6 +104,7 @@ class SiteAccess:
     ) -> tuple[Allocation, KeyPair]:
         """A new allocation with its key pair; or the user's login and key for one a project
         imported ("needs your login"), keeping its resource, account and owner."""
+        Allocation(name=name, resource=resource, login=login, account=account)  # every field checked before any file is made
         existing = await self.store.run(Store.allocation, name)
         claimed = existing is not None and existing.state is AllocationState.NEEDS_LOGIN and not existing.key_path
         if (existing is not None and not claimed) or name == LOCAL:

@@ -54,10 +54,16 @@ class HostKeys:
             offered = await asyncio.wait_for(
                 asyncssh.get_server_host_key(host, port, server_host_key_algs=algorithms), HOST_KEY_TIMEOUT
             )
-        except asyncssh.KeyExchangeFailed:
+        except (asyncssh.DisconnectError, ConnectionResetError):
+            if not algorithms:
+                raise
+            # OpenSSH just drops a client whose key types it has none of: ask once more, unrestricted,
+            # to say what it offers instead (a reset for another reason fails again here)
+            other = await asyncio.wait_for(asyncssh.get_server_host_key(host, port), HOST_KEY_TIMEOUT)
+            instead = f": it offers {other.get_algorithm()} {other.get_fingerprint('sha256')}" if other else ""
             raise HostKeyError(
-                f"{host_pattern(host, port)} no longer offers a host key of the type we trust ({', '.join(algorithms)}); "
-                f"if the site changed its keys, remove its line from {self.own_file} and connect again"
+                f"{host_pattern(host, port)} no longer offers a host key of the type we trust ({', '.join(algorithms)}){instead}; "
+                f"if the site announced new keys, remove its line from {self.own_file} and connect again, else do not connect"
             ) from None
         if offered is None:
             raise HostKeyError(f"{host}:{port} offered no host key")
