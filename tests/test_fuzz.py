@@ -102,10 +102,8 @@ def test_a_duration_is_read_or_refused_in_one_line(text: str) -> None:
 BLUEPRINT_KEYS = ["name", "middleware", "workers", "count", "cores", "walltime", "allocations", "head", "placement", "address",
                   "environment", "pip", "require", "variables", "autoscale", "min", "max", "entry", "expiration", "secrets"]  # fmt: skip
 toml_scalars = st.one_of(st.integers(-5, 10**12), st.text(max_size=12), st.booleans(), st.sampled_from(["dask", "local", "1h", "-1", "tls://x", "sge"]))
-toml_values = st.recursive(
-    toml_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(BLUEPRINT_KEYS), inner, max_size=4)),
-    max_leaves=15,
+toml_values = st.deferred(
+    lambda: toml_scalars | st.lists(toml_values, max_size=3) | st.dictionaries(st.sampled_from(BLUEPRINT_KEYS), toml_values, max_size=4)
 )
 documents = st.dictionaries(st.sampled_from(BLUEPRINT_KEYS + ["resources", "members", "blueprints", "clusters", "batch", "login_hosts"]), toml_values, max_size=8)
 
