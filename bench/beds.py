@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,12 +90,3 @@ def alternate(ours: Callable[[], float], theirs: Callable[[], float], repeats: i
             time.sleep(rng.uniform(0, SCHEDULER_PASS))
             into.append(measure())
     return mine, other
-
-
-def report(what: str, ours_label: str, ours: Sequence[float], theirs_label: str, theirs: Sequence[float]) -> None:
-    """Medians and spread of both sides, and their ratio against the target (<= 1.0)."""
-    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-    print(f"{what} ({len(ours)} runs each, median [min-max])")
-    print(f"  {ours_label:<38} {ours_median:6.2f} s  [{min(ours):.2f}-{max(ours):.2f}]")
-    print(f"  {theirs_label:<38} {theirs_median:6.2f} s  [{min(theirs):.2f}-{max(theirs):.2f}]")
-    print(f"  {'ratio vc3tui / ' + theirs_label.split()[0]:<38} {ours_median / theirs_median:6.2f}   target <= 1.0")

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import note, record  # noqa: E402
 from tests.builder_site import make_sources, recipes, serving, write_recipes  # noqa: E402
 
 REPEATS = 21
@@ -30,14 +31,6 @@ def timed(argv: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
-
-
-def line(what: str, samples: list[float], baseline: float, target: float) -> None:
-    median = statistics.median(samples)
-    print(
-        f"  {what:<44} {median * 1000:7.1f} ms  [{min(samples) * 1000:.1f}-{max(samples) * 1000:.1f}]"
-        f"  x{median / baseline:5.1f} bare python   target < {target * 1000:.0f} ms"
-    )
 
 
 def synthetic_database(path: Path) -> list[str]:
@@ -99,13 +92,17 @@ def main() -> int:
         plan = [plan_in_process(builder, tmp_path / "hundred.json", wanted) for _ in range(REPEATS)]
         logged = subprocess.run(plan_argv, capture_output=True, text=True).stderr
     backtracks = sum(1 for text in logged.splitlines() if text.startswith("Fail:"))
-    baseline = statistics.median(bare)
-    print(f"builder costs ({REPEATS} runs each, median [min-max]; bare `python -c pass` {baseline * 1000:.1f} ms)")
-    line("warm activation (greet + libgreet + python)", warm, baseline, 0.3)
-    line("  the same through the sh bootstrap (pilots)", kept, baseline, 0.3)
-    line(f"plan over {RECIPES} recipes, whole command", plan_cli, baseline, 0.2)
-    line(f"plan over {RECIPES} recipes, in process", plan, baseline, 0.2)
-    print(f"  (the {RECIPES}-recipe plan backtracks {backtracks} times before it settles)")
+    print(f"builder costs ({REPEATS} runs each)")
+    bare_ms = [t * 1000 for t in bare]
+    for what, samples, target in (
+        ("builder warm activation (greet + libgreet + python)", warm, 300),
+        ("builder warm activation, sh bootstrap (pilots)", kept, 300),
+        (f"builder plan over {RECIPES} recipes, whole command", plan_cli, 200),
+        (f"builder plan over {RECIPES} recipes, in process", plan, 200),
+    ):
+        ms = [t * 1000 for t in samples]
+        record(what, ms, "bare `python -c pass`", bare_ms, unit="ms", target=f"< {target} ms", met=statistics.median(ms) < target)
+    note(f"the {RECIPES}-recipe plan backtracks {backtracks} times before it settles")
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import alternate, report, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.beds import alternate, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.results import note, record  # noqa: E402
 from tests.sites import offline_pip  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
 
@@ -75,16 +77,18 @@ def main() -> int:
     try:
         import dask_jobqueue  # noqa: F401
     except ImportError:
-        print("Dask benchmark skipped: needs dask-jobqueue (pip install -e '.[bench]')")
+        note("Dask benchmark skipped: needs dask-jobqueue (pip install -e '.[bench]')")
         return 0
     if os.geteuid() != 0 or not any(WHEELHOUSE.glob("distributed-*.whl")):
-        print("Dask benchmark skipped: needs root and the wheelhouse tests/run downloads")
+        note("Dask benchmark skipped: needs root and the wheelhouse bench/run downloads")
         return 0
     with slurm_over_ssh("vc3tui-bench-dask-") as (slurm, bed, tmp):
         offline_pip(bed, WHEELHOUSE)
         asyncio.run(vc3tui_once(slurm, bed, first=True))  # builds the site's environment once, untimed
         ours, theirs = alternate(lambda: asyncio.run(vc3tui_once(slurm, bed, first=False)), lambda: jobqueue_once(slurm, tmp))
-    report(f"time to {WORKERS} connected Dask workers on SLURM", "vc3tui over SSH", ours, "dask-jobqueue SLURMCluster.scale(8)", theirs)
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    record(f"time to {WORKERS} Dask workers on SLURM (vc3tui over SSH)", ours, "dask-jobqueue SLURMCluster.scale(8)", theirs,
+           unit="s", target="ratio <= 1.0", met=ratio <= 1.0)  # fmt: skip
     return 0
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import note, record  # noqa: E402
 from tests.testbed.sshd import USER, SSHTestBed, usable  # noqa: E402
 from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget  # noqa: E402
 from vc3tui.engine.hostkeys import HostKeys  # noqa: E402
@@ -61,10 +63,11 @@ def process_per_command(bed: SSHTestBed, key: Path, known: Path, n: int) -> floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="commands per method")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each method")
     args = parser.parse_args()
     reason = usable()
     if reason:
-        print(f"skipped: {reason}")
+        note(f"SSH benchmark skipped: {reason}")
         return 0
     with tempfile.TemporaryDirectory(prefix="vc3tui-bench-ssh-") as tmp:
         bed = SSHTestBed(Path(tmp) / "bed").start()
@@ -77,18 +80,20 @@ def main() -> int:
             import asyncssh
 
             fingerprint = asyncssh.import_public_key(" ".join(host_key[:2])).get_fingerprint("sha256")
-            sequential = asyncio.run(kept_connection(bed, pair.private, known, fingerprint, args.n, 1))
-            parallel = asyncio.run(kept_connection(bed, pair.private, known, fingerprint, args.n, 4))
             per_process_n = max(20, args.n // 4)
-            per_process = process_per_command(bed, pair.private, known, per_process_n)
+            sequential, parallel, per_process = [], [], []
+            for _ in range(args.repeats):
+                sequential.append(args.n / asyncio.run(kept_connection(bed, pair.private, known, fingerprint, args.n, 1)))
+                parallel.append(args.n / asyncio.run(kept_connection(bed, pair.private, known, fingerprint, args.n, 4)))
+                per_process.append(per_process_n / process_per_command(bed, pair.private, known, per_process_n))
         finally:
             bed.stop()
-    rate = lambda n, s: n / s  # noqa: E731
-    baseline = rate(per_process_n, per_process)
-    print(f"{args.n} x `echo` on the test bed's sshd (127.0.0.1)")
-    print(f"  one ssh process per command   {baseline:8.1f} commands/s   ({per_process_n} commands, {per_process:.2f} s)  baseline")
-    print(f"  kept connection, sequential   {rate(args.n, sequential):8.1f} commands/s   ratio {rate(args.n, sequential) / baseline:5.1f}x")
-    print(f"  kept connection, 4 channels   {rate(args.n, parallel):8.1f} commands/s   ratio {rate(args.n, parallel) / baseline:5.1f}x   target > 30x")
+    print(f"{args.n} x `echo` on the test bed's sshd (127.0.0.1), {args.repeats} runs each; baseline {per_process_n} commands")
+    baseline = statistics.median(per_process)
+    record("SSH commands, kept connection, sequential", sequential, "one ssh process per command", per_process, unit="commands/s",
+           target="ratio > 30x", met=statistics.median(sequential) / baseline > 30)  # fmt: skip
+    record("SSH commands, kept connection, 4 channels", parallel, "one ssh process per command", per_process, unit="commands/s",
+           target="ratio > 30x", met=statistics.median(parallel) / baseline > 30)  # fmt: skip
     return 0
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
+
 REPEATS = 7
 PILOTS = 10_000
 
@@ -120,14 +122,6 @@ async def refreshes(home: Path) -> tuple[list[float], list[float], list[float]]:
     return unchanged, changed, fills
 
 
-def line(what: str, samples: list[float], baseline: float, baseline_name: str, target: float) -> None:
-    median = statistics.median(samples)
-    print(
-        f"  {what:<40} {median * 1000:7.1f} ms  [{min(samples) * 1000:.1f}-{max(samples) * 1000:.1f}]"
-        f"  x{median / baseline:4.2f} {baseline_name}   target < {target * 1000:.0f} ms"
-    )
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vc3tui-bench-tui-") as tmp:
         env = {**os.environ, "VC3TUI_HOME": tmp}
@@ -136,11 +130,13 @@ def main() -> int:
         ours = [first_frame("vc3tui", env) for _ in range(REPEATS)]
         bare = [first_frame("bare", env) for _ in range(REPEATS)]
         unchanged, changed, fills = asyncio.run(refreshes(Path(tmp)))
-    print(f"the app ({REPEATS} runs each, median [min-max])")
-    line("cold start to first frame", ours, statistics.median(bare), "bare Textual app", 1.0)
-    line(f"refresh, {PILOTS:,} pilots, none changed", unchanged, statistics.median(fills), "one table fill", 0.1)
-    line(f"refresh, {PILOTS:,} pilots, 100 changed", changed, statistics.median(fills), "one table fill", 0.1)
-    print(f"  (baselines: bare Textual app {statistics.median(bare) * 1000:.0f} ms to first frame; filling a DataTable with {PILOTS:,} rows once {statistics.median(fills) * 1000:.0f} ms)")
+    print(f"the app ({REPEATS} runs each)")
+    ms = lambda samples: [t * 1000 for t in samples]  # noqa: E731
+    record("TUI cold start to first frame", ms(ours), "bare Textual app with a DataTable", ms(bare), unit="ms", target="< 1000 ms",
+           met=statistics.median(ours) < 1.0)  # fmt: skip
+    for what, samples in ((f"TUI refresh, {PILOTS:,} pilots, none changed", unchanged), (f"TUI refresh, {PILOTS:,} pilots, 100 changed", changed)):
+        record(what, ms(samples), f"filling a DataTable with {PILOTS:,} rows once", ms(fills), unit="ms", target="< 100 ms",
+               met=statistics.median(samples) < 0.1)  # fmt: skip
     return 0
 
 

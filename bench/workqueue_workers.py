@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import alternate, report, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.beds import alternate, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.results import note, record  # noqa: E402
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
 
@@ -75,12 +77,14 @@ def factory_once(slurm, tmp: Path) -> float:
 
 def main() -> int:
     if os.geteuid() != 0 or not shutil.which("work_queue_factory") or not Path("/usr/bin/python3").exists():
-        print("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
+        note("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
         return 0
     with slurm_over_ssh("vc3tui-bench-wq-") as (slurm, bed, tmp):
         asyncio.run(vc3tui_once(slurm, bed, first=True))  # creates the allocation, untimed
         ours, theirs = alternate(lambda: asyncio.run(vc3tui_once(slurm, bed, first=False)), lambda: factory_once(slurm, tmp))
-    report(f"time to {WORKERS} connected Work Queue workers on SLURM", "vc3tui over SSH", ours, "work_queue_factory on the login node", theirs)
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    record(f"time to {WORKERS} Work Queue workers on SLURM (vc3tui over SSH)", ours, "work_queue_factory --workers-per-cycle 8", theirs,
+           unit="s", target="ratio <= 1.0", met=ratio <= 1.0)  # fmt: skip
     return 0
 
 if __name__ == "__main__":
