@@ -68,7 +68,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vc3tui-bench-") as tmp:
         home = Path(tmp)
         cold_total, cold_joined = vc3tui_run(home)
-        venv_python = next((home / "cache" / "builder" / "venvs").glob("*/bin/python"))
+        venv_python = next((home / "cache" / "builder").glob("*/*/pip-*/*/bin/python"))  # the venv the builder made
         runs, bases = [], []
         for _ in range(args.runs):  # taking turns, so drift on the machine hits both alike
             runs.append(vc3tui_run(home))
