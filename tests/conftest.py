@@ -113,3 +113,15 @@ def site(slurm, slurm_sshd, user_home: Path):
     yield slurm_sshd
     slurm.cancel_everything()
     slurm_sshd.reset_user()
+
+
+@pytest.fixture
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder the site's user (the pilots) and the test can both write and read."""
+    folder = tmp_path_factory.mktemp("shared")
+    folder.chmod(0o1777)
+    for parent in folder.parents:
+        if parent == Path("/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o011)
+    return folder

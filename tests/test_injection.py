@@ -116,13 +116,8 @@ def test_environment_values_commands_and_entry_points_are_data_here(cluster_home
     assert not marker.exists()
 
 
-async def test_environment_values_and_commands_are_data_over_ssh(site, slurm, tmp_path_factory: pytest.TempPathFactory) -> None:
-    shared = tmp_path_factory.mktemp("nasty")
-    shared.chmod(0o1777)
-    for parent in shared.parents:
-        if parent == Path("/tmp"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o011)
+async def test_environment_values_and_commands_are_data_over_ssh(site, slurm, shared_dir: Path) -> None:
+    shared = shared_dir
     marker, out = shared / "pwned", shared / "out.jsonl"
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:

@@ -141,14 +141,24 @@ def test_the_project_commands(home: Path, tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no shared cluster 'physics' to join" in missing.stderr
 
 
-@pytest.mark.timeout(600)
-async def test_two_members_put_pilots_into_one_shared_cluster(cluster_home: Path, builder_cache: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def members(cluster_home: Path, builder_cache: Path, tmp_path: Path):
+    """Amir's data dir and Ye's, two members on one machine, sharing the builder cache; whatever
+    Ye's clusters started is stopped by pid at the end (Amir's by cluster_home)."""
     ye_home = tmp_path / "ye"
     (ye_home / "cache").mkdir(parents=True)
     (ye_home / "cache" / "builder").symlink_to(builder_cache)
     amir, ye = Engine(dirs_at(cluster_home), interactive=False), Engine(dirs_at(ye_home), interactive=False)
     amir.projects.call_me("Amir")
     ye.projects.call_me("Ye")
+    yield amir, ye
+    stop_recorded_processes(ye_home)
+
+
+@pytest.mark.timeout(600)
+async def test_two_members_put_pilots_into_one_shared_cluster(members, tmp_path: Path) -> None:
+    amir, ye = members
+    cluster_home, ye_home = amir.dirs.data.parent, ye.dirs.data.parent
     try:
         blueprint = tmp_path / "shared.toml"
         blueprint.write_text(SHARED.format(allocation="local"))
@@ -176,7 +186,6 @@ async def test_two_members_put_pilots_into_one_shared_cluster(cluster_home: Path
     finally:
         await amir.close()
         await ye.close()
-        stop_recorded_processes(ye_home)
 
 
 WQ_SHARED = """name = "sharedwq"
@@ -197,13 +206,9 @@ name = "local"
 
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not shutil.which("work_queue_worker"), reason="cctools is not installed (tests/testbed/install-packages)")
-async def test_a_join_ticket_lets_a_teammates_workers_into_a_password_cluster(cluster_home: Path, builder_cache: Path, tmp_path: Path) -> None:
-    ye_home = tmp_path / "ye"
-    (ye_home / "cache").mkdir(parents=True)
-    (ye_home / "cache" / "builder").symlink_to(builder_cache)
-    amir, ye = Engine(dirs_at(cluster_home), interactive=False), Engine(dirs_at(ye_home), interactive=False)
-    amir.projects.call_me("Amir")
-    ye.projects.call_me("Ye")
+async def test_a_join_ticket_lets_a_teammates_workers_into_a_password_cluster(members, tmp_path: Path) -> None:
+    amir, ye = members
+    cluster_home, ye_home = amir.dirs.data.parent, ye.dirs.data.parent
     manager = None
     log = tmp_path / "tasks.log"
     try:
@@ -248,7 +253,6 @@ async def test_a_join_ticket_lets_a_teammates_workers_into_a_password_cluster(cl
             manager.kill()
         await amir.close()
         await ye.close()
-        stop_recorded_processes(ye_home)
 
 
 async def test_a_ticket_for_another_cluster_or_with_odd_secrets_is_refused(home: Path, tmp_path: Path) -> None:

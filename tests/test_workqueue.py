@@ -40,15 +40,8 @@ def task_log(path: Path) -> list[tuple[int, str, str, float]]:
 
 
 @pytest.fixture
-def shared_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A file the site's user (the pilots) and this test can both write and read."""
-    folder = tmp_path_factory.mktemp("wq-shared")
-    folder.chmod(0o1777)
-    for parent in folder.parents:
-        if parent == Path("/tmp"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o011)
-    return folder / "tasks.log"
+def shared_log(shared_dir: Path) -> Path:
+    return shared_dir / "tasks.log"
 
 
 @pytest.mark.parametrize("peaceful", [True, False], ids=["peaceful", "at-once"])
