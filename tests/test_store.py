@@ -293,3 +293,27 @@ def test_processes_opening_a_new_store_at_once_agree(tmp_path: Path) -> None:
     assert all(run.returncode == 0 for run in runs), [err for _, err in results]
     assert len({out.strip() for out, _ in results}) == 1, "one installation id for everyone"
     assert Store(path).schema_version == SCHEMA_VERSION
+
+
+def _open_store(path: str, results) -> None:
+    try:
+        Store(Path(path)).close()
+        results.put("ok")
+    except StoreError as exc:
+        results.put(str(exc))
+
+
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """A headless run and a command started together on a fresh data dir: SQLite answers "locked"
+    at once to the second one setting WAL on a file being made; every opener must still get in."""
+    import multiprocessing
+
+    for round_ in range(15):
+        results = multiprocessing.Queue()
+        path = str(tmp_path / f"round{round_}.sqlite3")
+        workers = [multiprocessing.Process(target=_open_store, args=(path, results)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [results.get(timeout=5) for _ in workers] == ["ok"] * 4

@@ -114,7 +114,7 @@ class Store:
             self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute(f"PRAGMA journal_mode = {'WAL' if self.wal else 'DELETE'}")
+            self._journal_mode("wal" if self.wal else "delete")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -123,6 +123,20 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def _journal_mode(self, wanted: str) -> None:
+        """Set once per file (it is kept in the file). SQLite answers "locked" at once, without
+        waiting, when another process is creating the same new file: wait for it here."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != wanted:
+                    self._db.execute(f"PRAGMA journal_mode = {wanted}")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
