@@ -104,7 +104,7 @@ class SiteAccess:
     ) -> tuple[Allocation, KeyPair]:
         """A new allocation with its key pair; or the user's login and key for one a project
         imported ("needs your login"), keeping its resource, account and owner."""
-        Allocation(name=name, resource=resource, login=login, account=account)  # every field checked before any file is made
+        fresh = Allocation(name=name, resource=resource, login=login, account=account)  # every field checked before any file is made
         existing = await self.store.run(Store.allocation, name)
         claimed = existing is not None and existing.state is AllocationState.NEEDS_LOGIN and not existing.key_path
         if (existing is not None and not claimed) or name == LOCAL:
@@ -116,7 +116,7 @@ class SiteAccess:
             raise AccessError(f"no resource named {resource!r}; `vc3tui resource list` shows the catalog")
         host = site.login_hosts[0] if site.login_hosts else "this machine"
         pair = load_public(key_path, passphrase) if key_path else create_key(self.dirs.data, name, host, passphrase)
-        allocation = existing.model_copy() if claimed else Allocation(name=name, resource=resource)
+        allocation = existing.model_copy() if claimed else fresh
         allocation.login, allocation.key_path = login, str(pair.private)
         allocation.account = account or allocation.account
         allocation.certificate_expires = certificate_expiry(pair.private)

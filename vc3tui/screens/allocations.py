@@ -50,16 +50,16 @@ class AllocationsScreen(TableFilter, Screen[None]):
     ]
     filtered_table = "#allocations"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.coalescer = Coalescer(self.reload)
+        self.allocations: list[Allocation] = []
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="allocations", cursor_type="row", zebra_stripes=True)
         yield self.filter_box()
         yield Footer()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.coalescer = Coalescer(self.reload)
-        self.allocations: list[Allocation] = []
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -75,11 +75,12 @@ class AllocationsScreen(TableFilter, Screen[None]):
     def on_screen_resume(self) -> None:
         self.run_worker(self.coalescer.request())
 
-    async def reload(self) -> None:
+    async def reload(self, select: str | None = None) -> None:
+        """Read the allocations; the table is drawn again only when they changed (or to move to `select`)."""
         allocations = [a for a in await self.app.engine.allocations() if a.name != LOCAL]
-        if allocations != self.allocations or not self.query_one(DataTable).row_count:
+        if allocations != self.allocations or not self.query_one(DataTable).row_count or select:
             self.allocations = allocations
-            self.show_rows()
+            self.show_rows(select)
 
     def show_rows(self, select: str | None = None) -> None:
         table = self.query_one(DataTable)
@@ -140,9 +141,7 @@ class AllocationsScreen(TableFilter, Screen[None]):
             self.notify(f"{allocation.name} has no key; delete it and create it again", severity="warning", markup=False)
             return
         name = await self.app.push_screen_wait(AllocationWizardScreen(allocation, step=step))
-        await self.reload()
-        if name:
-            self.show_rows(select=name)
+        await self.reload(select=name)
 
     @work
     async def action_delete(self) -> None:

@@ -65,11 +65,12 @@ class ProjectsScreen(Screen[None]):
     def on_store_changed(self, message: StoreChanged) -> None:
         self.run_worker(self.coalescer.request())
 
-    async def reload(self) -> None:
+    async def reload(self, select: str | None = None) -> None:
+        """Read the projects; the table is drawn again only when they changed (or to move to `select`)."""
         projects = await self.app.engine.projects.all()
-        if projects != self.projects or not self.query_one(DataTable).row_count:
+        if projects != self.projects or not self.query_one(DataTable).row_count or select:
             self.projects = projects
-            self.show_rows()
+            self.show_rows(select)
 
     def show_rows(self, select: str | None = None) -> None:
         table = self.query_one(DataTable)
@@ -102,9 +103,7 @@ class ProjectsScreen(Screen[None]):
         return await self.app.push_screen_wait(FieldsScreen(title, fields, action))
 
     async def _done(self, project: Project, message: str) -> None:
-        self.projects = []
-        await self.reload()
-        self.show_rows(select=project.name)
+        await self.reload(select=project.name)
         self.notify(message, markup=False)
 
     def _failed(self, exc: Exception) -> None:
