@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.batch.fork import ForkBatch
-from vc3tui.engine.batch.wrapper import PILOT_TAG, parse_probe
+from vc3tui.engine.batch.wrapper import PILOT_TAG, Markers, parse_probe, render_probe
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
@@ -152,6 +153,37 @@ async def test_a_reused_pid_is_not_our_pilot(tmp_path: Path) -> None:
     (tmp_path / "pilots" / "vc3-feedfacecafe-0123abcd-0" / "pid").write_text(f"{os.getpid()}\n")
     status = await ForkBatch().status(LocalExecutor(), pilots(1), str(tmp_path))
     assert status["vc3-feedfacecafe-0123abcd-0"].state is PilotState.LOST
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_the_probe_needs_no_program_but_the_shell(tmp_path: Path, shell: str) -> None:
+    """A poll reads every pilot's markers with shell builtins (no process per pilot): with an empty
+    PATH it still tells a live pilot, a dead one, a reused pid, one without a pid and a missing one."""
+    live, dead, reused, unstarted, missing = (p.tag for p in pilots(5))
+    runner = subprocess.Popen(["sh", "-c", "sleep 60", live])
+    try:
+        markers = {
+            live: {"pid": f"{runner.pid}\n", "stage": "worker_started\n", "host": "node7\n"},
+            dead: {"pid": "999999999\n", "stage": "ready\n", "exit": "3\n", "host": "node8\n"},
+            reused: {"pid": f"{os.getpid()}\n", "stage": "ready\n"},
+            unstarted: {},
+        }
+        for tag, files in markers.items():
+            (tmp_path / tag).mkdir()
+            for name, text in files.items():
+                (tmp_path / tag / name).write_text(text)
+        script = render_probe(str(tmp_path), {tag: None for tag in (live, dead, reused, unstarted, missing)})
+        result = subprocess.run([shutil.which(shell), "-s"], input=script, capture_output=True, text=True, env={"PATH": str(tmp_path / "empty")}, timeout=30)
+    finally:
+        runner.kill()
+        runner.wait()
+    assert result.returncode == 0 and result.stderr == ""
+    found = parse_probe(result.stdout)
+    assert found[live] == Markers(live, exists=True, pid=runner.pid, alive=True, stage=PilotStage.WORKER_STARTED, host="node7")
+    assert found[dead] == Markers(dead, exists=True, pid=999999999, alive=False, stage=PilotStage.READY, exit_code=3, host="node8")
+    assert found[reused].exists and not found[reused].alive
+    assert found[unstarted] == Markers(unstarted, exists=True)
+    assert found[missing] == Markers(missing, exists=False)
 
 
 def test_probe_output_that_does_not_parse_is_ignored() -> None:

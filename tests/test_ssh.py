@@ -17,6 +17,7 @@ import pytest
 from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.executors.ssh import SSHError
+from vc3tui.engine.hostkeys import HostKeyError
 from vc3tui.engine.models import Allocation, BatchKind, Resource
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionKind
@@ -196,6 +197,38 @@ async def test_changed_host_key_is_refused_with_both_fingerprints(site) -> None:
         assert "ssh-keygen -R" in failed.detail
         assert validated.state is AllocationState.VALIDATION_FAILURE
         assert answers.asked[QuestionKind.HOST_KEY] == 0
+    finally:
+        await engine.close()
+
+
+async def test_a_trusted_host_is_reached_in_one_connection(site) -> None:
+    """Its key is checked by the login itself: no second connection just to look at the key first."""
+    engine, _, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        await engine.access.close()
+        log = site.root / "sshd.log"
+        before = log.read_text().count("Connection from")
+        assert (await engine.access.executor(allocation).run(["echo", "in"])).stdout == "in\n"
+        assert log.read_text().count("Connection from") - before == 1
+    finally:
+        await engine.close()
+
+
+async def test_a_host_key_changed_since_it_was_trusted_stops_the_next_login(site) -> None:
+    """Trusted once (the wizard); the site's key then changes: the kept connection's next login is
+    refused with both fingerprints and the fix, not retried and not a bare "not verifiable"."""
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        await engine.access.close()
+        other = asyncssh.generate_private_key("ssh-ed25519")
+        own = engine.access.host_keys.own_file
+        own.write_text(f"[127.0.0.1]:{site.port} {other.export_public_key('openssh').decode().strip()}\n")
+        with pytest.raises(HostKeyError) as refused:
+            await engine.access.executor(allocation).run(["true"])
+        assert other.get_fingerprint("sha256") in str(refused.value) and fingerprint(site) in str(refused.value)
+        assert "ssh-keygen -R" in str(refused.value) and answers.asked[QuestionKind.HOST_KEY] == 1
     finally:
         await engine.close()
 

@@ -65,6 +65,7 @@ class Engine:
         self.access = SiteAccess(self.dirs, self.store, lambda: self.catalog, self.questions)
         self.projects = Projects(self)
         self._allocations: dict[str, Allocation] = {}
+        self._builders: dict[tuple[str, str], asyncio.Future[str]] = {}
 
     @property
     def installation_id(self) -> str:
@@ -97,6 +98,9 @@ class Engine:
             task.cancel()
         await asyncio.gather(*(task for _, task in self._factories.values()), return_exceptions=True)
         self._factories.clear()
+        for staging in self._builders.values():
+            staging.cancel()
+        await asyncio.gather(*self._builders.values(), return_exceptions=True)
         await self.access.close()
         await self.store.close()
 
@@ -415,12 +419,14 @@ class Engine:
             # which installs under the node's own $SCRATCH or home
             argv = list(embedded_builder())
         elif site.executor is self._local_executor():
-            # this machine's python is the one running us: no need for the bootstrap to look for
-            # one (a pyenv shim alone costs a tenth of a second per start)
-            argv = [sys.executable, str(shipped_dir("builder") / "vc3_builder.py"), "--install", str(self.dirs.cache / "builder")]
+            # the bootstrap hands a pilot an answer it kept without starting python; when it has
+            # to start one, it is the one running us (looking for another, a pyenv shim alone
+            # costs a tenth of a second)
+            bootstrap = str(shipped_dir("builder") / "vc3-builder")
+            argv = ["env", f"VC3_BUILDER_PYTHON={sys.executable}", "sh", bootstrap, "--install", str(self.dirs.cache / "builder")]
         else:
             site_root = site.workdir.rsplit("/clusters/", 1)[0]
-            argv = ["sh", await stage_builder(site.executor, f"{site_root}/builder"), "--install", f"{site_root}/builder"]
+            argv = ["sh", await self._staged_builder(site, f"{site_root}/builder"), "--install", f"{site_root}/builder"]
         if env.os:
             argv += ["--require-os", env.os]
         for mount in env.mounts:
@@ -432,6 +438,15 @@ class Engine:
         for name, value in sorted(env.variables.items()):
             argv += ["--var", f"{name}={value}"]
         return argv
+
+    async def _staged_builder(self, site: Site, directory: str) -> str:
+        """The builder staged on the site once per process: callers at the same moment (the warm-up
+        and the first submission) share one round trip; a failed staging is tried again."""
+        key = (site.allocation, directory)
+        task = self._builders.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._builders[key] = asyncio.ensure_future(stage_builder(site.executor, directory))
+        return await asyncio.shield(task)
 
     def cluster_environment(self, cluster: Cluster) -> dict[str, str]:
         return {"VC3_CLUSTER": cluster.name, "VC3_CLUSTER_ID": cluster.id}

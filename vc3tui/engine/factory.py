@@ -520,12 +520,15 @@ class Factory:
         head = self.engine.head_site(cluster)
         if not self.middleware.worker_secrets or site.allocation in self._secrets_staged or site.workdir == head.workdir:
             return
-        await site.executor.run(["mkdir", "-p", "-m", "700", f"{site.workdir}/secrets"])
+        found = {}
         for name in self.middleware.worker_secrets:
             try:
-                content = await head.executor.get(f"{head.workdir}/secrets/{name}")
+                found[name] = await head.executor.get(f"{head.workdir}/secrets/{name}")
             except OSError:
                 continue  # this cluster's manager made no such secret (e.g. Dask on loopback has no TLS)
+        if found:
+            await site.executor.run(["mkdir", "-p", "-m", "700", f"{site.workdir}/secrets"])
+        for name, content in found.items():
             self.engine.redactor.add(content)
             await site.executor.put(content, f"{site.workdir}/secrets/{name}", mode=0o600)
         self._secrets_staged.add(site.allocation)

@@ -67,9 +67,13 @@ def builder_digest() -> str:
 
 async def stage_builder(executor: Executor, directory: str) -> str:
     """The builder's sh bootstrap on the site, beside its Python file and recipes, all in a folder
-    named by their joint hash (the bootstrap finds the others next to itself)."""
+    named by their joint hash (the bootstrap finds the others next to itself). A site that has
+    them is only asked: the files travel (some 80 kB) when one is missing."""
     folder = f"{directory}/{builder_digest()}"
-    await stage_files(executor, [(data, f"{folder}/{name}") for name, data in builder_files().items()])
+    files = [(data, f"{folder}/{name}") for name, data in builder_files().items()]
+    present = await executor.run(["sh", "-c", 'for f; do test -f "$f" || exit 1; done', "sh", *(path for _, path in files)], timeout=60)
+    if not present.ok:
+        await stage_files(executor, files)
     return f"{folder}/vc3-builder"
 
 

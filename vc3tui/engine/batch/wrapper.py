@@ -3,8 +3,9 @@
 The wrapper takes the pilot's tag as its only argument and writes markers into `BASE/TAG/`:
 `host`, `stage` (started, building, ready, worker_started: the last one it reached) and `exit`
 (its status), so a pilot's outcome, and the stage it ended in, are known even on sites without
-job accounting. The probe reads the markers of
-many pilots in one shell round trip.
+job accounting. The probe reads the markers of many pilots in one shell round trip, with the
+shell's builtins alone: no process per pilot, so polling thousands of them stays light on a shared
+login node.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ stop() {{ [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; f
 trap 'stop 143' TERM
 trap 'stop 130' INT
 trap 'stop 129' HUP
-(hostname || uname -n) > "$d/host" 2>/dev/null
+{{ read -r node < /proc/sys/kernel/hostname || node=$(hostname || uname -n); }} 2>/dev/null
+echo "$node" > "$d/host"
 mark started
 {exports}
 export VC3_PILOT_TAG="$1"
@@ -80,21 +82,22 @@ finish $code
 
 PROBE = """\
 cd {base} 2>/dev/null || exit 0
+get() {{ v=; [ -f "$1" ] && IFS= read -r v < "$1"; return 0; }} 2>/dev/null
 for entry in {entries}; do
     t=${{entry%%=*}}
-    known=${{entry#*=}}
     if [ ! -d "$t" ]; then echo "$t none"; continue; fi
-    pid=$(cat "$t/pid" 2>/dev/null || echo "$known")
+    get "$t/pid"; pid=${{v:-${{entry#*=}}}}
     alive=0
-    if [ -n "$pid" ] && [ "$pid" != "-" ]; then
-        if [ -r "/proc/$pid/cmdline" ]; then
-            tr '\\000' ' ' < "/proc/$pid/cmdline" | grep -q -- "$t" && alive=1
+    if [ "$pid" != "-" ]; then
+        if [ -d /proc/self ]; then
+            get "/proc/$pid/cmdline"
+            case $v in *"$t"*) alive=1 ;; esac
         elif ps -o args= -p "$pid" 2>/dev/null | grep -q -- "$t"; then
             alive=1
         fi
     fi
-    stage=$(cat "$t/stage" 2>/dev/null); code=$(cat "$t/exit" 2>/dev/null); host=$(cat "$t/host" 2>/dev/null)
-    echo "$t ${{pid:--}} $alive ${{stage:--}} ${{code:--}} ${{host:--}}"
+    get "$t/stage"; stage=$v; get "$t/exit"; code=$v; get "$t/host"
+    echo "$t $pid $alive ${{stage:--}} ${{code:--}} ${{v:--}}"
 done
 """
 
@@ -153,11 +156,13 @@ def render_wrapper(
     exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
     monitor = ""
     if monitor_path:
-        # started a little after the worker, with the python the builder found: it does not
-        # compete with the worker's own start for the node's cores
+        # started a little after the worker, with the python the builder found, at the lowest
+        # priority: its checks are minutes apart, and it must not slow the worker's own start
+        # (nor the other pilots' on a crowded node) for the node's cores
         monitor = (
             f'( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; sleep {MONITOR_DELAY} & s=$!; wait "$s" && . "$d/env" &&'
-            f' exec "$VC3_PYTHON" {shlex.quote(monitor_path)} "$d" "$child" )'
+            ' low=; command -v nice >/dev/null 2>&1 && low="nice -n 19";'
+            f' exec $low "$VC3_PYTHON" {shlex.quote(monitor_path)} "$d" "$child" )'
             ' > "$d/monitor.log" 2>&1 &\nmonitor=$!'
         )
     return WRAPPER.format(

@@ -175,9 +175,10 @@ class SSHExecutor:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         target = self.target
-        known = await self.host_keys.ensure_trusted(
-            target.host, target.port, self.questions, accept=target.accept_host_key, about=target.about
-        )
+        # a host we trust is checked by the login itself, against the key types we trust (no
+        # second connection to look at its key first: on a far site that is two round trips)
+        trusted = bool(self.host_keys.trusted_keys(target.host, target.port))
+        known = self.host_keys.known() if trusted else await self._trust()
         options: dict = {
             "known_hosts": known,
             "client_factory": lambda: _Client(self),
@@ -202,8 +203,18 @@ class SSHExecutor:
         except (asyncssh.PermissionDenied, asyncssh.ProtocolError):
             why = self.refusal or "the site refused the key, password or code"
             raise SSHError(f"{self.who}: permission denied: {why}; install the key (`vc3tui allocation install-key`) or check the login name") from None
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise SSHError(f"{self.who}: host key not verifiable: {exc.reason}") from None
+        except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed, ConnectionResetError) as exc:
+            if trusted:
+                # the key changed, or the host no longer offers a type we trust: a look at what
+                # it offers now says which, with the fix (a HostKeyError)
+                await self._trust()
+            if isinstance(exc, ConnectionResetError):
+                raise  # a passing hiccup: connection() tries again
+            raise SSHError(f"{self.who}: host key not verifiable: {_reason(exc)}") from None
+
+    async def _trust(self) -> asyncssh.SSHKnownHosts:
+        target = self.target
+        return await self.host_keys.ensure_trusted(target.host, target.port, self.questions, accept=target.accept_host_key, about=target.about)
 
     async def _keypair(self, path: Path) -> asyncssh.SSHKeyPair:
         """The allocation's key; a passphrase-protected one is unlocked by asking the user once."""
