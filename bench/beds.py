@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import record  # noqa: E402
 from tests.sites import slurm_allocation  # noqa: E402
 from tests.testbed import slurm as slurm_bed  # noqa: E402
 from tests.testbed import sshd as sshd_bed  # noqa: E402
@@ -50,16 +52,28 @@ async def time_to_workers(
     blueprint: Blueprint,
     connected: Callable[[Cluster], Awaitable[None]],
     *,
-    first: bool,
+    at_start: Callable[[], None] = lambda: None,
+    first: bool = False,
+    logged_in: bool = True,
 ) -> float:
     """Seconds from launching `blueprint` (its one allocation on the bed, created when `first`) until
     `connected(cluster)` returns, as the middleware itself counts workers; then terminated at once
     and the queue left empty, as each baseline run leaves it (a node still completing the last
-    run's jobs starts the next ones later)."""
+    run's jobs starts the next ones later).
+
+    `at_start` is called just before the clock starts (bench.beds.alternate's pacing).
+    `logged_in`: the allocation's kept connection is open when the clock starts, as in the app once
+    the allocation was validated or used, and as the baselines, which run on the login node itself,
+    never log in either. Without it the launch includes the SSH login (and the site's PAM session),
+    as a fresh `vc3tui --run` does."""
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:
+        name = blueprint.allocations[0].name
         if first:
-            await slurm_allocation(engine, bed, blueprint.allocations[0].name)
+            await slurm_allocation(engine, bed, name)
+        if logged_in:
+            await engine.access.executor(await engine.allocation(name)).run(["true"])
+        await asyncio.to_thread(at_start)
         started = time.monotonic()
         cluster = await engine.launch(blueprint)
         row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 300)
@@ -75,18 +89,62 @@ async def time_to_workers(
 
 REPEATS = 9
 SCHEDULER_PASS = 1.0
-"""Seconds between the test bed SLURM's scheduling passes: a submitted job starts on the next one."""
+"""Seconds between the test bed SLURM's scheduling passes, about (pass_period measures it)."""
 
 
-def alternate(ours: Callable[[], float], theirs: Callable[[], float], repeats: int = REPEATS) -> tuple[list[float], list[float]]:
-    """Both sides `repeats` times, taking turns (drift on the machine hits both alike), each run
-    started at a random offset within SLURM's scheduling pass: jobs start on the next pass, so
-    runs started in step with it would make one side always lucky and the other always not."""
-    rng = random.Random(7)
-    mine: list[float] = []
-    other: list[float] = []
-    for _ in range(repeats):
-        for measure, into in ((ours, mine), (theirs, other)):
-            time.sleep(rng.uniform(0, SCHEDULER_PASS))
-            into.append(measure())
-    return mine, other
+class Pacer:
+    """Starts every run at a chosen moment of SLURM's scheduling pass. Jobs start only on the first
+    pass after their submission, and the passes come once a second, so where in the pass a run
+    starts decides up to a second of its time: far more than what is compared. Each repeat picks
+    one moment (the repeats together cover the pass evenly) and every side starts at that same
+    moment, so the pass's luck is the same for all, and what remains is each side's own speed."""
+
+    def __init__(self, slurm: slurm_bed.SlurmTestBed) -> None:
+        self.slurm = slurm
+
+    def wait(self, phase: float) -> None:
+        """Sleep until `phase` (0 to 1) of a scheduling pass, at least a little from now."""
+        passes = self.slurm.scheduling_passes()
+        if not passes:
+            return
+        period = pass_period(passes)
+        last = passes[-1]
+        now = time.time()
+        start = last + phase * period + period * max(0, int((now + 0.05 - last - phase * period) // period) + 1)
+        time.sleep(max(0.0, start - time.time()))
+
+
+def pass_period(passes: list[float]) -> float:
+    """The scheduler's period: about SCHEDULER_PASS, a little more (its own work adds to each
+    sleep), measured between the passes the log shows, so the next one is foreseen to a few ms."""
+    distinct = sorted({round(t, 2) for t in passes})
+    periods = []
+    for earlier, later in zip(distinct, distinct[1:]):
+        gap = later - earlier
+        if 0.5 < gap < 60:
+            periods.append(gap / round(gap / SCHEDULER_PASS))
+    return statistics.median(periods) if periods else SCHEDULER_PASS
+
+
+def alternate(slurm: slurm_bed.SlurmTestBed, *measures: Callable[[Callable[[], None]], float], repeats: int = REPEATS) -> list[list[float]]:
+    """Every measure `repeats` times, taking turns (drift on the machine hits all alike). A measure
+    is given `at_start`, to call just before it starts its clock: it returns at this repeat's
+    moment of SLURM's scheduling pass (Pacer), the same for every side."""
+    pacer = Pacer(slurm)
+    phases = [(i + 0.5) / repeats for i in range(repeats)]
+    random.Random(7).shuffle(phases)
+    samples: list[list[float]] = [[] for _ in measures]
+    for phase in phases:
+        for measure, into in zip(measures, samples):
+            into.append(measure(lambda: pacer.wait(phase)))
+    return samples
+
+
+def record_times(middleware: str, workers: int, logged_in: list[float], cold: list[float], baseline_name: str, baseline: list[float]) -> None:
+    """vc3tui's two times to `workers` workers beside the baseline's, each with the target of
+    being no slower (ratio <= 1.0)."""
+    for what, samples in (
+        (f"time to {workers} {middleware} workers on SLURM (vc3tui over SSH)", logged_in),
+        (f"time to {workers} {middleware} workers, SSH login in the clock", cold),
+    ):
+        record(what, samples, baseline_name, baseline, unit="s", target="ratio <= 1.0", met=statistics.median(samples) <= statistics.median(baseline))

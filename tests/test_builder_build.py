@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,12 +207,15 @@ def test_a_warm_start_is_answered_by_the_bootstrap_without_starting_python(site,
     bootstrap = [str(shipped_dir("builder") / "vc3-builder"), "--install", str(root), "--database", str(database), "--repository", url, "--require", "greet"]
 
     def activate(name: str) -> str:
-        subprocess.run(["sh", *bootstrap, "--env-to", str(tmp_path / name)], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run(["/bin/sh", *bootstrap, "--env-to", str(tmp_path / name)], env=env, check=True, capture_output=True, timeout=120)
         return (tmp_path / name).read_text()
 
     first = activate("first.sh")
     assert ran.read_text().count("run") == 1 and len(runs(counter)) == 2
+    (bin_dir / "cksum").symlink_to(shutil.which("cksum"))
+    env["PATH"] = str(bin_dir)  # the warm path needs no program but cksum: a pilot's start is all forks
     assert activate("second.sh") == first and ran.read_text().count("run") == 1
+    env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
     greeted = subprocess.run(["sh", "-c", '. "$1" && greet', "sh", str(tmp_path / "second.sh")], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert greeted.stdout == "hello from libgreet 2.0\n"  # the PATH lines fit a node with another PATH
     (root / "x86_64" / "debian12" / "greet" / "2.0" / ".vc3-done").unlink()

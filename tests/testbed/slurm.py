@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 NODE = "vc3tuinode"
@@ -164,6 +165,16 @@ class SlurmTestBed:
     def squeue(self, *args: str) -> list[str]:
         result = subprocess.run(["squeue", "-h", *args], capture_output=True, text=True, env=self.env, check=True)
         return [line for line in result.stdout.splitlines() if line.strip()]
+
+    def scheduling_passes(self) -> list[float]:
+        """When (epoch seconds) slurmctld's scheduler started jobs, from its log: its passes come
+        about once a second, and a job starts on the first pass after it is submitted."""
+        passes = []
+        for line in (self.root / "log" / "slurmctld.log").read_text(errors="replace").splitlines():
+            stamp, _, message = line.partition("] ")
+            if message.startswith("sched: Allocate"):
+                passes.append(datetime.strptime(stamp.lstrip("["), "%Y-%m-%dT%H:%M:%S.%f").timestamp())
+        return passes
 
     def cancel_everything(self) -> None:
         subprocess.run(["scancel", "--full", "--quiet", "--partition=debug"], env=self.env, capture_output=True)

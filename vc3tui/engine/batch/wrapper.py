@@ -1,6 +1,8 @@
 """The pilot wrapper every batch system runs, and the probe that reads what it left behind.
 
-The wrapper takes the pilot's tag as its only argument and writes markers into `BASE/TAG/`:
+The wrapper takes the pilot's tag as its only argument and writes markers into `BASE/TAG/` (the
+stage in place: a reader catching it empty learns nothing and keeps the last; the exit status by
+rename, whole or not at all):
 `host`, `stage` (started, building, ready, worker_started: the last one it reached) and `exit`
 (its status), so a pilot's outcome, and the stage it ended in, are known even on sites without
 job accounting. The probe reads the markers of many pilots in one shell round trip, with the
@@ -44,7 +46,7 @@ WRAPPER = """\
 # vc3tui pilot wrapper: sh {name} TAG
 d={base}/"$1"
 mkdir -p "$d" && cd "$d" || exit 1
-mark() {{ echo "$1" > "$d/stage.tmp" && mv "$d/stage.tmp" "$d/stage"; }}
+mark() {{ echo "$1" > "$d/stage"; }}
 finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
 child=
 stop() {{ [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
