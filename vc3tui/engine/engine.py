@@ -66,6 +66,7 @@ class Engine:
         self.projects = Projects(self)
         self._allocations: dict[str, Allocation] = {}
         self._builders: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self._committed = asyncio.Condition()
 
     @property
     def installation_id(self) -> str:
@@ -266,7 +267,9 @@ class Engine:
     async def wait_for(
         self, cluster_id: str, done: Callable[[ClusterRow], bool], timeout: float | None = None
     ) -> ClusterRow:
-        """Poll the store until `done(row)`; a factory that stops early ends the wait too."""
+        """Read the store again after each commit of this process (a factory here), and at least
+        every 0.2 s (one in another process) until `done(row)`; a factory that stops early ends the
+        wait too."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             row = await self.status(cluster_id)
@@ -276,7 +279,11 @@ class Engine:
                 return row
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"cluster {row.cluster.name} did not get there in {timeout:.0f} s: {row.cluster.reason}")
-            await asyncio.sleep(0.2)
+            async with self._committed:
+                try:
+                    await asyncio.wait_for(self._committed.wait(), 0.2)
+                except asyncio.TimeoutError:
+                    pass
 
     async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path, *, stdout: int | None = None) -> int:
         """Run the blueprint's entry point on the head, in the cluster's environment, with its address.
@@ -349,6 +356,8 @@ class Engine:
         for event in writes.events:
             for queue in self._subscribers:
                 queue.put_nowait(event)
+        async with self._committed:
+            self._committed.notify_all()
 
     # what factories need
 
