@@ -8,16 +8,14 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.middleware.workqueue import MANAGER_GATE, WorkQueueMiddleware
+from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterState, PilotState
@@ -44,26 +42,6 @@ def task_log(path: Path) -> list[tuple[int, str, str, float]]:
 @pytest.fixture
 def shared_log(shared_dir: Path) -> Path:
     return shared_dir / "tasks.log"
-
-
-def test_a_worker_starts_once_the_manager_listens(tmp_path: Path) -> None:
-    """The gate holds the worker while nothing listens on the manager's port, and lets it go as soon
-    as something does, not after the whole-second backoff of a cctools worker, nor after its own
-    30 s (the wait below is half that)."""
-    ran = tmp_path / "ran"
-    with socket.socket() as manager:
-        manager.bind(("127.0.0.1", 0))
-        port = manager.getsockname()[1]
-        gate = subprocess.Popen(["sh", "-c", MANAGER_GATE, "127.0.0.1", str(port), "sh", "-c", 'echo "$0 $1" > "$2"', "worker", "ran", str(ran)])
-        try:
-            time.sleep(1)
-            assert gate.poll() is None and not ran.exists(), "held while nothing listens"
-            manager.listen()
-            assert gate.wait(timeout=15) == 0
-        finally:
-            gate.kill()
-            gate.wait()
-    assert ran.read_text() == "worker ran\n"
 
 
 @pytest.mark.parametrize("peaceful", [True, False], ids=["peaceful", "at-once"])

@@ -34,21 +34,6 @@ MANAGER_PORT_FILE = "manager.port"
 JOINED_LINE = "connected to manager"
 
 
-MANAGER_GATE = """\
-h=${0#[} p=$1
-shift
-if command -v bash >/dev/null 2>&1; then
-    bash -c 'for ((i = 0; i < 300; i++)); do (: < "/dev/tcp/$0/$1") 2>/dev/null && exit; sleep 0.1; done' "${h%]}" "$p"
-fi
-exec "$@"
-"""
-"""`sh -c MANAGER_GATE HOST PORT WORKER...`: start the worker once the manager listens, looking
-every tenth of a second for up to 30 s (with bash's /dev/tcp: no program per look). A cctools
-worker that finds no manager backs off a whole second, doubling up to a minute, and pilots on a
-quick queue start before the user's manager (the entry point, started once the cluster runs) is
-up. Without bash the worker starts at once, with its own backoff."""
-
-
 def project_name(cluster: Cluster) -> str:
     return f"vc3-{cluster.id}"
 
@@ -116,8 +101,7 @@ class WorkQueueMiddleware:
         ]  # fmt: skip
         if workers.idle_timeout:
             argv += ["--timeout", str(workers.idle_timeout)]  # no task, or no manager to give one: both idle
-        host, port = manager_host(head), str(head.ports["manager"])
-        return ["sh", "-c", MANAGER_GATE, host, port, *argv, host, port]
+        return [*argv, manager_host(head), str(head.ports["manager"])]
 
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
         return []
