@@ -113,19 +113,23 @@ class Factory:
         if cluster is None or cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED):
             return
         sites = [site for site in self.sites(cluster) if site.executor is not self.engine.access.local]
-        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), self._learn_secrets(cluster), return_exceptions=True)
+        # a resumed cluster's head made its secrets in another process: read them, so this one
+        # redacts them too
+        learned = [self._head_secrets(cluster)] if cluster.head and not cluster.head.external else []
+        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), *learned, return_exceptions=True)
 
-    async def _learn_secrets(self, cluster: Cluster) -> None:
-        """A resumed cluster's head made its secrets in another process: read them once, so this
-        one redacts them too."""
-        if cluster.head is None or cluster.head.external:
-            return
+    async def _head_secrets(self, cluster: Cluster) -> dict[str, bytes]:
+        """The secrets workers need, as the head keeps them (redacted from here on); those this
+        cluster's manager did not make are absent (e.g. Dask on loopback has no TLS)."""
         head = self.engine.head_site(cluster)
+        found = {}
         for name in self.middleware.worker_secrets:
             try:
-                self.engine.redactor.add(await head.executor.get(f"{head.workdir}/secrets/{name}"))
+                found[name] = await head.executor.get(f"{head.workdir}/secrets/{name}")
             except OSError:
                 continue
+            self.engine.redactor.add(found[name])
+        return found
 
     async def cycle(self, cluster: Cluster) -> None:
         if cluster.state not in (ClusterState.TERMINATING, ClusterState.TERMINATED):
@@ -520,16 +524,10 @@ class Factory:
         head = self.engine.head_site(cluster)
         if not self.middleware.worker_secrets or site.allocation in self._secrets_staged or site.workdir == head.workdir:
             return
-        found = {}
-        for name in self.middleware.worker_secrets:
-            try:
-                found[name] = await head.executor.get(f"{head.workdir}/secrets/{name}")
-            except OSError:
-                continue  # this cluster's manager made no such secret (e.g. Dask on loopback has no TLS)
+        found = await self._head_secrets(cluster)
         if found:
             await site.executor.run(["mkdir", "-p", "-m", "700", f"{site.workdir}/secrets"])
         for name, content in found.items():
-            self.engine.redactor.add(content)
             await site.executor.put(content, f"{site.workdir}/secrets/{name}", mode=0o600)
         self._secrets_staged.add(site.allocation)
 
