@@ -50,14 +50,15 @@ async def time_to_workers(
     slurm: slurm_bed.SlurmTestBed,
     bed: sshd_bed.SSHTestBed,
     blueprint: Blueprint,
-    connected: Callable[[Cluster], Awaitable[None]],
+    connected: Callable[[Cluster], Awaitable[float | None]],
     *,
     at_start: Callable[[], None] = lambda: None,
     first: bool = False,
     logged_in: bool = True,
 ) -> float:
     """Seconds from launching `blueprint` (its one allocation on the bed, created when `first`) until
-    `connected(cluster)` returns, as the middleware itself counts workers; then terminated at once
+    `connected(cluster)` returns, as the middleware itself counts workers, or until the moment it
+    returns (seconds since the epoch) when the middleware stamps its workers itself; then terminated at once
     and the queue left empty, as each baseline run leaves it (a node still completing the last
     run's jobs starts the next ones later).
 
@@ -74,11 +75,10 @@ async def time_to_workers(
         if logged_in:
             await engine.access.executor(await engine.allocation(name)).run(["true"])
         await asyncio.to_thread(at_start)
-        started = time.monotonic()
+        started = time.time()
         cluster = await engine.launch(blueprint)
         row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 300)
-        await connected(row.cluster)
-        elapsed = time.monotonic() - started
+        elapsed = (await connected(row.cluster) or time.time()) - started
         await engine.terminate(cluster.id, peaceful=False)
         await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
         await asyncio.to_thread(slurm.cancel_everything)

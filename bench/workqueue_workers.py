@@ -36,6 +36,12 @@ def manager(port: int, password: str, env: dict[str, str] | None = None) -> subp
     return subprocess.Popen(["/usr/bin/python3", CLOCK, str(port), password, str(WORKERS)], stdout=subprocess.PIPE, text=True, env=env)
 
 
+def connected_at(clock: subprocess.Popen[str]) -> float:
+    """When the clock's manager saw its last worker connect (seconds since the epoch)."""
+    out, _ = clock.communicate(timeout=300)
+    return float(out)
+
+
 async def vc3tui_once(slurm, bed, at_start=lambda: None, *, first: bool = False, logged_in: bool = True) -> float:
     blueprint = Blueprint(
         name=f"wq-bench-{time.monotonic_ns()}",
@@ -45,10 +51,9 @@ async def vc3tui_once(slurm, bed, at_start=lambda: None, *, first: bool = False,
         head=HeadSpec(listen="127.0.0.1"),
     )
 
-    async def connected(cluster) -> None:
+    async def connected(cluster) -> float:
         env = {**os.environ, **WorkQueueMiddleware().client_environment(cluster)}
-        clock = manager(int(env["VC3_WQ_PORT"]), env["VC3_WQ_PASSWORD_FILE"], env)
-        await asyncio.to_thread(clock.wait, 300)
+        return await asyncio.to_thread(connected_at, manager(int(env["VC3_WQ_PORT"]), env["VC3_WQ_PASSWORD_FILE"], env))
 
     return await time_to_workers(slurm, bed, blueprint, connected, at_start=at_start, first=first, logged_in=logged_in)
 
@@ -59,7 +64,7 @@ def factory_once(slurm, tmp: Path, at_start) -> float:
     password.chmod(0o600)
     port = 9123
     at_start()
-    started = time.monotonic()
+    started = time.time()
     clock = manager(port, str(password))
     scratch = tmp / f"factory-{time.monotonic_ns()}"
     scratch.mkdir()
@@ -70,8 +75,7 @@ def factory_once(slurm, tmp: Path, at_start) -> float:
         env={**os.environ, **slurm.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
     )  # fmt: skip
     try:
-        clock.wait(300)
-        return time.monotonic() - started
+        return connected_at(clock) - started
     finally:
         factory.terminate()
         factory.wait(30)
