@@ -96,3 +96,58 @@ async def test_shrink_mid_run(site, slurm, shared_log: Path, peaceful: bool) -> 
             manager.kill()
             manager.wait()
         await engine.close()
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gated", "ungated"])
+async def test_pilots_that_start_before_the_manager_wait_for_it(site, slurm, shared_log: Path, gated: bool, monkeypatch) -> None:
+    """Pilots running before the user's manager listens hold their worker at the gate: no worker
+    tries a port nobody listens on, and the manager never sees a look at its port as a worker
+    with the wrong password. Without the gate the same run shows the failed tries."""
+    if not gated:
+        monkeypatch.setattr("vc3tui.engine.gate.GATE_WAIT", 0)
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    manager = None
+    try:
+        await slurm_allocation(engine, site, "wq")
+        blueprint = Blueprint(
+            name="wq-gate",
+            middleware=MiddlewareKind.WORKQUEUE,
+            workers=WorkerSpec(count=2, walltime=1800),
+            allocations=[AllocationUse(name="wq")],
+            head=HeadSpec(listen="127.0.0.1"),
+        )
+        cluster = await engine.launch(blueprint)
+        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+        workdir = Path(engine.site(row.cluster, "wq").workdir)
+
+        async def started() -> bool:
+            return all(p.state is PilotState.RUNNING and p.stage is not None for p in await engine.pilots(cluster.id))
+
+        while not await started():
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # long enough for any worker to try the manager's port
+        assert not (workdir / "manager-listening").exists()
+
+        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
+        manager = subprocess.Popen(
+            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), "2", "1"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        out, err = await asyncio.to_thread(manager.communicate, timeout=300)
+        assert len(out.splitlines()) == 2, err
+        assert "wrong password" not in err
+
+        tries = [(workdir / "pilots" / p.tag / "worker.log").read_text() for p in await engine.pilots(cluster.id)]
+        if gated:
+            assert (workdir / "manager-listening").exists()
+            assert not any("couldn't connect" in log for log in tries), tries
+        else:
+            assert any("couldn't connect" in log for log in tries), "without the gate a worker tries first, or this test proves nothing"
+
+        await engine.terminate(cluster.id, peaceful=False)
+        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+    finally:
+        if manager and manager.poll() is None:
+            manager.kill()
+            manager.wait()
+        await engine.close()

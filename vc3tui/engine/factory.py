@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 
 from vc3tui.engine.batch.wrapper import PILOT_TAG
 from vc3tui.engine.crashpoints import crash_point
+from vc3tui.engine.gate import ManagerGate
 from vc3tui.engine.head import HeadNode, HeadState
-from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port
 from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobStatus, Middleware, PilotShape, Submission
+from vc3tui.engine.middleware import http
+from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port
 from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot, pilot_lifetime
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
@@ -72,6 +74,7 @@ class Factory:
         self._autoscale_reason = ""
         self._secrets_staged: set[str] = set()
         self.head = HeadNode(engine, middleware)
+        self.gate = ManagerGate(engine, middleware)
 
     # the loop
 
@@ -103,6 +106,7 @@ class Factory:
         finally:
             for task in [*self._drain_tasks, *([warming] if warming else [])]:
                 task.cancel()
+            await self.gate.close()
             await self.engine.release_lease(self.cluster_id)
 
     async def _warm_sites(self) -> None:
@@ -116,7 +120,9 @@ class Factory:
         # a resumed cluster's head made its secrets in another process: read them, so this one
         # redacts them too
         learned = [self._head_secrets(cluster)] if cluster.head and not cluster.head.external else []
-        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), *learned, return_exceptions=True)
+        # and the TLS context every HTTP client shares (its CA bundle takes a few hundredths to load)
+        primed = [asyncio.to_thread(http.tls_context)] if self.middleware.has_manager else []
+        await asyncio.gather(*(self.engine.builder_command(cluster, site) for site in sites), *learned, *primed, return_exceptions=True)
 
     async def _head_secrets(self, cluster: Cluster) -> dict[str, bytes]:
         """The secrets workers need, as the head keeps them (redacted from here on); those this
@@ -151,7 +157,7 @@ class Factory:
 
     def interval(self, cluster: Cluster) -> float:
         if cluster.state is ClusterState.STARTING_HEAD and cluster.head and time.time() - (cluster.head.started_at or 0) < HEAD_FAST_POLL:
-            return 0.05  # most managers are up within a second: every twentieth saved is latency
+            return 0.02  # most managers are up within a second: every fiftieth saved is latency
         if cluster.state in (ClusterState.NEW, ClusterState.STARTING_HEAD, ClusterState.TERMINATING):
             return 0.5
         poll = min(site.poll_interval for site in self.sites(cluster))
@@ -200,26 +206,37 @@ class Factory:
         if not head.hostname:
             return
         located = await self.middleware.locate(site.executor, site.workdir, self.advertised_host(cluster))
+        first = False
         if located:
-            known = bool(head.address)
+            first = not head.address
             head.address, head.ports = located.address, {**head.ports, **located.ports}
-            if not known:
-                await self._submit_early(cluster)
+        if await self._head_ready(cluster, site):
+            self.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
+            self.wake.set()
+            if first:
+                await self._commit()  # said now, an entry point starts while the first pilots go out
+        if first:
+            await self._submit_early(cluster)
+
+    async def _head_ready(self, cluster: Cluster, site: Site) -> bool:
+        """Whether the manager (and JupyterLab, when asked for) answers."""
+        head = cluster.head
+        if not head.address:
+            return False
         if cluster.blueprint.head.jupyter and "jupyter" not in head.ports:
             port = await jupyter_port(site.executor, f"{site.workdir}/secrets")
             if port is None:
-                return
+                return False
             head.ports["jupyter"] = port
             on = f" on {head.hostname} (reach it with `ssh -L`, or while vc3tui runs, through its forward)" if head.allocation else ""
             self.event(cluster, "jupyter", f"JupyterLab at http://127.0.0.1:{port}/lab{on} (token in {site.workdir}/secrets/{TOKEN_FILE})")
-        if head.address and await self.middleware.ready(site.executor, head):
-            self.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
-            self.wake.set()
+        return await self.middleware.ready(site.executor, head)
 
     async def _submit_early(self, cluster: Cluster) -> None:
         """Submit the first pilots as soon as the manager's address is known, while it finishes
         starting: their time in the batch queue overlaps its start, and workers retry until it
-        answers. Intents are rows before jobs exist, as always; a restarted engine adopts them."""
+        answers (or, when the manager is the user's own program, wait for it: gate.py). Intents
+        are rows before jobs exist, as always; a restarted engine adopts them."""
         if await self._live_pilots():
             return
         target = cluster.blueprint.autoscale.min if cluster.blueprint.autoscale else cluster.requested
@@ -460,6 +477,7 @@ class Factory:
             site = self.engine.site(cluster, allocation)
             if self._backoff.get(allocation, (0.0, 0.0, ""))[0] > time.time():
                 continue
+            gate = self.gate.environment(cluster, site)
             submission = Submission(
                 pilots=group,
                 shape=PilotShape(
@@ -468,7 +486,7 @@ class Factory:
                 workdir=site.workdir,
                 builder=await self.engine.builder_command(cluster, site),
                 command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),
-                env={**self.engine.cluster_environment(cluster), **self._monitor_environment(cluster)},
+                env={**self.engine.cluster_environment(cluster), **self._monitor_environment(cluster), **gate},
             )
             try:
                 await self._stage_secrets(cluster, site)
@@ -487,6 +505,8 @@ class Factory:
                 self._back_off(cluster, allocation, str(exc))
                 continue
             self._backoff.pop(allocation, None)
+            if gate:
+                self.gate.watch(cluster, site)
             crash_point("after-reply-before-commit")
             now = time.time()
             for pilot in group:

@@ -5,7 +5,8 @@ stage in place: a reader catching it empty learns nothing and keeps the last; th
 rename, whole or not at all):
 `host`, `stage` (started, building, ready, worker_started: the last one it reached) and `exit`
 (its status), so a pilot's outcome, and the stage it ended in, are known even on sites without
-job accounting. The probe reads the markers of many pilots in one shell round trip, with the
+job accounting. With VC3_MANAGER_GATE set, a ready pilot waits (up to VC3_MANAGER_WAIT seconds) for
+that file before starting its worker: the manager gate (gate.py). The probe reads the markers of many pilots in one shell round trip, with the
 shell's builtins alone: no process per pilot, so polling thousands of them stays light on a shared
 login node.
 """
@@ -35,8 +36,9 @@ IDLE_EXIT = 123
 HEAD_LOST_EXIT = 122
 """A pilot's exit status when its monitor gave up on an unreachable head."""
 
-MONITOR_DELAY = 2
-"""Seconds between the worker's start and its monitor's (whose first check comes later anyway)."""
+KEEPER_DELAY = 2
+"""Seconds between the worker's start and its keepers' (the lifetime watchdog, the monitor): on a
+node where many pilots start at once, each process started beside a worker delays the others."""
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
@@ -48,8 +50,8 @@ d={base}/"$1"
 mkdir -p "$d" && cd "$d" || exit 1
 mark() {{ echo "$1" > "$d/stage"; }}
 finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
-child=
-stop() {{ [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
+child= delay=
+stop() {{ [ -n "$delay" ] && kill "$delay" 2>/dev/null; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
 trap 'stop 143' TERM
 trap 'stop 130' INT
 trap 'stop 129' HUP
@@ -61,12 +63,22 @@ export VC3_PILOT_TAG="$1"
 mark building
 {builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
 mark ready
+if [ -n "$VC3_MANAGER_GATE" ]; then
+    n=$(( ${{VC3_MANAGER_WAIT:-0}} * 20 ))
+    while [ "$n" -gt 0 ] && [ ! -e "$VC3_MANAGER_GATE" ]; do sleep 0.05 2>/dev/null || break; n=$((n - 1)); done
+fi
 ( . "$d/env" && exec ${{VC3_EXEC:+"$VC3_EXEC"}} {command} ) > "$d/worker.log" 2>&1 &
 child=$!
 mark worker_started
+if {keepers}; then
+    sleep {keeper_delay} & delay=$!
+    wait "$delay"
+    delay=
+fi
 watchdog=
 if [ -n "$VC3_PILOT_LIFETIME" ]; then
-    (trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$VC3_PILOT_LIFETIME" & s=$!; wait "$s" || exit 0;
+    left=$(( VC3_PILOT_LIFETIME > {keeper_delay} ? VC3_PILOT_LIFETIME - {keeper_delay} : 0 ))
+    (trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$left" & s=$!; wait "$s" || exit 0;
      echo lifetime > "$d/ended"; kill -TERM "$child" 2>/dev/null) &
     watchdog=$!
 fi
@@ -158,12 +170,10 @@ def render_wrapper(
     exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
     monitor = ""
     if monitor_path:
-        # started a little after the worker, with the python the builder found, at the lowest
-        # priority: its checks are minutes apart, and it must not slow the worker's own start
-        # (nor the other pilots' on a crowded node) for the node's cores
+        # with the python the builder found, at the lowest priority: its checks are minutes apart,
+        # and it must not slow the worker (nor the other pilots on a crowded node)
         monitor = (
-            f'( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; sleep {MONITOR_DELAY} & s=$!; wait "$s" && . "$d/env" &&'
-            ' low=; command -v nice >/dev/null 2>&1 && low="nice -n 19";'
+            '( . "$d/env" && low=; command -v nice >/dev/null 2>&1 && low="nice -n 19";'
             f' exec $low "$VC3_PYTHON" {shlex.quote(monitor_path)} "$d" "$child" )'
             ' > "$d/monitor.log" 2>&1 &\nmonitor=$!'
         )
@@ -172,6 +182,8 @@ def render_wrapper(
         idle_code=IDLE_EXIT,
         head_code=HEAD_LOST_EXIT,
         monitor=monitor,
+        keepers="true" if monitor_path else '[ -n "$VC3_PILOT_LIFETIME" ]',
+        keeper_delay=KEEPER_DELAY,
         name=name,
         base=shlex.quote(base),
         exports=exports,

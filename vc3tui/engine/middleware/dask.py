@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
+from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
@@ -116,7 +117,7 @@ class DaskMiddleware:
         addresses = [w.address for w in await self.workers(executor, head) if w.tag in wanted]
         if addresses:
             host, port = await executor.forward("127.0.0.1", head.ports["http"])
-            async with httpx.AsyncClient(timeout=DRAIN_TIMEOUT) as client:
+            async with http.client(DRAIN_TIMEOUT) as client:
                 reply = await client.post(f"http://{host}:{port}/api/v1/retire_workers", json={"workers": addresses})
                 reply.raise_for_status()
 
@@ -140,7 +141,7 @@ class DaskMiddleware:
 
     async def _get(self, executor: Executor, head: Head, path: str) -> httpx.Response:
         host, port = await executor.forward("127.0.0.1", head.ports["http"])
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with http.client(5) as client:
             reply = await client.get(f"http://{host}:{port}{path}")
             reply.raise_for_status()
             return reply

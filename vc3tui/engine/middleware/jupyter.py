@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.middleware import http
 
 TOKEN_FILE = "jupyter-token"
 RUNTIME_DIR = "jupyter-runtime"
@@ -48,7 +49,7 @@ async def jupyter_port(executor: Executor, secrets_dir: str) -> int | None:
     token = (await executor.get(f"{secrets_dir}/{TOKEN_FILE}")).decode().strip()
     host, local_port = await executor.forward("127.0.0.1", port)
     try:
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with http.client(5) as client:
             reply = await client.get(f"http://{host}:{local_port}/api/status", headers={"Authorization": f"token {token}"})
     except httpx.HTTPError:
         return None

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
+from vc3tui.engine.middleware import http
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
 
 CONF_FILE = "spark-defaults.conf"
@@ -123,7 +124,7 @@ class SparkMiddleware:
 
     async def _status(self, executor: Executor, head: Head) -> object:
         host, port = await executor.forward(head.address.split("//")[1].rsplit(":", 1)[0], head.ports["http"])
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with http.client(5) as client:
             reply = await client.get(f"http://{host}:{port}/json/")
             reply.raise_for_status()
             return reply.json()

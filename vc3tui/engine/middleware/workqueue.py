@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
+from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
 
@@ -132,7 +133,7 @@ class WorkQueueMiddleware:
 
     async def _records(self, executor: Executor, head: Head) -> list[dict]:
         host, port = await executor.forward(manager_host(head), head.ports["http"])
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with http.client(5) as client:
             reply = await client.get(f"http://{host}:{port}/query.json")
             reply.raise_for_status()
             return catalog_records(reply.json())

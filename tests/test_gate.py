@@ -1,0 +1,87 @@
+"""The manager gate on real processes: the head host's listening sockets as the kernel lists them,
+and pilots (fork batch) that hold their worker until the gate opens, or until their wait is over."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vc3tui.engine.batch.fork import ForkBatch
+from vc3tui.engine.executors.local import LocalExecutor
+from vc3tui.engine.gate import listening_ports
+from vc3tui.engine.states import PilotStage
+
+from tests.test_fork_batch import cleanup, pilots, submission  # noqa: F401 (cleanup is a fixture)
+from tests.waiting import wait_until_async
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def kernel_tables() -> str:
+    return "".join(Path(f"/proc/net/{name}").read_text() for name in ("tcp", "tcp6") if Path(f"/proc/net/{name}").exists())
+
+
+def test_listening_ports_are_the_kernels_listeners_only() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            with accepted:
+                found = listening_ports(kernel_tables())
+            assert port in found
+            assert client.getsockname()[1] not in found, "a connected socket is not a listener"
+    assert port not in listening_ports(kernel_tables())
+
+
+def test_listening_ports_read_both_tables_and_skip_what_does_not_parse() -> None:
+    tables = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0100007F:2383 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n"
+        "   1: 0100007F:9C40 0100007F:2383 01 00000000:00000000 00:00000000 00000000     0        0 2\n"
+        "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 0 0 0 0 0 3\n"
+        "   2: garbage:ZZZZ 00000000:0000 0A\n"
+    )
+    assert listening_ports(tables) == {0x2383, 0x1F90}
+
+
+async def run_gated(tmp_path: Path, cleanup: list[int], wait: int) -> tuple[ForkBatch, LocalExecutor, list, Path, Path]:
+    """One fork-batch pilot whose worker writes `started`, held at a gate at tmp_path/gate."""
+    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    sub = submission(tmp_path, group, ["sh", "-c", f"echo yes > {started}; exec sleep 60"])
+    sub = replace(sub, env={"VC3_MANAGER_GATE": str(gate), "VC3_MANAGER_WAIT": str(wait)})
+    jobs = await batch.submit(executor, sub)
+    cleanup.extend(int(j) for j in jobs.values())
+    group[0].job_id = jobs[group[0].tag]
+    return batch, executor, group, gate, started
+
+
+async def test_a_pilot_starts_its_worker_when_the_gate_opens(tmp_path: Path, cleanup: list[int]) -> None:
+    batch, executor, group, gate, started = await run_gated(tmp_path, cleanup, wait=60)
+
+    async def stage():
+        return (await batch.status(executor, group, str(tmp_path)))[group[0].tag].stage
+
+    deadline = time.monotonic() + 30
+    while await stage() is not PilotStage.READY:
+        assert time.monotonic() < deadline, "the pilot never got ready"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    assert await stage() is PilotStage.READY and not started.exists(), "no worker before the gate opens"
+
+    gate.write_text("")
+    await wait_until_async(started.exists, 30, "the worker, once the gate opened")
+    assert await stage() is PilotStage.WORKER_STARTED
+
+
+async def test_a_gate_that_never_opens_holds_the_worker_only_for_its_wait(tmp_path: Path, cleanup: list[int]) -> None:
+    _, _, _, gate, started = await run_gated(tmp_path, cleanup, wait=1)
+    await wait_until_async(started.exists, 30, "the worker, once the pilot stopped waiting")
+    assert not gate.exists()
