@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.builder_site import builder_argv, make_sources, recipes, run_builder, runs, serving, write_recipes
+from vc3tui.engine.bootstrap_key import activation_key, posix_cksum
 from vc3tui.engine.paths import shipped_dir
 
 pytestmark = pytest.mark.timeout(180)
@@ -206,20 +208,30 @@ def test_a_warm_start_is_answered_by_the_bootstrap_without_starting_python(site,
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "VC3_TEST_COUNTER": str(counter)}
     bootstrap = [str(shipped_dir("builder") / "vc3-builder"), "--install", str(root), "--database", str(database), "--repository", url, "--require", "greet"]
 
-    def activate(name: str) -> str:
-        subprocess.run(["/bin/sh", *bootstrap, "--env-to", str(tmp_path / name)], env=env, check=True, capture_output=True, timeout=120)
+    def activate(name: str, **hint: str) -> str:
+        subprocess.run(["/bin/sh", *bootstrap, "--env-to", str(tmp_path / name)], env={**env, **hint}, check=True, capture_output=True, timeout=120)
         return (tmp_path / name).read_text()
 
     first = activate("first.sh")
     assert ran.read_text().count("run") == 1 and len(runs(counter)) == 2
-    (bin_dir / "cksum").symlink_to(shutil.which("cksum"))
-    env["PATH"] = str(bin_dir)  # the warm path needs no program but cksum: a pilot's start is all forks
+    key = activation_key(["sh", *bootstrap])
+    assert (root / "activations" / f"{key}.env").exists(), "the engine works out the key the bootstrap chose"
+    env["PATH"] = str(bin_dir)  # handed the key, the warm path starts no program: a pilot's start is all forks
+    assert activate("second.sh", VC3_BUILDER_KEY=key) == first and ran.read_text().count("run") == 1
+    (bin_dir / "cksum").symlink_to(shutil.which("cksum"))  # without it, cksum and nothing else
     assert activate("second.sh") == first and ran.read_text().count("run") == 1
     env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
     greeted = subprocess.run(["sh", "-c", '. "$1" && greet', "sh", str(tmp_path / "second.sh")], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert greeted.stdout == "hello from libgreet 2.0\n"  # the PATH lines fit a node with another PATH
     (root / "x86_64" / "debian12" / "greet" / "2.0" / ".vc3-done").unlink()
     assert activate("third.sh") == first and ran.read_text().count("run") == 2 and len(runs(counter)) == 3
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 4099, 70_000])
+def test_the_engine_computes_what_cksum_prints(size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    printed = subprocess.run(["cksum"], input=data, capture_output=True, check=True).stdout.split()[0]
+    assert posix_cksum(data) == int(printed)
 
 
 def test_a_repository_is_tried_before_the_recipes_own_urls(site, tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ stage in place: a reader catching it empty learns nothing and keeps the last; th
 rename, whole or not at all):
 `host`, `stage` (started, building, ready, worker_started: the last one it reached) and `exit`
 (its status), so a pilot's outcome, and the stage it ended in, are known even on sites without
-job accounting. With VC3_MANAGER_GATE set, a ready pilot waits (up to VC3_MANAGER_WAIT seconds) for
-that file before starting its worker: the manager gate (gate.py). The probe reads the markers of many pilots in one shell round trip, with the
-shell's builtins alone: no process per pilot, so polling thousands of them stays light on a shared
-login node.
+job accounting. With VC3_MANAGER_GATE set, a ready pilot waits (up to VC3_MANAGER_WAIT seconds)
+for that file before starting its worker: the manager gate (gate.py). The probe reads the markers
+of many pilots in one shell round trip, with the shell's builtins alone: no process per pilot, so
+polling thousands of them stays light on a shared login node.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vc3tui.engine.bootstrap_key import activation_key
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, JobStatus, Submission
 from vc3tui.engine.models import Pilot
@@ -61,7 +62,7 @@ mark started
 {exports}
 export VC3_PILOT_TAG="$1"
 mark building
-{builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
+{builder_key}{builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
 mark ready
 if [ -n "$VC3_MANAGER_GATE" ]; then
     n=$(( ${{VC3_MANAGER_WAIT:-0}} * 20 ))
@@ -187,6 +188,7 @@ def render_wrapper(
         name=name,
         base=shlex.quote(base),
         exports=exports,
+        builder_key=f"VC3_BUILDER_KEY={key} " if (key := activation_key(builder)) else "",
         builder=_join(builder),
         command=_join(command),
     )
