@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.engine import Engine
+from vc3tui.engine.engine import ClusterRow, Engine
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
@@ -44,26 +44,37 @@ def shared_log(shared_dir: Path) -> Path:
     return shared_dir / "tasks.log"
 
 
+async def launch_running(engine: Engine, site, name: str, workers: WorkerSpec) -> ClusterRow:
+    """A Work Queue cluster on the bed's SLURM (allocation "wq"), once its head runs."""
+    await slurm_allocation(engine, site, "wq")
+    blueprint = Blueprint(
+        name=name,
+        middleware=MiddlewareKind.WORKQUEUE,
+        workers=workers,
+        allocations=[AllocationUse(name="wq")],
+        head=HeadSpec(listen="127.0.0.1"),
+    )
+    cluster = await engine.launch(blueprint)
+    return await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+
+
+def start_manager(row: ClusterRow, shared_log: Path, tasks: int, seconds: int) -> subprocess.Popen[str]:
+    """tests/blueprints/wq_manager.py, listening where vc3tui tells a manager to."""
+    env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
+    return subprocess.Popen(
+        ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), str(tasks), str(seconds)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("peaceful", [True, False], ids=["peaceful", "at-once"])
 async def test_shrink_mid_run(site, slurm, shared_log: Path, peaceful: bool) -> None:
     engine = Engine(Dirs.from_environment(), interactive=False)
     manager = None
     try:
-        await slurm_allocation(engine, site, "wq")
-        blueprint = Blueprint(
-            name="wq-shrink",
-            middleware=MiddlewareKind.WORKQUEUE,
-            workers=WorkerSpec(count=3, walltime=1800, idle_timeout=10),
-            allocations=[AllocationUse(name="wq")],
-            head=HeadSpec(listen="127.0.0.1"),
-        )
-        cluster = await engine.launch(blueprint)
-        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
-        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
-        manager = subprocess.Popen(
-            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), "9", "8"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        row = await launch_running(engine, site, "wq-shrink", WorkerSpec(count=3, walltime=1800, idle_timeout=10))
+        cluster = row.cluster
+        manager = start_manager(row, shared_log, 9, 8)
         await engine.wait_for(cluster.id, lambda r: r.counts.joined == 3, 180)
         await wait_until_async(
             lambda: len({tag for _, what, tag, _ in task_log(shared_log) if what == "start"}) == 3, 60, "a task on each pilot"
@@ -108,16 +119,8 @@ async def test_pilots_that_start_before_the_manager_wait_for_it(site, slurm, sha
     engine = Engine(Dirs.from_environment(), interactive=False)
     manager = None
     try:
-        await slurm_allocation(engine, site, "wq")
-        blueprint = Blueprint(
-            name="wq-gate",
-            middleware=MiddlewareKind.WORKQUEUE,
-            workers=WorkerSpec(count=2, walltime=1800),
-            allocations=[AllocationUse(name="wq")],
-            head=HeadSpec(listen="127.0.0.1"),
-        )
-        cluster = await engine.launch(blueprint)
-        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+        row = await launch_running(engine, site, "wq-gate", WorkerSpec(count=2, walltime=1800))
+        cluster = row.cluster
         workdir = Path(engine.site(row.cluster, "wq").workdir)
 
         async def started() -> bool:
@@ -128,11 +131,7 @@ async def test_pilots_that_start_before_the_manager_wait_for_it(site, slurm, sha
         await asyncio.sleep(2)  # long enough for any worker to try the manager's port
         assert not (workdir / "manager-listening").exists()
 
-        env = {**os.environ, **WorkQueueMiddleware().client_environment(row.cluster)}
-        manager = subprocess.Popen(
-            ["/usr/bin/python3", str(ROOT / "tests" / "blueprints" / "wq_manager.py"), str(shared_log), "2", "1"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        manager = start_manager(row, shared_log, 2, 1)
         out, err = await asyncio.to_thread(manager.communicate, timeout=300)
         assert len(out.splitlines()) == 2, err
         assert "wrong password" not in err
