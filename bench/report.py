@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench/workqueue_workers.py",
     "bench/tui.py",
     "bench/builder.py",
+    "bench/pilot_start.py",
     "bench/local_run.py",
 ]
 

@@ -21,5 +21,6 @@ with tempfile.NamedTemporaryFile("r", prefix="wq-transactions-") as log:
         queue.submit(work_queue.Task("sleep 600"))
     while queue.stats.workers_connected < wanted:
         queue.wait(1)
+    del queue  # its end closes the transactions log, whose lines the manager does not flush one by one
     connections = [int(line.split()[0]) for line in log.read().splitlines() if line.split()[2:3] == ["WORKER"] and line.rstrip().endswith("CONNECTION")]
 print(f"{connections[wanted - 1] / 1e6:.6f}", flush=True)
