@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.gate import listening_ports
 from vc3tui.engine.states import PilotStage
 
-from tests.test_fork_batch import cleanup, pilots, submission  # noqa: F401 (cleanup is a fixture)
+from tests.test_fork_batch import cleanup, pilots, submission, wait_for  # noqa: F401 (cleanup is a fixture)
 from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(120)
@@ -69,10 +68,10 @@ async def test_a_pilot_starts_its_worker_when_the_gate_opens(tmp_path: Path, cle
     async def stage():
         return (await batch.status(executor, group, str(tmp_path)))[group[0].tag].stage
 
-    deadline = time.monotonic() + 30
-    while await stage() is not PilotStage.READY:
-        assert time.monotonic() < deadline, "the pilot never got ready"
-        await asyncio.sleep(0.05)
+    async def ready() -> bool:
+        return await stage() is PilotStage.READY
+
+    await wait_for(ready, timeout=30)
     await asyncio.sleep(1.0)
     assert await stage() is PilotStage.READY and not started.exists(), "no worker before the gate opens"
 
