@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.batch.fork import ForkBatch
-from vc3tui.engine.batch.wrapper import PILOT_TAG, Markers, parse_probe, render_probe
+from vc3tui.engine.batch.wrapper import KEEPER_DELAY, PILOT_TAG, Markers, parse_probe, render_probe
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
@@ -195,19 +195,68 @@ def test_probe_output_that_does_not_parse_is_ignored() -> None:
 
 
 async def test_pilot_ends_itself_at_its_maximum_lifetime(tmp_path: Path, cleanup: list[int]) -> None:
+    pgid, status = await started_with_keepers(tmp_path, cleanup, lifetime=1)
+    stopped = await wait_for(ended(status), timeout=20)
+    assert (stopped.state, stopped.exit_code, stopped.reason) == (PilotState.DONE, 124, "reached its maximum lifetime")
+    time.sleep(0.5)
+    assert running(pgid) == [], "the watchdog and the worker are gone too"
+
+
+def running(pgid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live (not zombie) process of a process group."""
+    listing = subprocess.run(["ps", "-ww", "-o", "pid=,stat=,args=", "-g", str(pgid)], capture_output=True, text=True).stdout
+    return [(int(pid), args) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines()) if stat[0] != "Z"]
+
+
+async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600):
+    """A pilot with a maximum lifetime (its worker: `sleep 60`); (its process group, its status)."""
     batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
-    sub = replace(submission(tmp_path, group, ["sleep", "60"]), env={"VC3_PILOT_LIFETIME": "1"})
-    jobs = await batch.submit(executor, sub)
+    jobs = await batch.submit(executor, replace(submission(tmp_path, group, ["sleep", "60"]), env={"VC3_PILOT_LIFETIME": str(lifetime)}))
     cleanup.extend(int(j) for j in jobs.values())
     group[0].job_id = jobs[group[0].tag]
 
-    async def ended():
-        status = (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
-        return status if status.state is not PilotState.RUNNING else None
+    async def status():
+        return (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
 
-    status = await wait_for(ended, timeout=20)
-    assert (status.state, status.exit_code, status.reason) == (PilotState.DONE, 124, "reached its maximum lifetime")
+    return int(group[0].job_id), status
+
+
+def ended(status):
+    async def check():
+        current = await status()
+        return current if current.state is not PilotState.RUNNING else None
+
+    return check
+
+
+async def test_a_signal_that_ends_the_keeper_delay_stops_the_pilot(tmp_path: Path, cleanup: list[int]) -> None:
+    """A cancelled job's processes are signalled one by one: when the keepers' delay goes first, the
+    pilot stops there instead of starting keepers after the batch system's pass (they would outlive
+    the job)."""
+    pgid, status = await started_with_keepers(tmp_path, cleanup)
+
+    async def delay():
+        return [pid for pid, args in running(pgid) if args == f"sleep {KEEPER_DELAY}"]
+
+    os.kill((await wait_for(delay))[0], signal.SIGTERM)
+    stopped = await wait_for(ended(status), timeout=20)
+    assert (stopped.state, stopped.exit_code, stopped.reason) == (PilotState.DONE, 143, "cancelled")
     time.sleep(0.5)
-    listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", group[0].job_id], capture_output=True, text=True).stdout
-    left = [line for line in listing.splitlines() if line.split()[1][0] != "Z"]
-    assert left == [], f"the watchdog and the worker are gone too: {left}"
+    assert running(pgid) == []
+
+
+async def test_a_signal_to_the_wrapper_alone_ends_its_keepers(tmp_path: Path, cleanup: list[int]) -> None:
+    """Batch systems that signal only the job's first process (or only its shell) leave no keeper behind."""
+    pgid, status = await started_with_keepers(tmp_path, cleanup)
+    watchdog = f"sleep {600 - KEEPER_DELAY}"
+
+    async def keepers():
+        commands = [args for _, args in running(pgid)]
+        return watchdog in commands and any("/monitor-" in args for args in commands)
+
+    await wait_for(keepers)
+    os.kill(pgid, signal.SIGTERM)
+    stopped = await wait_for(ended(status), timeout=20)
+    assert stopped.exit_code == 143
+    time.sleep(0.5)
+    assert running(pgid) == []

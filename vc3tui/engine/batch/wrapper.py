@@ -39,7 +39,9 @@ HEAD_LOST_EXIT = 122
 
 KEEPER_DELAY = 2
 """Seconds between the worker's start and its keepers' (the lifetime watchdog, the monitor): on a
-node where many pilots start at once, each process started beside a worker delays the others."""
+node where many pilots start at once, each process started beside a worker delays the others.
+A delay that a signal ends stops the pilot: a batch system that cancels a job signals its processes
+one by one, and keepers started after its pass would outlive the job (as orphans of init)."""
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
@@ -51,8 +53,8 @@ d={base}/"$1"
 mkdir -p "$d" && cd "$d" || exit 1
 mark() {{ echo "$1" > "$d/stage"; }}
 finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
-child= delay=
-stop() {{ [ -n "$delay" ] && kill "$delay" 2>/dev/null; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
+child= delay= watchdog= monitor=
+stop() {{ for p in $delay $watchdog $monitor; do kill -TERM "$p" 2>/dev/null; done; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
 trap 'stop 143' TERM
 trap 'stop 130' INT
 trap 'stop 129' HUP
@@ -73,17 +75,15 @@ child=$!
 mark worker_started
 if {keepers}; then
     sleep {keeper_delay} & delay=$!
-    wait "$delay"
+    wait "$delay" || stop $?
     delay=
 fi
-watchdog=
 if [ -n "$VC3_PILOT_LIFETIME" ]; then
     left=$(( VC3_PILOT_LIFETIME > {keeper_delay} ? VC3_PILOT_LIFETIME - {keeper_delay} : 0 ))
     (trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$left" & s=$!; wait "$s" || exit 0;
      echo lifetime > "$d/ended"; kill -TERM "$child" 2>/dev/null) &
     watchdog=$!
 fi
-monitor=
 {monitor}
 wait "$child"
 code=$?
