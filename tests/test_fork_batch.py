@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -47,7 +48,7 @@ async def wait_for(check, timeout: float = 30):
         result = await check()
         if result:
             return result
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     raise AssertionError("timed out")
 
 
@@ -198,13 +199,13 @@ async def test_pilot_ends_itself_at_its_maximum_lifetime(tmp_path: Path, cleanup
     pgid, status = await started_with_keepers(tmp_path, cleanup, lifetime=1)
     stopped = await wait_for(ended(status), timeout=20)
     assert (stopped.state, stopped.exit_code, stopped.reason) == (PilotState.DONE, 124, "reached its maximum lifetime")
-    time.sleep(0.5)
+    await asyncio.sleep(0.5)
     assert running(pgid) == [], "the watchdog and the worker are gone too"
 
 
 def running(pgid: int) -> list[tuple[int, str]]:
     """(pid, command line) of every live (not zombie) process of a process group."""
-    listing = subprocess.run(["ps", "-ww", "-o", "pid=,stat=,args=", "-g", str(pgid)], capture_output=True, text=True).stdout
+    listing = subprocess.run(["ps", "-ww", "-o", "pid=,stat=,args=", "-g", str(pgid)], capture_output=True, text=True, check=False).stdout
     return [(int(pid), args) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines()) if stat[0] != "Z"]
 
 
@@ -241,7 +242,7 @@ async def test_a_signal_that_ends_the_keeper_delay_stops_the_pilot(tmp_path: Pat
     os.kill((await wait_for(delay))[0], signal.SIGTERM)
     stopped = await wait_for(ended(status), timeout=20)
     assert (stopped.state, stopped.exit_code, stopped.reason) == (PilotState.DONE, 143, "cancelled")
-    time.sleep(0.5)
+    await asyncio.sleep(0.5)
     assert running(pgid) == []
 
 
@@ -258,5 +259,5 @@ async def test_a_signal_to_the_wrapper_alone_ends_its_keepers(tmp_path: Path, cl
     os.kill(pgid, signal.SIGTERM)
     stopped = await wait_for(ended(status), timeout=20)
     assert stopped.exit_code == 143
-    time.sleep(0.5)
+    await asyncio.sleep(0.5)
     assert running(pgid) == []
