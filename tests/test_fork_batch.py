@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.batch.fork import ForkBatch
-from vc3tui.engine.batch.wrapper import KEEPER_DELAY, PILOT_TAG, Markers, parse_probe, render_probe
+from vc3tui.engine.batch.wrapper import DIRS_PER_MKDIR, KEEPER_DELAY, PILOT_TAG, Markers, parse_probe, render_probe, render_wrapper, stage_and_submit
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
@@ -261,3 +261,30 @@ async def test_a_signal_to_the_wrapper_alone_ends_its_keepers(tmp_path: Path, cl
     assert stopped.exit_code == 143
     await asyncio.sleep(0.5)
     assert running(pgid) == []
+
+
+async def test_a_submission_makes_every_pilot_dir(tmp_path: Path) -> None:
+    """Made at submission, in lines of at most DIRS_PER_MKDIR names, in the same round trip as the submit."""
+    group = pilots(DIRS_PER_MKDIR * 2 + 5)
+    result = await stage_and_submit(LocalExecutor(), submission(tmp_path, group, ["true"]), lambda sub, path: "#!/bin/sh\n", "job.sh", lambda path: "echo submitted")
+    assert result.stdout.strip() == "submitted"
+    assert sorted(p.name for p in (tmp_path / "pilots").iterdir()) == sorted(p.tag for p in group)
+
+
+@pytest.mark.parametrize("made", [True, False])
+def test_the_wrapper_makes_its_dir_only_when_it_is_missing(tmp_path: Path, made: bool) -> None:
+    """A pilot whose dir was made at submission starts no `mkdir`; one whose dir is missing (its node
+    does not share the login node's files) makes it and runs."""
+    calls, fake = tmp_path / "mkdir-calls", tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mkdir").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec /bin/mkdir "$@"\n')
+    (fake / "mkdir").chmod(0o755)
+    tag = pilots(1)[0].tag
+    if made:
+        (tmp_path / "pilots" / tag).mkdir(parents=True)
+    wrapper = tmp_path / "pilot.sh"
+    wrapper.write_text(render_wrapper(str(tmp_path / "pilots"), [*BUILDER, "--install", str(tmp_path / "builder")], ["true"], {}))
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    assert subprocess.run(["sh", str(wrapper), tag], env=env, timeout=60, check=False).returncode == 0
+    assert (tmp_path / "pilots" / tag / "exit").read_text() == "0\n"
+    assert calls.exists() != made

@@ -50,7 +50,8 @@ WRAPPER = """\
 #!/bin/sh
 # vc3tui pilot wrapper: sh {name} TAG
 d={base}/"$1"
-mkdir -p "$d" && cd "$d" || exit 1
+[ -d "$d" ] || mkdir -p "$d" || exit 1
+cd "$d" || exit 1
 mark() {{ echo "$1" > "$d/stage"; }}
 finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
 child= delay= watchdog= monitor=
@@ -211,14 +212,28 @@ async def stage_and_submit(
     submit: Callable[[str], str],
 ) -> CommandResult:
     """Put the monitor, the wrapper and the job script on the site (each named by its content,
-    staging.py) and the pilots' dir, then run `submit(job script path)` (shell text), all in one
+    staging.py) and every pilot's dir, then run `submit(job script path)` (shell text), all in one
     round trip; its answer, checked by `submitted`."""
     wrapper, monitor = monitored_wrapper(submission)
     wrapper_path = staged_path(wrapper.encode(), submission.workdir, "pilot.sh")
     job = render_job(submission, wrapper_path).encode()
     script_path = staged_path(job, submission.workdir, name)
-    lines = staging_lines([monitor, (wrapper.encode(), wrapper_path), (job, script_path)], [f"{submission.workdir}/pilots"])
+    base = f"{submission.workdir}/pilots"
+    lines = staging_lines([monitor, (wrapper.encode(), wrapper_path), (job, script_path)], [base])
+    lines += pilot_dirs_lines(base, submission.pilots)
     return submitted(await executor.run_script("\n".join([*lines, submit(script_path)]) + "\n", timeout=120))
+
+
+DIRS_PER_MKDIR = 1000
+"""Pilot dirs named on one `mkdir` line: 10,000 tags on one line would pass some sites' ARG_MAX."""
+
+
+def pilot_dirs_lines(base: str, pilots: Sequence[Pilot]) -> list[str]:
+    """Lines that make the pilots' own dirs at submission: where the nodes share the login node's
+    files, a starting pilot then starts no `mkdir` (on a node where many start at once, every
+    process delays the others' workers); elsewhere the wrapper makes its own."""
+    tags = [shlex.quote(pilot.tag) for pilot in pilots]
+    return [f"(cd {shlex.quote(base)} && mkdir -p {' '.join(tags[i:i + DIRS_PER_MKDIR])})" for i in range(0, len(tags), DIRS_PER_MKDIR)]
 
 
 def run_pilot_at(pilots: Sequence[Pilot], wrapper_path: str, position: str) -> list[str]:
