@@ -209,10 +209,10 @@ def running(pgid: int) -> list[tuple[int, str]]:
     return [(int(pid), args) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines()) if stat[0] != "Z"]
 
 
-async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600):
-    """A pilot with a maximum lifetime (its worker: `sleep 60`); (its process group, its status)."""
+async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600, worker: tuple[str, ...] = ("sleep", "60")):
+    """A pilot with a maximum lifetime; (its process group, its status)."""
     batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
-    jobs = await batch.submit(executor, replace(submission(tmp_path, group, ["sleep", "60"]), env={"VC3_PILOT_LIFETIME": str(lifetime)}))
+    jobs = await batch.submit(executor, replace(submission(tmp_path, group, list(worker)), env={"VC3_PILOT_LIFETIME": str(lifetime)}))
     cleanup.extend(int(j) for j in jobs.values())
     group[0].job_id = jobs[group[0].tag]
 
@@ -288,3 +288,19 @@ def test_the_wrapper_makes_its_dir_only_when_it_is_missing(tmp_path: Path, made:
     assert subprocess.run(["sh", str(wrapper), tag], env=env, timeout=60, check=False).returncode == 0
     assert (tmp_path / "pilots" / tag / "exit").read_text() == "0\n"
     assert calls.exists() != made
+
+
+async def test_a_stopping_pilot_ends_what_its_worker_left_running(tmp_path: Path, cleanup: list[int]) -> None:
+    """The wrapper signals its whole process group when it stops: a process it never knew of (here
+    the worker's own background child) ends with the pilot, on sites where nothing tracks a job's
+    processes."""
+    pgid, status = await started_with_keepers(tmp_path, cleanup, worker=("sh", "-c", "sleep 301 & exec sleep 60"))
+
+    async def left_behind():
+        return any(args == "sleep 301" for _, args in running(pgid))
+
+    await wait_for(left_behind)
+    os.kill(pgid, signal.SIGTERM)
+    assert (await wait_for(ended(status), timeout=20)).exit_code == 143
+    await asyncio.sleep(0.5)
+    assert running(pgid) == []

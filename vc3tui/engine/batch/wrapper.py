@@ -41,7 +41,10 @@ KEEPER_DELAY = 2
 """Seconds between the worker's start and its keepers' (the lifetime watchdog, the monitor): on a
 node where many pilots start at once, each process started beside a worker delays the others.
 A delay that a signal ends stops the pilot: a batch system that cancels a job signals its processes
-one by one, and keepers started after its pass would outlive the job (as orphans of init)."""
+one by one, and keepers started after its pass would outlive the job (as orphans of init). For the
+same reason a stopping wrapper signals its whole process group when it leads one (batch systems
+start a job as a group leader): a keeper forked just as the signal came, not yet known by its pid,
+and whatever the worker left running, end with the pilot."""
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
@@ -55,7 +58,12 @@ cd "$d" || exit 1
 mark() {{ echo "$1" > "$d/stage"; }}
 finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
 child= delay= watchdog= monitor=
-stop() {{ for p in $delay $watchdog $monitor; do kill -TERM "$p" 2>/dev/null; done; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"; finish "$1"; }}
+stop() {{
+    trap '' TERM INT HUP
+    kill -TERM -$$ 2>/dev/null || for p in $delay $watchdog $monitor $child; do kill -TERM "$p" 2>/dev/null; done
+    [ -n "$child" ] && wait "$child"
+    finish "$1"
+}}
 trap 'stop 143' TERM
 trap 'stop 130' INT
 trap 'stop 129' HUP
