@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,21 +98,39 @@ class Pacer:
     pass after their submission, and the passes come once a second, so where in the pass a run
     starts decides up to a second of its time: far more than what is compared. Each repeat picks
     one moment (the repeats together cover the pass evenly) and every side starts at that same
-    moment, so the pass's luck is the same for all, and what remains is each side's own speed."""
+    moment, so the pass's luck is the same for all, and what remains is each side's own speed.
+
+    The log shows a pass only when it starts jobs, and the period wavers with the scheduler's own
+    work (a few ms a pass): foreseen from a pass seconds old, a start could be off by a tenth of a
+    second, more for the side that runs longest after the last jobs started. So a pass is made
+    visible just before each start, by a job that runs `true` (TICK_NAME)."""
 
     def __init__(self, slurm: slurm_bed.SlurmTestBed) -> None:
         self.slurm = slurm
 
     def wait(self, phase: float) -> None:
-        """Sleep until `phase` (0 to 1) of a scheduling pass, at least a little from now."""
-        passes = self.slurm.scheduling_passes()
+        """Sleep until `phase` (0 to 1) of the pass after the tick job's (whose start is then over)."""
+        passes = self.fresh_passes()
         if not passes:
             return
         period = pass_period(passes)
-        last = passes[-1]
-        now = time.time()
-        start = last + phase * period + period * max(0, int((now + 0.05 - last - phase * period) // period) + 1)
-        time.sleep(max(0.0, start - time.time()))
+        time.sleep(max(0.0, passes[-1] + (1 + phase) * period - time.time()))
+
+    def fresh_passes(self) -> list[float]:
+        """The passes the log shows, the last of them just now (after a tick job's)."""
+        seen = len(self.slurm.scheduling_passes())
+        subprocess.run(["sbatch", "--quiet", f"--job-name={TICK_NAME}", "--output=/dev/null", "--wrap=true"], env=self.slurm.env, check=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            passes = self.slurm.scheduling_passes()
+            if len(passes) > seen:
+                return passes
+            time.sleep(0.02)
+        return self.slurm.scheduling_passes()
+
+
+TICK_NAME = "vc3tui-bench-tick"
+"""The job that shows the pacer a pass: no side's job, and over in a few ms."""
 
 
 def pass_period(passes: list[float]) -> float:
@@ -129,7 +148,8 @@ def pass_period(passes: list[float]) -> float:
 def alternate(slurm: slurm_bed.SlurmTestBed, *measures: Callable[[Callable[[], None]], float], repeats: int = REPEATS) -> list[list[float]]:
     """Every measure `repeats` times, taking turns (drift on the machine hits all alike). A measure
     is given `at_start`, to call just before it starts its clock: it returns at this repeat's
-    moment of SLURM's scheduling pass (Pacer), the same for every side."""
+    moment of SLURM's scheduling pass (Pacer), the same for every side. Each repeat's times are
+    printed as it ends, side by side in the order of `measures`."""
     pacer = Pacer(slurm)
     phases = [(i + 0.5) / repeats for i in range(repeats)]
     random.Random(7).shuffle(phases)
@@ -137,6 +157,7 @@ def alternate(slurm: slurm_bed.SlurmTestBed, *measures: Callable[[Callable[[], N
     for phase in phases:
         for measure, into in zip(measures, samples):
             into.append(measure(lambda: pacer.wait(phase)))
+        print(f"  at {phase:.2f} of the pass: " + "  ".join(f"{into[-1]:.3f} s" for into in samples), flush=True)
     return samples
 
 
