@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from tests.tui import fixture_clusters, running_app, shown
+from tests.waiting import wait_until_async
 from vc3tui.app import VC3App
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
@@ -214,11 +215,13 @@ async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
         form = app.screen
         form.query_one("#source", Input).value = "/nonexistent/bp.toml"
         await pilot.click("#load")
-        await pilot.pause(0.3)
-        assert "/nonexistent/bp.toml" in str(form.query_one("#problems").render())
+        await wait_until_async(lambda: "/nonexistent/bp.toml" in str(form.query_one("#problems").render()), 10, "the load problem")
         form.query_one("#source", Input).value = str(example)
+        # a button ignores clicks while it still shows the last one (as it would a person's)
+        await wait_until_async(lambda: not form.query_one("#load").has_class("-active"), 10, "the Load button to be released")
+        await pilot.wait_for_scheduled_animations()  # the problem shown scrolled the form: click where the button is then
         await pilot.click("#load")
-        await pilot.pause(0.3)
+        await wait_until_async(lambda: form.query_one("#name", Input).value == "local-dask", 10, "the loaded blueprint")
         assert form.query_one("#name", Input).value == "local-dask" and form.query_one("#workers", Input).value == "2"
         assert form.query_one("#middleware", Select).value == "dask" and form.query_one("#walltime", Input).value == "30m"
         assert list(form.query_one("#allocations", SelectionList).selected) == ["local"]
