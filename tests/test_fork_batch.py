@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from vc3tui.engine.batch import wrapper
 from vc3tui.engine.batch.fork import ForkBatch
-from vc3tui.engine.batch.wrapper import DIRS_PER_MKDIR, KEEPER_DELAY, PILOT_TAG, Markers, parse_probe, render_probe, render_wrapper, stage_and_submit
+from vc3tui.engine.batch.wrapper import DIRS_PER_MKDIR, KEEPER_DELAY, PILOT_TAG, WATCHDOG_CHECK, Markers, parse_probe, render_probe, render_wrapper, stage_and_submit
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
@@ -209,7 +210,7 @@ def running(pgid: int) -> list[tuple[int, str]]:
     return [(int(pid), args) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines()) if stat[0] != "Z"]
 
 
-async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600, worker: tuple[str, ...] = ("sleep", "60")):
+async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600, worker: tuple[str, ...] = ("sleep", "90")):
     """A pilot with a maximum lifetime; (its process group, its status)."""
     batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
     jobs = await batch.submit(executor, replace(submission(tmp_path, group, list(worker)), env={"VC3_PILOT_LIFETIME": str(lifetime)}))
@@ -249,7 +250,7 @@ async def test_a_signal_that_ends_the_keeper_delay_stops_the_pilot(tmp_path: Pat
 async def test_a_signal_to_the_wrapper_alone_ends_its_keepers(tmp_path: Path, cleanup: list[int]) -> None:
     """Batch systems that signal only the job's first process (or only its shell) leave no keeper behind."""
     pgid, status = await started_with_keepers(tmp_path, cleanup)
-    watchdog = f"sleep {600 - KEEPER_DELAY}"
+    watchdog = f"sleep {WATCHDOG_CHECK}"
 
     async def keepers():
         commands = [args for _, args in running(pgid)]
@@ -304,3 +305,36 @@ async def test_a_stopping_pilot_ends_what_its_worker_left_running(tmp_path: Path
     assert (await wait_for(ended(status), timeout=20)).exit_code == 143
     await asyncio.sleep(0.5)
     assert running(pgid) == []
+
+
+@pytest.mark.parametrize("runs", [1, KEEPER_DELAY + 1])
+async def test_a_pilot_whose_worker_exits_leaves_nothing_running(tmp_path: Path, cleanup: list[int], runs: int) -> None:
+    """However a pilot ends, its process group ends with it: here the worker exits on its own, before
+    or after the keepers started, leaving a background child behind."""
+    pgid, status = await started_with_keepers(tmp_path, cleanup, worker=("sh", "-c", f"sleep 301 & sleep {runs}"))
+    assert (await wait_for(ended(status), timeout=20)).exit_code == 0
+    await asyncio.sleep(0.5)
+    assert running(pgid) == []
+
+
+async def test_the_lifetime_watchdog_counts_its_lifetime_in_checks(tmp_path: Path, cleanup: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wrapper, "WATCHDOG_CHECK", 1)
+    pgid, status = await started_with_keepers(tmp_path, cleanup, lifetime=KEEPER_DELAY + 3)
+    stopped = await wait_for(ended(status), timeout=20)
+    assert (stopped.exit_code, stopped.reason) == (124, "reached its maximum lifetime")
+
+
+async def test_a_watchdog_whose_pilot_is_over_ends_without_signalling(tmp_path: Path, cleanup: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watchdog that outlived its pilot (a TERM lost by a process just forked) ends at its next
+    check, and never signals the pid its pilot's worker had."""
+    monkeypatch.setattr(wrapper, "WATCHDOG_CHECK", 1)
+    pgid, status = await started_with_keepers(tmp_path, cleanup, lifetime=KEEPER_DELAY + 4)
+
+    async def watching():
+        return any(args == "sleep 1" for _, args in running(pgid))
+
+    await wait_for(watching)
+    (tmp_path / "pilots" / pilots(1)[0].tag / "exit").write_text("0\n")  # as if the wrapper had ended
+    await asyncio.sleep(KEEPER_DELAY + 4)
+    commands = [args for _, args in running(pgid)]
+    assert "sleep 90" in commands and "sleep 1" not in commands and not (tmp_path / "pilots" / pilots(1)[0].tag / "ended").exists()

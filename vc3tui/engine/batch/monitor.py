@@ -34,7 +34,7 @@ def main(pilot_dir, worker_pid):
     head_seen, head_checked, log_offset = now, now, 0
     head_every = max(CHECK_EVERY, min(HEAD_CHECK_EVERY, head_timeout / 3.0))
     cpu_window = [(now, cpu_seconds(worker_pid, tick))]
-    while alive(worker_pid):
+    while alive(worker_pid) and not over(pilot_dir):
         time.sleep(CHECK_EVERY)
         now = time.monotonic()
         if joined_line:
@@ -65,6 +65,11 @@ def end(pilot_dir, worker_pid, why, detail):
     except OSError:
         pass
     return 0
+
+
+def over(pilot_dir):
+    """The pilot has ended (its exit marker) or its dir is gone: its worker's pid may be another's."""
+    return os.path.exists(os.path.join(pilot_dir, "exit")) or not os.path.isdir(pilot_dir)
 
 
 def alive(pid):

@@ -42,9 +42,15 @@ KEEPER_DELAY = 2
 node where many pilots start at once, each process started beside a worker delays the others.
 A delay that a signal ends stops the pilot: a batch system that cancels a job signals its processes
 one by one, and keepers started after its pass would outlive the job (as orphans of init). For the
-same reason a stopping wrapper signals its whole process group when it leads one (batch systems
-start a job as a group leader): a keeper forked just as the signal came, not yet known by its pid,
-and whatever the worker left running, end with the pilot."""
+same reason a wrapper that ends, however it ends, signals its whole process group when it leads one
+(batch systems start a job as a group leader): a keeper (or a keeper's own sleep) forked just as a
+signal came, not yet known by its pid, and whatever the worker left running, end with the pilot."""
+
+WATCHDOG_CHECK = 60
+"""Seconds between the lifetime watchdog's looks at whether its pilot is over (an exit marker, or
+no pilot dir). A TERM sent to a process just forked can be lost (dash takes it with the wrapper's
+own trap, then drops it), so the wrapper ends its keepers with KILL, and a keeper that outlived
+its pilot anyway (or its sleep) ends within this; none signals a worker pid its pilot reaped."""
 
 PILOT_TAG = "@@VC3_PILOT_TAG@@"
 """Stands for the pilot's own tag inside a command shared by all pilots of a submission."""
@@ -56,11 +62,17 @@ d={base}/"$1"
 [ -d "$d" ] || mkdir -p "$d" || exit 1
 cd "$d" || exit 1
 mark() {{ echo "$1" > "$d/stage"; }}
-finish() {{ echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"; }}
+finish() {{
+    trap '' TERM INT HUP
+    kill -TERM -$$ 2>/dev/null
+    echo "$1" > "$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"; exit "$1"
+}}
 child= delay= watchdog= monitor=
+end_keepers() {{ for p in $delay $watchdog $monitor; do kill -KILL "$p" 2>/dev/null; done; }}
 stop() {{
     trap '' TERM INT HUP
-    kill -TERM -$$ 2>/dev/null || for p in $delay $watchdog $monitor $child; do kill -TERM "$p" 2>/dev/null; done
+    end_keepers
+    kill -TERM -$$ 2>/dev/null || {{ [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; }}
     [ -n "$child" ] && wait "$child"
     finish "$1"
 }}
@@ -89,15 +101,19 @@ if {keepers}; then
 fi
 if [ -n "$VC3_PILOT_LIFETIME" ]; then
     left=$(( VC3_PILOT_LIFETIME > {keeper_delay} ? VC3_PILOT_LIFETIME - {keeper_delay} : 0 ))
-    (trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$left" & s=$!; wait "$s" || exit 0;
-     echo lifetime > "$d/ended"; kill -TERM "$child" 2>/dev/null) &
+    (trap 'kill "$s" 2>/dev/null; exit 0' TERM
+     over() {{ [ -e "$d/exit" ] || [ ! -d "$d" ]; }}
+     while [ "$left" -gt 0 ] && ! over; do
+         n=$(( left < {watchdog_check} ? left : {watchdog_check} )); left=$((left - n))
+         sleep "$n" & s=$!; wait "$s" || exit 0
+     done
+     over || {{ echo lifetime > "$d/ended"; kill -TERM "$child" 2>/dev/null; }}) &
     watchdog=$!
 fi
 {monitor}
 wait "$child"
 code=$?
-[ -n "$watchdog" ] && kill -TERM "$watchdog" 2>/dev/null
-[ -n "$monitor" ] && kill -TERM "$monitor" 2>/dev/null
+end_keepers
 if [ -e "$d/ended" ]; then
     case $(head -n 1 "$d/ended") in lifetime) code={lifetime_code} ;; idle) code={idle_code} ;; head) code={head_code} ;; esac
 fi
@@ -194,6 +210,7 @@ def render_wrapper(
         monitor=monitor,
         keepers="true" if monitor_path else '[ -n "$VC3_PILOT_LIFETIME" ]',
         keeper_delay=KEEPER_DELAY,
+        watchdog_check=WATCHDOG_CHECK,
         name=name,
         base=shlex.quote(base),
         exports=exports,
