@@ -35,7 +35,7 @@ def slurm_over_ssh(prefix: str) -> Iterator[tuple[slurm_bed.SlurmTestBed, sshd_b
         os.environ["VC3TUI_HOME"] = str(Path(tmp) / "home")
         os.environ["HOME"] = str(Path(tmp) / "user-home")
         Path(os.environ["HOME"]).mkdir()
-        slurm = slurm_bed.SlurmTestBed().start()
+        slurm = slurm_bed.SlurmTestBed(scheduler="sched/builtin").start()
         bed = sshd_bed.SSHTestBed(Path(tmp) / "sshd", set_env={"SLURM_CONF": str(slurm.conf)}, mfa=False).start()
         try:
             bed.reset_user()

@@ -54,6 +54,9 @@ class SlurmTestBed:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vc3tui-slurm-", dir="/tmp")))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    scheduler: str = "sched/backfill"
+    """SLURM's default; the benchmarks take sched/builtin: backfill starts jobs between the
+    once-a-second passes (every 30 s), a second's luck for whichever side it catches."""
 
     @property
     def conf(self) -> Path:
@@ -96,6 +99,7 @@ class SlurmTestBed:
                     "MailProg=/bin/true",
                     "SelectType=select/cons_tres",
                     "SelectTypeParameters=CR_CPU",
+                    f"SchedulerType={self.scheduler}",
                     "SchedulerParameters=batch_sched_delay=0",
                     "ReturnToService=2",
                     "KillWait=5",
