@@ -210,10 +210,10 @@ def running(pgid: int) -> list[tuple[int, str]]:
     return [(int(pid), args) for pid, stat, args in (line.split(None, 2) for line in listing.splitlines()) if stat[0] != "Z"]
 
 
-async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600, worker: tuple[str, ...] = ("sleep", "90")):
-    """A pilot with a maximum lifetime; (its process group, its status)."""
+async def run_pilot(tmp_path: Path, cleanup: list[int], command: list[str], env: dict[str, str]):
+    """One fork pilot running `command` with `env`: (its process group, a coroutine giving its status)."""
     batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
-    jobs = await batch.submit(executor, replace(submission(tmp_path, group, list(worker)), env={"VC3_PILOT_LIFETIME": str(lifetime)}))
+    jobs = await batch.submit(executor, replace(submission(tmp_path, group, command), env=env))
     cleanup.extend(int(j) for j in jobs.values())
     group[0].job_id = jobs[group[0].tag]
 
@@ -221,6 +221,11 @@ async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int
         return (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
 
     return int(group[0].job_id), status
+
+
+async def started_with_keepers(tmp_path: Path, cleanup: list[int], lifetime: int = 600, worker: tuple[str, ...] = ("sleep", "90")):
+    """A pilot with a maximum lifetime (so a watchdog beside its monitor)."""
+    return await run_pilot(tmp_path, cleanup, list(worker), {"VC3_PILOT_LIFETIME": str(lifetime)})
 
 
 def ended(status):

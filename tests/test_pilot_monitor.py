@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.batch.fork import ForkBatch
-from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.states import PilotStage, PilotState
 
-from tests.test_fork_batch import cleanup, pilots, submission, wait_for  # noqa: F401 (cleanup is a fixture)
+from tests.test_fork_batch import cleanup, ended, run_pilot, wait_for  # noqa: F401 (cleanup is a fixture)
 
 pytestmark = pytest.mark.timeout(120)
 BUSY = ["python3", "-c", "import time\nend = time.time() + 600\nwhile time.time() < end: pass"]
-
-
-async def run_pilot(tmp_path: Path, cleanup: list[int], command: list[str], env: dict[str, str]):
-    batch, executor, group = ForkBatch(), LocalExecutor(), pilots(1)
-    jobs = await batch.submit(executor, replace(submission(tmp_path, group, command), env=env))
-    cleanup.extend(int(j) for j in jobs.values())
-    group[0].job_id = jobs[group[0].tag]
-
-    async def status():
-        return (await batch.status(executor, group, str(tmp_path)))[group[0].tag]
-
-    return status
 
 
 def closed_port() -> int:
@@ -40,11 +25,11 @@ def closed_port() -> int:
 
 async def test_pilot_whose_head_is_gone_ends_within_its_timeout(tmp_path: Path, cleanup: list[int]) -> None:
     env = {"VC3_HEAD_ADDRESS": f"127.0.0.1:{closed_port()}", "VC3_HEAD_TIMEOUT": "3"}
-    status = await run_pilot(tmp_path, cleanup, ["sleep", "600"], env)
+    _, status = await run_pilot(tmp_path, cleanup, ["sleep", "600"], env)
     started = time.monotonic()
-    ended = await wait_for(lambda: _ended(status), timeout=40)
-    assert (ended.state, ended.exit_code) == (PilotState.DONE, 122)
-    assert ended.reason == "ended by its monitor: the head was unreachable"
+    stopped = await wait_for(ended(status), timeout=40)
+    assert (stopped.state, stopped.exit_code) == (PilotState.DONE, 122)
+    assert stopped.reason == "ended by its monitor: the head was unreachable"
     assert time.monotonic() - started < 30
     assert "unreachable for" in next(tmp_path.glob("pilots/*/ended")).read_text()
 
@@ -54,28 +39,23 @@ async def test_reachable_head_and_busy_worker_keep_the_pilot(tmp_path: Path, cle
         head.bind(("127.0.0.1", 0))
         head.listen(16)
         env = {"VC3_HEAD_ADDRESS": f"127.0.0.1:{head.getsockname()[1]}", "VC3_HEAD_TIMEOUT": "3", "VC3_IDLE_TIMEOUT": "6"}
-        status = await run_pilot(tmp_path, cleanup, BUSY, env)
+        _, status = await run_pilot(tmp_path, cleanup, BUSY, env)
         await wait_for(lambda: _at(status, PilotStage.WORKER_STARTED), timeout=30)
         time.sleep(15)
         assert (await status()).state is PilotState.RUNNING, "a computing worker with a live head is never ended"
 
 
 async def test_idle_worker_ends_its_pilot(tmp_path: Path, cleanup: list[int]) -> None:
-    status = await run_pilot(tmp_path, cleanup, ["sleep", "600"], {"VC3_IDLE_TIMEOUT": "6"})
-    ended = await wait_for(lambda: _ended(status), timeout=40)
-    assert (ended.state, ended.exit_code, ended.reason) == (PilotState.DONE, 123, "ended by its monitor: the worker was idle")
+    _, status = await run_pilot(tmp_path, cleanup, ["sleep", "600"], {"VC3_IDLE_TIMEOUT": "6"})
+    stopped = await wait_for(ended(status), timeout=40)
+    assert (stopped.state, stopped.exit_code, stopped.reason) == (PilotState.DONE, 123, "ended by its monitor: the worker was idle")
 
 
 async def test_worker_log_line_marks_the_pilot_joined(tmp_path: Path, cleanup: list[int]) -> None:
     command = ["sh", "-c", "sleep 1; echo 'noise'; echo 'connected to manager 127.0.0.1:9 via local address x'; exec sleep 600"]
-    status = await run_pilot(tmp_path, cleanup, command, {"VC3_JOINED_LINE": "connected to manager"})
+    _, status = await run_pilot(tmp_path, cleanup, command, {"VC3_JOINED_LINE": "connected to manager"})
     joined = await wait_for(lambda: _at(status, PilotStage.WORKER_JOINED), timeout=30)
     assert joined.state is PilotState.RUNNING
-
-
-async def _ended(status):
-    found = await status()
-    return found if found.state is not PilotState.RUNNING else None
 
 
 async def _at(status, stage: PilotStage):
