@@ -214,6 +214,7 @@ async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
             await pilot.pause(0.05)
         form = app.screen
         form.query_one("#source", Input).value = "/nonexistent/bp.toml"
+        await wait_until_async(lambda: form.query_one("#load").region.area, 10, "the form laid out")
         await pilot.click("#load")
         await wait_until_async(lambda: "/nonexistent/bp.toml" in str(form.query_one("#problems").render()), 10, "the load problem")
         form.query_one("#source", Input).value = str(example)
