@@ -128,7 +128,7 @@ async def test_mfa_validation_asks_password_and_code_exactly_once(site) -> None:
         assert validated.state is AllocationState.READY, validated.reason
         assert answers.asked == Counter({QuestionKind.HOST_KEY: 1, QuestionKind.PASSWORD: 1, QuestionKind.OTP: 1})
         assert any("One-time password" in p for p in answers.prompts)
-        # more commands on the kept connection ask nothing (pam_oath would refuse the reused code)
+        # more commands on the kept connection ask nothing: no second login, so no second code
         executor = engine.access.executor(allocation)
         results = await asyncio.gather(*(executor.run(["echo", str(i)]) for i in range(5)))
         assert [r.stdout.strip() for r in results] == [str(i) for i in range(5)]

@@ -63,7 +63,6 @@ class SSHTestBed:
     totp_secret: str = field(default_factory=lambda: secrets.token_hex(20))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     wrote_pam: bool = False
-    last_totp_step: int = 0
     set_env: dict[str, str] = field(default_factory=dict)
     mfa: bool = True
 
@@ -79,8 +78,7 @@ class SSHTestBed:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.root / "host_ed25519")], check=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test CA", "-f", str(self.root / "user_ca")], check=True)
         oath = self.root / "oath.users"
-        oath.write_text(f"HOTP/T30/6 {USER} - {self.totp_secret}\n")
-        oath.chmod(0o600)
+        self._write_oath_users()
         self.port = free_port()
         self._start("sshd", SSHD, self._config("main", self.port, "publickey password keyboard-interactive"))
         wait_for_port(self.port)
@@ -159,13 +157,19 @@ class SSHTestBed:
         self.processes[name] = subprocess.Popen([binary, "-D", "-f", str(config), "-E", str(log)])
 
     def totp(self) -> str:
-        """A code for a time step not used yet: pam_oath refuses a code twice, so wait for the next step."""
-        step = int(time.time() // 30)
-        if step <= self.last_totp_step:
-            time.sleep((self.last_totp_step + 1) * 30 - time.time() + 0.5)
-            step = int(time.time() // 30)
-        self.last_totp_step = step
+        """A code for now. pam_oath refuses a code for a time step it has already taken, so the
+        users file first forgets what was used: one test's logins would otherwise wait for the next
+        30 s step, and a wait inside a login can outlast the client's login timeout."""
+        self._write_oath_users()
         return pyotp.TOTP(base64.b32encode(bytes.fromhex(self.totp_secret)).decode()).now()
+
+    def _write_oath_users(self) -> None:
+        """The users file with no code used yet (pam_oath adds the last one used after a login)."""
+        oath = self.root / "oath.users"
+        fresh = oath.with_suffix(".fresh")
+        fresh.write_text(f"HOTP/T30/6 {USER} - {self.totp_secret}\n")
+        fresh.chmod(0o600)
+        fresh.replace(oath)
 
     def sign_user_key(self, public_key: Path, validity: str = "+1h") -> Path:
         subprocess.run(
