@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +48,43 @@ def slurm_over_ssh(prefix: str) -> Iterator[tuple[slurm_bed.SlurmTestBed, sshd_b
             bed.reset_user()
             bed.stop()
             slurm.stop()
+
+
+@dataclass(frozen=True)
+class SiteUser:
+    """The test bed's site account, for a baseline run on the "login node" as a user runs it there:
+    its batch jobs are that user's, like vc3tui's pilots, not root's."""
+
+    account: pwd.struct_passwd
+    slurm_env: dict[str, str]
+
+    def process(self) -> dict:
+        """subprocess.Popen arguments that run a command as the user, with a login's environment."""
+        home = self.account.pw_dir
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "USER": self.account.pw_name,
+               "LOGNAME": self.account.pw_name, "SHELL": "/bin/sh", **self.slurm_env}  # fmt: skip
+        return {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": [], "env": env}
+
+    @contextmanager
+    def scratch(self, prefix: str) -> Iterator[Path]:
+        """A dir of the user's own in their home, removed afterwards."""
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=self.account.pw_dir))
+        try:
+            shutil.chown(path, self.account.pw_uid, self.account.pw_gid)
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def file(self, path: Path, text: str) -> Path:
+        """`text` in a file only the user (and root) can read."""
+        path.write_text(text)
+        path.chmod(0o600)
+        shutil.chown(path, self.account.pw_uid, self.account.pw_gid)
+        return path
+
+
+def site_user(slurm: slurm_bed.SlurmTestBed) -> SiteUser:
+    return SiteUser(pwd.getpwnam(sshd_bed.USER), dict(slurm.env))
 
 
 async def time_to_workers(

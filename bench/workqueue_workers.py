@@ -3,7 +3,8 @@
 
 Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs root and cctools).
 vc3tui submits over SSH as the site's user, like a user on a laptop would; the factory runs on the
-"login node" itself, the way its manual shows. vc3tui is timed twice: with its kept connection to
+"login node" itself, the way its manual shows, as that same user (a root-owned batch job skips
+the user switch at every start: root would give the factory an edge no user of it has). vc3tui is timed twice: with its kept connection to
 the allocation already open (as in the app; the factory, on the login node, never logs in either)
 and with the SSH login inside the clock (a fresh `vc3tui --run`). The sides take turns, nine runs
 each, each repeat starting every side at the same moment of SLURM's scheduling pass
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.beds import alternate, record_times, slurm_over_ssh, time_to_workers  # noqa: E402
+from bench.beds import alternate, record_times, site_user, slurm_over_ssh, time_to_workers  # noqa: E402
 from bench.results import note  # noqa: E402
 from vc3tui.engine.middleware.workqueue import WorkQueueMiddleware  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
@@ -58,41 +59,39 @@ async def vc3tui_once(slurm, bed, at_start=lambda: None, *, first: bool = False,
     return await time_to_workers(slurm, bed, blueprint, connected, at_start=at_start, first=first, logged_in=logged_in)
 
 
-def factory_once(slurm, tmp: Path, at_start) -> float:
-    password = tmp / "password"
-    password.write_text("bench-secret\n")
-    password.chmod(0o600)
-    port = 9123
-    at_start()
-    started = time.time()
-    clock = manager(port, str(password))
-    scratch = tmp / f"factory-{time.monotonic_ns()}"
-    scratch.mkdir()
-    factory = subprocess.Popen(
-        ["work_queue_factory", "-T", "slurm", "--min-workers", str(WORKERS), "--max-workers", str(WORKERS),
-         "--workers-per-cycle", str(WORKERS), "--cores", "1", "--password", str(password),
-         "--scratch-dir", str(scratch), "127.0.0.1", str(port)],
-        env={**os.environ, **slurm.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
-    )  # fmt: skip
-    try:
-        return connected_at(clock) - started
-    finally:
-        factory.terminate()
-        factory.wait(30)
-        slurm.cancel_everything()
+def factory_once(slurm, bed, at_start) -> float:
+    user = site_user(slurm)
+    with user.scratch("factory-") as scratch:
+        password = user.file(scratch / "password", "bench-secret\n")
+        port = 9123
+        at_start()
+        started = time.time()
+        clock = manager(port, str(password))
+        factory = subprocess.Popen(
+            ["work_queue_factory", "-T", "slurm", "--min-workers", str(WORKERS), "--max-workers", str(WORKERS),
+             "--workers-per-cycle", str(WORKERS), "--cores", "1", "--password", str(password),
+             "--scratch-dir", str(scratch), "127.0.0.1", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch, **user.process(),
+        )  # fmt: skip
+        try:
+            return connected_at(clock) - started
+        finally:
+            factory.terminate()
+            factory.wait(30)
+            slurm.cancel_everything()
 
 
 def main() -> int:
     if os.geteuid() != 0 or not shutil.which("work_queue_factory") or not Path("/usr/bin/python3").exists():
         note("Work Queue benchmark skipped: needs root and cctools (tests/testbed/install-packages)")
         return 0
-    with slurm_over_ssh("vc3tui-bench-wq-") as (slurm, bed, tmp):
+    with slurm_over_ssh("vc3tui-bench-wq-") as (slurm, bed, _):
         asyncio.run(vc3tui_once(slurm, bed, first=True))  # creates the allocation, untimed
         ours, cold, theirs = alternate(
             slurm,
             lambda at_start: asyncio.run(vc3tui_once(slurm, bed, at_start)),
             lambda at_start: asyncio.run(vc3tui_once(slurm, bed, at_start, logged_in=False)),
-            lambda at_start: factory_once(slurm, tmp, at_start),
+            lambda at_start: factory_once(slurm, bed, at_start),
         )
     record_times('Work Queue', WORKERS, ours, cold, f"work_queue_factory --workers-per-cycle {WORKERS}", theirs)
     return 0
