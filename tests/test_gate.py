@@ -12,7 +12,7 @@ import pytest
 
 from vc3tui.engine.batch.fork import ForkBatch
 from vc3tui.engine.executors.local import LocalExecutor
-from vc3tui.engine.gate import listening_ports
+from vc3tui.engine.gate import NOT_YET, TABLES, WAIT_FOR_LISTENER
 from vc3tui.engine.states import PilotStage
 
 from tests.test_fork_batch import cleanup, pilots, submission, wait_for  # noqa: F401 (cleanup is a fixture)
@@ -21,11 +21,16 @@ from tests.waiting import wait_until_async
 pytestmark = pytest.mark.timeout(120)
 
 
-def kernel_tables() -> str:
-    return "".join(Path(f"/proc/net/{name}").read_text() for name in ("tcp", "tcp6") if Path(f"/proc/net/{name}").exists())
+async def waits(port: int, seconds: float = 0.3, tables: tuple[str, ...] = TABLES) -> bool:
+    """Whether the gate's waiter, run as the engine runs it, saw `port` listen within `seconds`."""
+    executor = LocalExecutor()
+    argv = [executor.python, "-c", WAIT_FOR_LISTENER, str(port), str(seconds), "0.01", *tables]
+    result = await executor.run(argv, timeout=seconds + 30)
+    assert result.returncode in (0, NOT_YET), result.stderr
+    return result.ok
 
 
-def test_listening_ports_are_the_kernels_listeners_only() -> None:
+async def test_the_waiter_sees_the_kernels_listeners_only() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -33,21 +38,43 @@ def test_listening_ports_are_the_kernels_listeners_only() -> None:
         with socket.create_connection(("127.0.0.1", port)) as client:
             accepted, _ = server.accept()
             with accepted:
-                found = listening_ports(kernel_tables())
-            assert port in found
-            assert client.getsockname()[1] not in found, "a connected socket is not a listener"
-    assert port not in listening_ports(kernel_tables())
+                assert await waits(port)
+                assert not await waits(client.getsockname()[1]), "a connected socket is not a listener"
+    assert not await waits(port)
 
 
-def test_listening_ports_read_both_tables_and_skip_what_does_not_parse() -> None:
-    tables = (
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-        "   0: 0100007F:2383 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n"
-        "   1: 0100007F:9C40 0100007F:2383 01 00000000:00000000 00:00000000 00000000     0        0 2\n"
-        "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 0 0 0 0 0 3\n"
-        "   2: garbage:ZZZZ 00000000:0000 0A\n"
+async def test_the_waiter_sees_a_listener_that_starts_while_it_waits() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        waiting = asyncio.create_task(waits(server.getsockname()[1], seconds=30))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        server.listen()
+        assert await asyncio.wait_for(waiting, 20)
+
+
+async def test_the_waiter_reads_each_table_up_to_its_first_connection(tmp_path: Path) -> None:
+    """Listeners first, as the kernel lists them (with, before Linux 4.4, their half-open requests
+    among them); a line like a listener after the first connection is never read."""
+    head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    tcp = tmp_path / "tcp"
+    tcp.write_text(
+        head
+        + "   0: 0100007F:2383 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n"
+        + "   1: 0100007F:2383 0100007F:9C41 03 00000000:00000000 00:00000000 00000000     0        0 0\n"
+        + "   2: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2\n"
+        + "   3: 0100007F:9C40 0100007F:2383 01 00000000:00000000 00:00000000 00000000     0        0 3\n"
+        + "   4: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4\n"
     )
-    assert listening_ports(tables) == {0x2383, 0x1F90}
+    tcp6 = tmp_path / "tcp6"
+    tcp6.write_text(head + "   garbage\n" + "   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 0 0 0 0 0 5\n")
+    tables = (str(tcp), str(tcp6))
+    assert await waits(0x2383, tables=tables)
+    assert await waits(0x1F90, tables=tables), "past a half-open request"
+    assert await waits(0x1F91, tables=tables), "in the second table, past a line that does not parse"
+    assert not await waits(0x9C40, tables=tables), "a connection is not a listener"
+    assert not await waits(0x0050, tables=tables)
+    assert not await waits(0x2383, tables=(str(tmp_path / "missing"),))
 
 
 async def run_gated(tmp_path: Path, cleanup: list[int], wait: int) -> tuple[ForkBatch, LocalExecutor, list, Path, Path]:

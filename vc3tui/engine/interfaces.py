@@ -44,6 +44,9 @@ class Executor(Protocol):
     """Runs things where an allocation lives: this machine, or a login node over one SSH connection."""
 
     label: str
+    python: str
+    """The Python that runs the engine's small helpers where this executor runs: this process's own
+    here, `python3` on a site (validation checked it is there)."""
 
     async def run(
         self,
@@ -76,7 +79,8 @@ class Executor(Protocol):
     ) -> int:
         """Start a detached session leader that outlives us and holds no channel; return its pid.
 
-        The pid is also written to `pid_file` (when given) before this returns."""
+        The pid is also written to `pid_file` (when given), by a process that does not depend on
+        the caller: one that dies just after the start still leaves it."""
         ...
 
     async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:

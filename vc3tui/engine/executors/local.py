@@ -15,6 +15,7 @@ from vc3tui.engine.interfaces import CommandFailed, CommandResult
 
 class LocalExecutor:
     label = "local"
+    python = sys.executable
 
     async def run(
         self,
@@ -62,7 +63,7 @@ class LocalExecutor:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> int:
-        result = await self.run([sys.executable, "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=30)
+        result = await self.run([self.python, "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=30)
         if not result.ok:
             raise CommandFailed(result)
         return int(result.stdout.strip())

@@ -118,6 +118,7 @@ class _Client(asyncssh.SSHClient):
 
 class SSHExecutor:
     label = "ssh"
+    python = "python3"
 
     def __init__(
         self,
@@ -343,7 +344,7 @@ class SSHExecutor:
         env: Mapping[str, str] | None = None,
     ) -> int:
         """Detached on the login node: it holds no channel of ours once this returns."""
-        result = await self.run(["python3", "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=60)
+        result = await self.run([self.python, "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=60)
         if not result.ok:
             raise CommandFailed(result)
         return int(result.stdout.strip().splitlines()[-1])
