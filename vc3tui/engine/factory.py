@@ -72,7 +72,7 @@ class Factory:
         self._last_error = ""
         self._idle_since: float | None = None
         self._autoscale_reason = ""
-        self._secrets_staged: set[str] = set()
+        self._secrets_copies: dict[str, asyncio.Task[None]] = {}  # allocation -> its copy
         self.head = HeadNode(engine, middleware)
         self.gate = ManagerGate(engine, middleware)
 
@@ -104,7 +104,7 @@ class Factory:
                     return
                 await self._sleep(self.interval(cluster))
         finally:
-            for task in [*self._drain_tasks, *([warming] if warming else [])]:
+            for task in [*self._drain_tasks, *self._secrets_copies.values(), *([warming] if warming else [])]:
                 task.cancel()
             await self.gate.close()
             await self.engine.release_lease(self.cluster_id)
@@ -190,6 +190,8 @@ class Factory:
             self.wake.set()
             return
         cluster.head = await self.head.start(cluster)
+        for use in cluster.blueprint.allocations:  # while the manager starts
+            self._secrets_copy(cluster, use.name)
         where = f"job {cluster.head.job_id}" if cluster.head.job_id else f"pid {cluster.head.pid}"
         on = f" on {spec.allocation} ({cluster.head.host})" if cluster.head.allocation else ""
         self.move(cluster, ClusterState.STARTING_HEAD, f"building the environment and starting the {cluster.blueprint.middleware} manager{on} ({where})")
@@ -489,7 +491,7 @@ class Factory:
                 env={**self.engine.cluster_environment(cluster), **self._monitor_environment(cluster), **gate},
             )
             try:
-                await self._stage_secrets(cluster, site)
+                await asyncio.shield(self._secrets_copy(cluster, allocation))
                 job_ids = await site.batch.submit(site.executor, submission)
             except CommandFailed as exc:
                 # The batch system said no, so these intents never became jobs: close them, and
@@ -539,17 +541,25 @@ class Factory:
                 self.engine.redactor.add(content)
                 await head.executor.put(content, f"{head.workdir}/secrets/{name}", mode=0o600)
 
-    async def _stage_secrets(self, cluster: Cluster, site: Site) -> None:
-        """Copy the secrets workers need from the head to a site that is not the head's, once."""
-        head = self.engine.head_site(cluster)
-        if not self.middleware.worker_secrets or site.allocation in self._secrets_staged or site.workdir == head.workdir:
+    def _secrets_copy(self, cluster: Cluster, allocation: str) -> asyncio.Task[None]:
+        """The copy of the secrets workers need to an allocation's site: started once (by the
+        head's start, so the first submission finds it done), and again after one that failed."""
+        copy = self._secrets_copies.get(allocation)
+        if copy is None or (copy.done() and (copy.cancelled() or copy.exception())):
+            copy = self._secrets_copies[allocation] = asyncio.create_task(self._copy_secrets(cluster, allocation))
+            copy.add_done_callback(lambda task: task.cancelled() or task.exception())  # seen at submission
+        return copy
+
+    async def _copy_secrets(self, cluster: Cluster, allocation: str) -> None:
+        """From the head to a site that is not the head's."""
+        site, head = self.engine.site(cluster, allocation), self.engine.head_site(cluster)
+        if not self.middleware.worker_secrets or site.workdir == head.workdir:
             return
         found = await self._head_secrets(cluster)
         if found:
             await site.executor.run(["mkdir", "-p", "-m", "700", f"{site.workdir}/secrets"])
         for name, content in found.items():
             await site.executor.put(content, f"{site.workdir}/secrets/{name}", mode=0o600)
-        self._secrets_staged.add(site.allocation)
 
     def _back_off(self, cluster: Cluster, allocation: str, error: str) -> None:
         """Wait longer after each failed submission (30 s doubling to 30 min), and say why."""
