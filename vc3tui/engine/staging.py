@@ -28,20 +28,35 @@ def staged_path(data: bytes, directory: str, name: str) -> str:
 
 
 def staging_lines(files: Sequence[tuple[bytes, str]], dirs: Sequence[str] = ()) -> list[str]:
-    """The shell lines that make `dirs` and put every (content, path) not already there: each file
-    travels base64-encoded inside the script (on stdin, never on a command line) and is renamed
-    into place once whole. They stop the script at the first failure (`set -e`)."""
+    """The shell lines that make `dirs` and put every (content, path) not already there. Each file
+    travels inside the script (on stdin, never on a command line): text as a quoted argument of
+    the shell's own `printf` (on a crowded login node every process started counts), other bytes
+    base64-encoded. Each goes to a temporary name, is made 755, and is renamed into place once
+    whole. They stop the script at the first failure (`set -e`)."""
     lines = ["set -e", "umask 022"]
     folders = {path.rsplit("/", 1)[0] for _, path in files} | set(dirs)
     if folders:
         lines.append("mkdir -p " + " ".join(shlex.quote(folder) for folder in sorted(folders)))
+    if not files:
+        return lines
+    moves = []
+    lines.append("set --")
     for data, path in files:
         quoted, temporary = shlex.quote(path), shlex.quote(f"{path}.tmp-{os.getpid()}")
-        encoded = base64.b64encode(data).decode()
-        lines.append(
-            f"test -f {quoted} || {{ printf '%s' '{encoded}' | base64 -d > {temporary} && chmod 755 {temporary} && mv -f {temporary} {quoted}; }}"
-        )
-    return lines
+        lines.append(f'test -f {quoted} || {{ {_writing(data)} > {temporary}; set -- "$@" {temporary}; }}')
+        moves.append(f"[ ! -e {temporary} ] || mv -f {temporary} {quoted}")
+    return [*lines, '[ "$#" -eq 0 ] || chmod 755 "$@"', *moves]
+
+
+def _writing(data: bytes) -> str:
+    """A command that prints `data` exactly: text through printf alone, other bytes through base64."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\0" not in text:
+        return f"printf '%s' {shlex.quote(text)}"
+    return f"printf '%s' '{base64.b64encode(data).decode()}' | base64 -d"
 
 
 async def stage_files(executor: Executor, files: Sequence[tuple[bytes, str]], *, dirs: Sequence[str] = ()) -> None:
