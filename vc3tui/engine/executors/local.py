@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from vc3tui.engine.executors import DETACH
-from vc3tui.engine.interfaces import CommandFailed, CommandResult
+from vc3tui.engine.interfaces import CommandResult
+
+# Run by `sh -c START sh PIDFILE CWD ARGV...` as the started process itself, before its command: its
+# pid (also its group's and its session's) to PIDFILE, by rename, so the file is there whatever
+# becomes of us once it started; then CWD; then the command, in the same process.
+START = 'p=$1 d=$2; shift 2; { [ -z "$p" ] || { echo $$ > "$p.tmp" && mv -f "$p.tmp" "$p"; }; } && { [ -z "$d" ] || cd "$d"; } && exec "$@"'
 
 
 class LocalExecutor:
@@ -63,10 +70,20 @@ class LocalExecutor:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> int:
-        result = await self.run([self.python, "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=30)
-        if not result.ok:
-            raise CommandFailed(result)
-        return int(result.stdout.strip())
+        """Our child, but the leader of a session of its own, holding no pipe of ours: it outlives
+        us, and is reaped if it ends while we run. Started by `sh` alone (a detaching interpreter
+        cost each start a fiftieth of a second); it writes its pid file itself (START)."""
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            process = subprocess.Popen(
+                ["sh", "-c", START, "sh", pid_file, cwd or "", *argv],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env={**os.environ, **env} if env else None, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            os.close(log)
+        _reap_when_done(process)
+        await _running(process, argv)
+        return process.pid
 
     async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
         """In the foreground, output to `stdout` and our stderr; it gets SIGTERM if we die."""
@@ -103,6 +120,39 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+async def _running(process: subprocess.Popen[bytes], argv: Sequence[str]) -> None:
+    """Until a spawned process runs `argv` itself (or has ended): before that, in the middle of its
+    exec, the kernel can show its command line blank or cut short, and a probe would take a live
+    pilot for a gone one. A few thousandths of a second; where there is no /proc, at once."""
+    expected = b"".join(part.encode() + b"\0" for part in argv)
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if cmdline.read_bytes() == expected:
+                return
+        except OSError:
+            return
+        await asyncio.sleep(0.001)
+
+
+def _reap_when_done(process: subprocess.Popen[bytes]) -> None:
+    """Collect a spawned process's exit status once it ends, so it leaves no zombie while we run."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # before Linux 5.3: a thread waits for it
+        threading.Thread(target=process.wait, daemon=True).start()
+        return
+    loop = asyncio.get_running_loop()
+
+    def ended() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        process.wait()
+
+    loop.add_reader(pidfd, ended)
 
 
 def _die_with_parent() -> None:
