@@ -27,6 +27,10 @@ def staged_path(data: bytes, directory: str, name: str) -> str:
     return f"{directory}/{stem}-{hashlib.sha256(data).hexdigest()[:16]}{dot}{suffix}"
 
 
+TEMPORARY = ".tmp-"
+"""What a staged file's temporary name adds to its path, before the writer's pid."""
+
+
 def staging_lines(files: Sequence[tuple[bytes, str]], dirs: Sequence[str] = ()) -> list[str]:
     """The shell lines that make `dirs` and put every (content, path) not already there. Each file
     travels inside the script (on stdin, never on a command line): text as a quoted argument of
@@ -39,13 +43,11 @@ def staging_lines(files: Sequence[tuple[bytes, str]], dirs: Sequence[str] = ()) 
         lines.append("mkdir -p " + " ".join(shlex.quote(folder) for folder in sorted(folders)))
     if not files:
         return lines
-    moves = []
-    lines.append("set --")
+    lines.append("set --")  # the temporaries written by this script, and only those
     for data, path in files:
-        quoted, temporary = shlex.quote(path), shlex.quote(f"{path}.tmp-{os.getpid()}")
+        quoted, temporary = shlex.quote(path), shlex.quote(f"{path}{TEMPORARY}{os.getpid()}")
         lines.append(f'test -f {quoted} || {{ {_writing(data)} > {temporary}; set -- "$@" {temporary}; }}')
-        moves.append(f"[ ! -e {temporary} ] || mv -f {temporary} {quoted}")
-    return [*lines, '[ "$#" -eq 0 ] || chmod 755 "$@"', *moves]
+    return [*lines, '[ "$#" -eq 0 ] || chmod 755 "$@"', f'for t; do mv -f "$t" "${{t%{TEMPORARY}*}}"; done']
 
 
 def _writing(data: bytes) -> str:
