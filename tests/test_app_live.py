@@ -180,10 +180,12 @@ async def test_the_launch_form_launches_a_local_cluster_and_saves_its_blueprint(
         await pilot.press("n")
         await until(lambda: asyncio.sleep(0, isinstance(app.screen, LaunchScreen)), 10, "the launch form")
         form = app.screen
+        name = form.query_one("#name", Input)
+        await until(lambda: asyncio.sleep(0, app.focused is name), 10, "the name field focused")  # keys pressed before go elsewhere
         await pilot.press(*"two words", "ctrl+l")
         await pilot.pause()
         assert "name: 'two words' is not a valid name; use 1-64 of A-Z a-z 0-9 _ -" in str(form.query_one("#problems").render())
-        form.query_one("#name", Input).value = ""
+        name.value = ""
         await pilot.press(*"formed")
         form.query_one("#middleware", Select).value = "none"
         form.query_one("#workers", Input).value = "2"

@@ -30,7 +30,7 @@ def groups():
 async def test_a_spawned_process_leads_its_own_session_and_writes_its_pid_file(tmp_path: Path, groups: list[int]) -> None:
     where = tmp_path / "cwd"
     where.mkdir()
-    argv = ["sh", "-c", "pwd > here; echo out; echo err >&2; exec sleep 30", "vc3-tag-0"]
+    argv = ["sh", "-c", "pwd > here; echo out; echo err >&2; sleep 30", "vc3-tag-0"]
     pid = await LocalExecutor().spawn(argv, log_path=str(tmp_path / "log"), pid_file=str(tmp_path / "pid"), cwd=str(where), env={"X": "1"})
     groups.append(pid)
     assert (tmp_path / "pid").read_text().strip() == str(pid), "written by the time spawn returns"
