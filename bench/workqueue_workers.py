@@ -4,11 +4,11 @@
 Starts the test bed (tests/testbed: its own SLURM and an sshd reaching it; needs root and cctools).
 vc3tui submits over SSH as the site's user, like a user on a laptop would; the factory runs on the
 "login node" itself, the way its manual shows, as that same user (a root-owned batch job skips
-the user switch at every start: root would give the factory an edge no user of it has). vc3tui is timed twice: with its kept connection to
-the allocation already open (as in the app; the factory, on the login node, never logs in either)
-and with the SSH login inside the clock (a fresh `vc3tui --run`). The sides take turns, nine runs
-each, each repeat starting every side at the same moment of SLURM's scheduling pass
-(bench/beds.Pacer).
+the user switch at every start: root would give the factory an edge no user of it has). vc3tui is
+timed twice: with its kept connection to the allocation already open (as in the app; the factory,
+on the login node, never logs in either) and with the SSH login inside the clock (a fresh
+`vc3tui --run`). The sides take turns, nine runs each, each repeat starting every side at the
+same moment of SLURM's scheduling pass (bench/beds.Pacer).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ async def vc3tui_once(slurm, bed, at_start=lambda: None, *, first: bool = False,
     return await time_to_workers(slurm, bed, blueprint, connected, at_start=at_start, first=first, logged_in=logged_in)
 
 
-def factory_once(slurm, bed, at_start) -> float:
+def factory_once(slurm, at_start) -> float:
     user = site_user(slurm)
     with user.scratch("factory-") as scratch:
         password = user.file(scratch / "password", "bench-secret\n")
@@ -91,7 +91,7 @@ def main() -> int:
             slurm,
             lambda at_start: asyncio.run(vc3tui_once(slurm, bed, at_start)),
             lambda at_start: asyncio.run(vc3tui_once(slurm, bed, at_start, logged_in=False)),
-            lambda at_start: factory_once(slurm, bed, at_start),
+            lambda at_start: factory_once(slurm, at_start),
         )
     record_times('Work Queue', WORKERS, ours, cold, f"work_queue_factory --workers-per-cycle {WORKERS}", theirs)
     return 0
