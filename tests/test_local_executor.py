@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
 from vc3tui.engine.executors.local import LocalExecutor
 
+from tests.test_fork_batch import cleanup  # noqa: F401 (a fixture: process groups killed at the end)
 from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def groups():
-    """Process groups a test started: killed at its end, pass or fail."""
-    started: list[int] = []
-    yield started
-    for pgid in started:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-async def test_a_spawned_process_leads_its_own_session_and_writes_its_pid_file(tmp_path: Path, groups: list[int]) -> None:
+async def test_a_spawned_process_leads_its_own_session_and_writes_its_pid_file(tmp_path: Path, cleanup: list[int]) -> None:
     where = tmp_path / "cwd"
     where.mkdir()
     argv = ["sh", "-c", "pwd > here; echo out; echo err >&2; sleep 30", "vc3-tag-0"]
     pid = await LocalExecutor().spawn(argv, log_path=str(tmp_path / "log"), pid_file=str(tmp_path / "pid"), cwd=str(where), env={"X": "1"})
-    groups.append(pid)
+    cleanup.append(pid)
     assert (tmp_path / "pid").read_text().strip() == str(pid), "written by the time spawn returns"
     assert os.getsid(pid) == os.getpgid(pid) == pid
     assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"".join(a.encode() + b"\0" for a in argv), "running the command itself when spawn returns"
@@ -41,9 +29,9 @@ async def test_a_spawned_process_leads_its_own_session_and_writes_its_pid_file(t
     assert oct((tmp_path / "log").stat().st_mode & 0o777) == "0o600"
 
 
-async def test_a_spawned_process_that_ends_leaves_no_zombie(tmp_path: Path, groups: list[int]) -> None:
+async def test_a_spawned_process_that_ends_leaves_no_zombie(tmp_path: Path, cleanup: list[int]) -> None:
     pid = await LocalExecutor().spawn(["sh", "-c", "sleep 0.2"], log_path=str(tmp_path / "log"))
-    groups.append(pid)
+    cleanup.append(pid)
 
     def reaped() -> bool:
         try:
