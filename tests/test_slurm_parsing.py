@@ -49,7 +49,7 @@ def test_job_script_has_shape_tags_and_quoted_values() -> None:
     assert "#SBATCH --partition=debug" in script and "#SBATCH --account=proj-1" in script
     assert "#SBATCH --qos=debug" in script
     assert "#SBATCH '--output=/scratch/my dir/.vc3tui/clusters/0123abcd/pilots/slurm-%A_%a.out'" in script
-    assert "set -- 4 5 9" in script and f"exec sh '/scratch/my dir/pilot-abc.sh' {PREFIX}-\"$1\"" in script
+    assert "set -- 4 5 9" in script and f"set -- {PREFIX}-\"$1\"\n. '/scratch/my dir/pilot-abc.sh'" in script
 
 
 SQUEUE = f"""\

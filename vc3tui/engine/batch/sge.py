@@ -13,7 +13,7 @@ import shlex
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_markers, stage_and_submit, tag_prefix
+from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_markers, run_wrapper, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -99,8 +99,7 @@ class SGEBatch:
             directives.append(f"-P {shlex.quote(shape.account)}")
         directives += [shlex.quote(option) for option in shape.options]
         lines = ["#!/bin/sh", *(f"#$ {d}" for d in directives)]
-        lines += [f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$((SGE_TASK_ID - 1))"', ""]
-        return "\n".join(lines)
+        return "\n".join(lines + run_wrapper(wrapper_path, f'{shlex.quote(prefix)}-"$((SGE_TASK_ID - 1))"'))
 
     async def submit(self, executor: Executor, submission: Submission) -> dict[str, str]:
         tasks = runs([p.index + 1 for p in submission.pilots])

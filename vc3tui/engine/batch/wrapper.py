@@ -57,7 +57,7 @@ PILOT_TAG = "@@VC3_PILOT_TAG@@"
 
 WRAPPER = """\
 #!/bin/sh
-# vc3tui pilot wrapper: sh {name} TAG
+# vc3tui pilot wrapper: sh {name} TAG (or, from a job script: set -- TAG; . {name})
 d={base}/"$1"
 [ -d "$d" ] || mkdir -p "$d" || exit 1
 cd "$d" || exit 1
@@ -268,9 +268,15 @@ def run_pilot_at(pilots: Sequence[Pilot], wrapper_path: str, position: str) -> l
     return [
         f"set -- {' '.join(str(p.index) for p in pilots)}",
         f'shift "{position}"',
-        f'exec sh {shlex.quote(wrapper_path)} {shlex.quote(prefix)}-"$1"',
-        "",
+        *run_wrapper(wrapper_path, f'{shlex.quote(prefix)}-"$1"'),
     ]
+
+
+def run_wrapper(wrapper_path: str, tag: str) -> list[str]:
+    """Job script lines that become the pilot `tag` (shell text): the job's shell reads the wrapper
+    itself, as `sh WRAPPER TAG` would but with one program start less per pilot (a node starting
+    many pilots at once spends its time on those); the pid, process group and traps are the job's."""
+    return [f"set -- {tag}", f". {shlex.quote(wrapper_path)}", ""]
 
 
 def submitted(result: CommandResult) -> CommandResult:
