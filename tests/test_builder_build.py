@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.builder_site import builder_argv, make_sources, recipes, run_builder, runs, serving, write_recipes
-from vc3tui.engine.bootstrap_key import activation_key, posix_cksum
+from vc3tui.engine.batch.wrapper import build_step
+from vc3tui.engine.bootstrap_key import bootstrap_call, posix_cksum
 from vc3tui.engine.paths import shipped_dir
 
 pytestmark = pytest.mark.timeout(180)
@@ -214,10 +215,14 @@ def test_a_warm_start_is_answered_by_the_bootstrap_without_starting_python(site,
 
     first = activate("first.sh")
     assert ran.read_text().count("run") == 1 and len(runs(counter)) == 2
-    key = activation_key(["sh", *bootstrap])
+    key = bootstrap_call(["sh", *bootstrap]).key
     assert (root / "activations" / f"{key}.env").exists(), "the engine works out the key the bootstrap chose"
     env["PATH"] = str(bin_dir)  # handed the key, the warm path starts no program: a pilot's start is all forks
     assert activate("second.sh", VC3_BUILDER_KEY=key) == first and ran.read_text().count("run") == 1
+    pilot = tmp_path / "pilot"
+    pilot.mkdir()  # the wrapper's own step: the bootstrap read by a subshell, from another dir
+    subprocess.run(["/bin/sh", "-c", f'd="$1"; {build_step(["sh", *bootstrap])}', "sh", str(pilot)], cwd="/", env=env, check=True, timeout=120)
+    assert (pilot / "env").read_text() == first and ran.read_text().count("run") == 1
     (bin_dir / "cksum").symlink_to(shutil.which("cksum"))  # without it, cksum and nothing else
     assert activate("second.sh") == first and ran.read_text().count("run") == 1
     env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"

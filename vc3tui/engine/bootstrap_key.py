@@ -8,6 +8,7 @@ bootstrap still compares the request it kept with its own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 POLYNOMIAL = 0x04C11DB7
 
@@ -37,15 +38,31 @@ def posix_cksum(data: bytes) -> int:
     return ~crc & 0xFFFFFFFF
 
 
-def activation_key(builder: Sequence[str]) -> str | None:
-    """The bootstrap's key for `builder` (an argv as Engine.builder_command makes it: `sh PATH
-    --install ROOT ...`, perhaps after `env VC3_BUILDER_PYTHON=...`), or None when it does not run
-    the bootstrap by its absolute path (the pilot-carried builder finds its own)."""
+@dataclass(frozen=True)
+class BootstrapCall:
+    """A builder argv that runs the sh bootstrap by its absolute path: which file, with which
+    python (VC3_BUILDER_PYTHON, or "" to look for one) and which arguments (from --install on)."""
+
+    path: str
+    python: str
+    args: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The bootstrap's key for this request (see the module's docstring)."""
+        request = "\n".join([self.path.rsplit("/", 1)[0], self.python, *self.args]) + "\n"
+        return str(posix_cksum(request.encode()))
+
+
+def bootstrap_call(builder: Sequence[str]) -> BootstrapCall | None:
+    """`builder` (an argv as Engine.builder_command makes it: `sh PATH --install ROOT ...`, perhaps
+    after `env VC3_BUILDER_PYTHON=...`) as a bootstrap call, or None when it does not run the
+    bootstrap by its absolute path (the pilot-carried builder finds its own)."""
     python = ""
     for index, arg in enumerate(builder[:-1]):
         if arg.startswith("VC3_BUILDER_PYTHON="):
             python = arg.partition("=")[2]
         if arg == "sh" and builder[index + 1].startswith("/") and index + 2 < len(builder) and builder[index + 2] == "--install":
-            request = "\n".join([builder[index + 1].rsplit("/", 1)[0], python, *builder[index + 2 :]]) + "\n"
-            return str(posix_cksum(request.encode()))
+            return BootstrapCall(builder[index + 1], python, tuple(builder[index + 2 :]))
     return None
+

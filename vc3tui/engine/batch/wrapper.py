@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vc3tui.engine.bootstrap_key import activation_key
+from vc3tui.engine.bootstrap_key import bootstrap_call
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, JobStatus, Submission
 from vc3tui.engine.models import Pilot
@@ -85,7 +85,7 @@ mark started
 {exports}
 export VC3_PILOT_TAG="$1"
 mark building
-{builder_key}{builder} --env-to "$d/env" > "$d/build.log" 2>&1 || finish $?
+{build} > "$d/build.log" 2>&1 || finish $?
 mark ready
 if [ -n "$VC3_MANAGER_GATE" ]; then
     n=$(( ${{VC3_MANAGER_WAIT:-0}} * 20 ))
@@ -214,8 +214,7 @@ def render_wrapper(
         name=name,
         base=shlex.quote(base),
         exports=exports,
-        builder_key=f"VC3_BUILDER_KEY={key} " if (key := activation_key(builder)) else "",
-        builder=_join(builder),
+        build=build_step(builder),
         command=_join(command),
     )
 
@@ -330,6 +329,18 @@ def ended_with(code: int) -> tuple[PilotState, str]:
     if code == HEAD_LOST_EXIT:
         return PilotState.DONE, "ended by its monitor: the head was unreachable"
     return (PilotState.DONE, "exited with status 0") if code == 0 else (PilotState.FAILED, f"exited with status {code}")
+
+
+def build_step(builder: Sequence[str]) -> str:
+    """The wrapper's builder step, writing the pilot's environment to "$d/env". The sh bootstrap
+    is read by a subshell of the wrapper rather than started (one program start less per pilot),
+    handed its activation's key (the warm path then starts none) and its own dir."""
+    call = bootstrap_call(builder)
+    if call is None:
+        return f'{_join(builder)} --env-to "$d/env"'
+    python = f"export VC3_BUILDER_PYTHON={shlex.quote(call.python)}; " if call.python else ""
+    where = shlex.quote(call.path.rsplit("/", 1)[0])
+    return f'( VC3_BUILDER_KEY={call.key} VC3_BUILDER_DIR={where}; {python}set -- {_join(call.args)} --env-to "$d/env"; . {shlex.quote(call.path)} )'
 
 
 def _join(argv: Sequence[str]) -> str:
