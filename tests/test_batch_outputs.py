@@ -104,6 +104,7 @@ def test_pbs_pro_and_torque_scripts() -> None:
     assert f"#PBS -v VC3TUI_PREFIX={PREFIX},VC3TUI_INDEXES=4-5:9" in pro and 'shift "$PBS_ARRAY_INDEX"' in pro
     assert "#PBS -N vc3feedfa4" in pro and "#PBS -q short" in pro and "#PBS -A proj1" in pro
     assert "#PBS -J 0-1:2" in PBSBatch().render(submission(7))
+    assert "#PBS -S /bin/sh" in pro  # the job's shell reads the sh wrapper, whatever the user's login shell
     torque = PBSBatch(torque=True).render(submission(4, 5, 9))
     assert "#PBS -t 0-2" in torque and "#PBS -l nodes=1:ppn=2" in torque and 'shift "$PBS_ARRAYID"' in torque
 

@@ -107,6 +107,7 @@ class PBSBatch:
             f"-l walltime={clock(shape.walltime, hours_width=2)}",
             f"-l {'nodes=1:ppn' if self.torque else 'select=1:ncpus'}={shape.cores}{'' if self.torque else f':mem={shape.memory_mb}mb'}",
             "-j oe",
+            "-S /bin/sh",  # else PBS may run it in the user's login shell; it reads the sh wrapper itself
             f"-o {shlex.quote(submission.workdir + '/pilots')}",
             f"-v VC3TUI_PREFIX={prefix},VC3TUI_INDEXES={compress(indexes).replace(',', ':')}",
         ]
