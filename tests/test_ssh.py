@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -355,6 +356,30 @@ async def test_uploads_only_when_the_content_changed(site) -> None:
         assert second != first and Path(first).read_text() == "print('v1')\n" and Path(second).read_text() == "print('v2')\n"
         assert not [p for p in Path(folder).iterdir() if ".tmp-" in p.name]
         assert (await executor.get(second)) == b"print('v2')\n"
+    finally:
+        await engine.close()
+
+
+async def test_put_writes_any_bytes_whole_with_its_mode_or_says_why_not(site) -> None:
+    site.write_user_file(".bashrc", 'echo "Welcome to the cluster!"\n', 0o644)  # a banner is not content
+    engine, answers, allocation, _ = await engine_with(site)
+    try:
+        await engine.access.install_key(allocation)
+        executor = engine.access.executor(allocation)
+        folder = Path(tempfile.mkdtemp(prefix="put test $(touch x) ", dir=site.home))
+        shutil.chown(folder, USER)
+        secret, binary = folder / "secret; rm -rf ~", folder / "blob"
+        await executor.put(b"s3cret\n", str(secret), mode=0o600)
+        data = bytes(range(256)) * 3 + b"\xff\xfe\x00"  # not UTF-8, with NULs
+        await executor.put(data, str(binary), mode=0o755)
+        await executor.put(b"", str(folder / "empty"))
+        assert secret.read_bytes() == b"s3cret\n" and secret.stat().st_mode & 0o777 == 0o600
+        assert binary.read_bytes() == data and binary.stat().st_mode & 0o777 == 0o755
+        assert (folder / "empty").read_bytes() == b"" and (folder / "empty").stat().st_mode & 0o777 == 0o644
+        assert sorted(p.name for p in folder.iterdir()) == sorted(["secret; rm -rf ~", "blob", "empty"]), "no temporaries left"
+        assert (await executor.get(str(binary))) == data
+        with pytest.raises(OSError, match="cannot write .*/nowhere/file"):
+            await executor.put(b"x", f"{folder}/nowhere/file")
     finally:
         await engine.close()
 
