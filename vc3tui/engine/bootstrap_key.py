@@ -65,4 +65,3 @@ def bootstrap_call(builder: Sequence[str]) -> BootstrapCall | None:
         if arg == "sh" and builder[index + 1].startswith("/") and index + 2 < len(builder) and builder[index + 2] == "--install":
             return BootstrapCall(builder[index + 1], python, tuple(builder[index + 2 :]))
     return None
-

@@ -328,7 +328,7 @@ class SSHExecutor:
     ) -> CommandResult:
         marked = f"printf '%s' {shlex.quote(MARK)}; printf '%s' {shlex.quote(MARK)} >&2; {command}"
         try:
-            # no input, or none left: the remote end reads EOF (an empty input would leave it waiting)
+            # no input, or an empty one: the remote end reads EOF at once (not a pipe left open)
             source = {"input": stdin} if stdin else {"stdin": asyncssh.DEVNULL}
             result = await conn.run(marked, **source, timeout=timeout or self.target.command_timeout, check=False, encoding=None)
         except asyncssh.TimeoutError:
@@ -346,7 +346,7 @@ class SSHExecutor:
         """`data` on stdin to a temporary name (0600 until whole), then renamed over the target:
         readers see old or new, never half. One command, where SFTP takes some six round trips
         (a far site's gate file or secrets wait on each), and nothing on a command line."""
-        result = await self._channel(f"sh -c {shlex.quote(PUT)} sh {shlex.quote(path)} {mode:o}", data, None, bulk=True)
+        result = await self._channel(shlex.join(["sh", "-c", PUT, "sh", path, f"{mode:o}"]), data, None, bulk=True)
         if not result.ok:
             raise OSError(f"{self.who}: cannot write {path}: {result.stderr.strip() or f'exit status {result.returncode}'}")
 
