@@ -109,6 +109,7 @@ async def test_the_connection_cut_while_a_submissions_reply_is_on_its_way(site, 
         shutil.chown(site.home / "bin", "vc3test", "vc3test")
         site.write_user_file("bin/sbatch", SLOW_REPLY.format(sbatch=shutil.which("sbatch")), mode=0o755)
         site.write_user_file(".bashrc", 'export PATH="$HOME/bin:$PATH"\n', mode=0o644)
+        (site.home / "submitted").unlink(missing_ok=True)  # an earlier run's would pass the wait below at once
         cluster = await engine.launch(sleepers("cut", 5, "far"))
         await wait_until_async(lambda: (site.home / "submitted").exists(), 120, "the job queued, its reply not yet sent")
         for pid in site.connection_children():
@@ -119,6 +120,7 @@ async def test_the_connection_cut_while_a_submissions_reply_is_on_its_way(site, 
         await terminated(engine, slurm, cluster.id)
     finally:
         shutil.rmtree(site.home / "bin", ignore_errors=True)
+        (site.home / "submitted").unlink(missing_ok=True)
         await engine.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,7 @@ async def test_bad_partition_is_backed_off_and_its_share_moves(site, slurm) -> N
 async def test_pilot_that_exits_early_is_replaced(site, slurm) -> None:
     engine = Engine(Dirs.from_environment(), interactive=False)
     command = ["sh", "-c", 'mkdir "$HOME/early-$VC3_CLUSTER_ID" 2>/dev/null && exit 3; exec sleep 600']
+    cluster = None
     try:
         await slurm_allocation(engine, site, "slurm1")
         cluster = await engine.launch(sleeper("replacer", 3, ["slurm1"], command=command))
@@ -122,6 +124,8 @@ async def test_pilot_that_exits_early_is_replaced(site, slurm) -> None:
         await engine.terminate(cluster.id, peaceful=False)
         await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
     finally:
+        if cluster is not None:
+            shutil.rmtree(site.home / f"early-{cluster.id}", ignore_errors=True)
         await engine.close()
 
 

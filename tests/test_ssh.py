@@ -363,10 +363,10 @@ async def test_uploads_only_when_the_content_changed(site) -> None:
 async def test_put_writes_any_bytes_whole_with_its_mode_or_says_why_not(site) -> None:
     site.write_user_file(".bashrc", 'echo "Welcome to the cluster!"\n', 0o644)  # a banner is not content
     engine, answers, allocation, _ = await engine_with(site)
+    folder = Path(tempfile.mkdtemp(prefix="put test $(touch x) ", dir=site.home))
     try:
         await engine.access.install_key(allocation)
         executor = engine.access.executor(allocation)
-        folder = Path(tempfile.mkdtemp(prefix="put test $(touch x) ", dir=site.home))
         shutil.chown(folder, USER)
         secret, binary = folder / "secret; rm -rf ~", folder / "blob"
         await executor.put(b"s3cret\n", str(secret), mode=0o600)
@@ -381,6 +381,7 @@ async def test_put_writes_any_bytes_whole_with_its_mode_or_says_why_not(site) ->
         with pytest.raises(OSError, match="cannot write .*/nowhere/file"):
             await executor.put(b"x", f"{folder}/nowhere/file")
     finally:
+        shutil.rmtree(folder)
         await engine.close()
 
 
