@@ -8,7 +8,7 @@ downloads (a first, untimed launch builds that environment, as a user's first ru
 dask-jobqueue runs on the "login node" itself, the way its documentation shows. Both schedulers
 listen on loopback. vc3tui is timed twice: with its kept connection to the allocation already
 open (as in the app, and as the baseline, already on the login node, never logs in), and with
-the SSH login inside the clock (a fresh `vc3tui --run`). The sides take turns, nine runs each,
+the SSH login inside the clock (a fresh `vc3tui --run`). The sides take turns, eighteen runs each,
 each repeat starting every side at the same moment of SLURM's scheduling pass (bench/beds.Pacer).
 
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/dask_workers.py

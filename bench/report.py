@@ -49,7 +49,7 @@ def table(rows: list[dict]) -> list[str]:
         unit = r["unit"]
         lines.append(
             f"| {r['what']} | {cell(r['ours_median'])} {unit} | {spread(r['ours'])} | {len(r['ours'])} | {r['baseline_name']} "
-            f"| {cell(r['baseline_median'])} {unit} | {spread(r['baseline'])} | {cell(r['ratio'])} | {r['target']} "
+            f"| {cell(r['baseline_median'])} {unit} | {spread(r['baseline'])} | {cell(r['ratio'])}{' (paired)' if r.get('paired') else ''} | {r['target']} "
             f"| {'yes' if r['met'] else '**no**'} | `{r['command']}` |"
         )
     return lines
@@ -63,7 +63,9 @@ def write_results(path: Path, rows: list[dict], notes: list[dict], runs: list[tu
         f"Measured by `bench/run` on {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}, on {machine()}; "
         f"all benchmarks together took {total / 60:.1f} min. Every figure is the median of its runs, with its spread "
         "(min–max), beside a baseline measured in the same run; the ratio is vc3tui / baseline (for a time lower is "
-        "better, for a rate higher). Machines here are noisy: compare ratios, not absolute numbers.",
+        "better, for a rate higher): of the medians, or, marked paired, the median of the runs' own ratios, where each "
+        "of vc3tui's runs has a baseline run under the same conditions (bench/beds.Pacer). Machines here are noisy: "
+        "compare ratios, not absolute numbers.",
         "",
         *table(rows),
         "",

@@ -7,7 +7,7 @@ vc3tui submits over SSH as the site's user, like a user on a laptop would; the f
 the user switch at every start: root would give the factory an edge no user of it has). vc3tui is
 timed twice: with its kept connection to the allocation already open (as in the app; the factory,
 on the login node, never logs in either) and with the SSH login inside the clock (a fresh
-`vc3tui --run`). The sides take turns, nine runs each, each repeat starting every side at the
+`vc3tui --run`). The sides take turns, eighteen runs each, each repeat starting every side at the
 same moment of SLURM's scheduling pass (bench/beds.Pacer).
 """
 
