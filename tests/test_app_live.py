@@ -139,8 +139,9 @@ async def test_quit_handing_the_cluster_to_a_background_process(cluster_home, di
     assert holder.rpartition(":")[2] != str(os.getpid())
     manager_pid = int(holder.rpartition(":")[2])
     assert all(alive(g) for g in groups)
-    log = (dirs.data / "manage-sleepers.log").read_text()
-    assert "cluster sleepers: managed by this process" in log
+    log = dirs.data / "manage-sleepers.log"  # it says so just after taking the lease
+    said = "cluster sleepers: managed by this process"
+    await until(lambda: asyncio.sleep(0, log.exists() and said in log.read_text()), 30, "the background process to say it manages the cluster")
     engine = Engine(dirs, interactive=False)
     try:
         await engine.resize(cluster_id, 3)
