@@ -48,9 +48,14 @@ class BootstrapCall:
     args: tuple[str, ...]
 
     @property
+    def folder(self) -> str:
+        """Where the bootstrap is (its `here`), which is part of its request."""
+        return self.path.rsplit("/", 1)[0]
+
+    @property
     def key(self) -> str:
         """The bootstrap's key for this request (see the module's docstring)."""
-        request = "\n".join([self.path.rsplit("/", 1)[0], self.python, *self.args]) + "\n"
+        request = "\n".join([self.folder, self.python, *self.args]) + "\n"
         return str(posix_cksum(request.encode()))
 
 

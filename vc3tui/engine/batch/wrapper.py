@@ -339,8 +339,7 @@ def build_step(builder: Sequence[str]) -> str:
     if call is None:
         return f'{_join(builder)} --env-to "$d/env"'
     python = f"export VC3_BUILDER_PYTHON={shlex.quote(call.python)}; " if call.python else ""
-    where = shlex.quote(call.path.rsplit("/", 1)[0])
-    return f'( VC3_BUILDER_KEY={call.key} VC3_BUILDER_DIR={where}; {python}set -- {_join(call.args)} --env-to "$d/env"; . {shlex.quote(call.path)} )'
+    return f'( VC3_BUILDER_KEY={call.key} VC3_BUILDER_DIR={shlex.quote(call.folder)}; {python}set -- {_join(call.args)} --env-to "$d/env"; . {shlex.quote(call.path)} )'
 
 
 def _join(argv: Sequence[str]) -> str:
