@@ -45,17 +45,20 @@ class BuilderError(Exception):
 
 QUIET = False
 """--silent: only errors are printed."""
+LOG = sys.stderr
+"""Where the plan and build lines go: stderr, or the file --log names (errors go to stderr too)."""
 
 
 def log(message):
     if not QUIET:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
+        LOG.write(message + "\n")
+        LOG.flush()
 
 
 def error(message):
-    sys.stderr.write("vc3-builder: error: {}\n".format(message))
-    sys.stderr.flush()
+    for stream in {sys.stderr, LOG}:
+        stream.write("vc3-builder: error: {}\n".format(message))
+        stream.flush()
 
 
 # --- versions and requirements -------------------------------------------------------------
@@ -294,6 +297,20 @@ class Candidate(object):
             text = ":".join([name] + [b for b in bounds[:2]]).rstrip(":")
             out.append(Requirement(name, low, high, text, chain + ("{} {}".format(self.package, self.version),)))
         return out
+
+    @property
+    def title(self):
+        """The name a person knows it by: a pip set (pip-<digest>) is its requirements."""
+        if self.package.startswith("pip-") and self.origin == "pip":
+            return " ".join(self.source["packages"])
+        return self.package
+
+    @property
+    def label(self):
+        """What a build line says it builds, e.g. `hello 2.10 (tarball)`, `numpy scipy (pip)`."""
+        if self.title != self.package:
+            return "{} ({})".format(self.title, self.origin)
+        return "{} {} ({})".format(self.package, self.version, self.origin)
 
     def describe(self):
         where = self.executable or self.prefix
@@ -703,7 +720,7 @@ class Builder(object):
         makedirs(scratch_root)
         scratch = tempfile.mkdtemp(prefix="{}-{}.".format(candidate.package, candidate.version), dir=scratch_root)
         build_log = os.path.join(scratch, "build.log")
-        log("Build:   {} {} in {} (log: {})".format(candidate.package, candidate.version, scratch, build_log))
+        log("Build:   {} in {} (log: {})".format(candidate.label, scratch, build_log))
         started = time.time()
         env = dict(environment)
         env.update(VC3_PREFIX=candidate.prefix, VC3_MAKE_JOBS=str(self.options.make_jobs), VC3_BUILD=scratch)
@@ -717,7 +734,7 @@ class Builder(object):
         with open(os.path.join(candidate.prefix, DONE_MARKER), "w") as done:
             done.write(candidate.checksum + "\n")
         shutil.rmtree(scratch, ignore_errors=True)
-        log("Success: {} {} built in {:.1f} s".format(candidate.package, candidate.version, time.time() - started))
+        log("Success: {} built in {:.1f} s".format(candidate.label, time.time() - started))
 
     def _steps(self, candidate, files, scratch, env, out):
         source = candidate.source
@@ -838,10 +855,11 @@ def write_file(path, text):
     os.rename(temporary, path)
 
 
-def remember_activation(options, text, needs):
+def remember_activation(options, text, needs, plan):
     """Keep this answer for the bootstrap (vc3-builder), which hands it to the next pilot asking the
     same of the same builder without starting python, as long as every path in `needs` exists
-    (done-markers, system tools): a warm start is a few file reads."""
+    (done-markers, system tools): a warm start is a few file reads. The plan is kept too, for a
+    dry run asking the same."""
     key, request = os.environ.get("VC3_ACTIVATION_KEY", ""), os.environ.get("VC3_ACTIVATION_REQUEST")
     if not re.match(r"^[0-9]+$", key) or request is None:
         return
@@ -850,6 +868,7 @@ def remember_activation(options, text, needs):
     stem = os.path.join(folder, key)
     write_file(stem + ".args", request + "\n")
     write_file(stem + ".check", "".join(path + "\n" for path in needs))
+    write_file(stem + ".plan", plan)
     write_file(stem + ".env", text)
 
 
@@ -973,6 +992,7 @@ def parse_args(argv):
     add("--parallel", metavar="DIR", help="write the builds as a Makeflow workflow in DIR and exit")
     add("--no-run", action="store_true", help="build the environment, run nothing")
     add("--silent", action="store_true", help="print only errors")
+    add("--log", metavar="FILE", help="append the plan and build lines to FILE instead of stderr")
     options = parser.parse_args(argv)
     options.argv = argv
     options.command = command
@@ -1094,9 +1114,14 @@ def resolve(planner, requirements):
 
 def main(argv=None):
     try:
-        global QUIET
+        global QUIET, LOG
         options = settle_options(parse_args(sys.argv[1:] if argv is None else argv))
         QUIET = options.silent
+        if options.log:
+            try:
+                LOG = open(options.log, "a")
+            except OSError as exc:
+                raise BuilderError("--log {}: {}".format(options.log, exc.strerror))
         return run(options)
     except BuilderError as exc:
         error(exc)
@@ -1135,6 +1160,7 @@ def run(options):
     if options.dry_run:
         for candidate in missing:
             log("Would build: {} {} into {}".format(candidate.package, candidate.version, candidate.prefix))
+        sys.stdout.write(plan_lines(install_order(chosen), missing))
         return 0
     if options.parallel:
         write_makeflow(options.parallel, missing, chosen, options)
@@ -1145,7 +1171,21 @@ def run(options):
     env = apply_environment(chosen, database, base)
     wrappers = [arg for c in install_order(chosen) if c.origin == "wrapper" for arg in [c.executable] + c.source.get("arguments", [])]
     needs = [os.path.join(c.prefix, DONE_MARKER) if not c.on_system else c.executable or c.prefix for c in install_order(chosen)]
-    return finish(options, env, base, wrappers, needs)
+    return finish(options, env, base, wrappers, needs, plan_lines(install_order(chosen), []))
+
+
+def plan_lines(order, missing):
+    """The plan as --dry-run prints it on stdout, a line per package, tab-separated, for programs
+    to read: name (a pip set is its requirements), version, where it comes from (system, pip,
+    tarball, binary, ...) and its state: the system's path, `built` (already there) or `to build`."""
+    lines = []
+    for candidate in order:
+        if candidate.on_system:
+            state = candidate.executable or candidate.prefix or ""
+        else:
+            state = "to build" if candidate in missing else "built"
+        lines.append("\t".join([candidate.title, candidate.version, candidate.origin, state]) + "\n")
+    return "".join(lines)
 
 
 def dependencies_of(candidate, chosen):
@@ -1157,7 +1197,7 @@ def dependencies_of(candidate, chosen):
     return out
 
 
-def finish(options, env, base, wrappers, needs):
+def finish(options, env, base, wrappers, needs, plan):
     """Write the environment (--env-to), or run the command in it."""
     env.update(options.variables)
     if options.home:
@@ -1170,7 +1210,7 @@ def finish(options, env, base, wrappers, needs):
             needs = needs + [env["VC3_EXEC"]]
         text = env_lines(env, base)
         write_file(options.env_to, text)
-        remember_activation(options, text, needs + [sys.executable])
+        remember_activation(options, text, needs + [sys.executable], plan)
         return 0
     if options.no_run:
         return 0

@@ -16,6 +16,7 @@ from vc3tui.app import VC3App
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, Blueprint, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
+from vc3tui.engine.software import DASK_PIP
 from vc3tui.engine.states import ClusterState, PilotState
 from vc3tui.engine.store import Store
 from vc3tui.screens.cluster import ClusterScreen
@@ -201,6 +202,28 @@ async def test_the_launch_form_launches_a_local_cluster_and_saves_its_blueprint(
         cluster = await engine.live_cluster("formed")
         assert engine.manages(cluster.id)
         await until(lambda: asyncio.sleep(0, len(running_groups_sync(dirs, cluster.id)) == 2), 60, "2 pilots from the form")
+        await engine.terminate(cluster.id, peaceful=False)
+        await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 60)
+    await engine.close()
+
+
+async def test_the_launch_forms_defaults_launch_a_working_cluster(cluster_home, dirs: Dirs) -> None:
+    """`n`, a name, ctrl+l: Dask with no environment on `local`, whose middleware brings its software."""
+    from vc3tui.screens.launch import LaunchScreen
+
+    engine = Engine(dirs)
+    app = VC3App(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await shown(pilot)
+        await pilot.press("n")
+        await until(lambda: asyncio.sleep(0, isinstance(app.screen, LaunchScreen) and getattr(app.screen.focused, "id", None) == "name"), 10, "the form's name field focused")
+        await pilot.press(*"first", "ctrl+l")
+        cluster = await until(lambda: engine.live_cluster("first"), 10, "the cluster launched")
+        row = await engine.wait_for(cluster.id, lambda r: r.counts.joined == 1 or r.cluster.state is ClusterState.FAILED, 150)
+        assert row.counts.joined == 1, row.cluster.reason
+        assert cluster.blueprint.middleware is MiddlewareKind.DASK and cluster.blueprint.environment.pip == [DASK_PIP]
+        events = [e.message for e in await engine.cluster_events(cluster.id)]
+        assert any(m.startswith("software on this machine: ") and DASK_PIP in m for m in events), events
         await engine.terminate(cluster.id, peaceful=False)
         await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 60)
     await engine.close()

@@ -42,7 +42,12 @@ async def test_the_catalog_is_listed_and_filtered(dirs: Dirs) -> None:
     async with running_app(dirs, (140, 40)) as pilot:
         engine = pilot.app.engine
         screen = await opened(pilot)
-        assert names(screen)[0] == "local" and {"cori", "stampede2", "osg-connect"} <= set(names(screen))
+        assert names(screen)[0] == "local" and {"perlmutter", "stampede3", "ospool"} <= set(names(screen))
+        assert not {"cori", "stampede2"} & set(names(screen)), "retired sites are behind `a`"
+        await pilot.press("a")
+        assert {"cori", "stampede2", "perlmutter"} <= set(names(screen))
+        await pilot.press("a")
+        assert "cori" not in names(screen)
         local = [str(cell) for cell in screen.query_one(DataTable).get_row_at(0)]
         assert local[2:6] == ["8", "16 GB", "100 GB", "debian:12"] and local[7:] == ["fork", "measured"]
         await pilot.press("slash", *"condor")

@@ -110,7 +110,6 @@ BAD = [
     ("bad external address", BASE + '[head]\nplacement = "external"\naddress = "x; rm -rf ~"\n', 7, "bp.toml:7: head.address: 'x; rm -rf ~' is not a valid manager address"),
     ("head placement without allocation", BASE + '[head]\nplacement = "allocation"\n', 5, "bp.toml:5: head: placement 'allocation' needs head.allocation"),
     ("jupyterlab as a middleware", BASE.replace('"dask"', '"jupyterlab"'), 2, "bp.toml:2: middleware: JupyterLab is a head service, not a middleware of its own; set [head] jupyter = true"),
-    ("jupyter head without jupyterlab", BASE + "[head]\njupyter = true\n", 6, "bp.toml:6: head.jupyter: the environment has no JupyterLab"),
     ("none middleware without command", BASE.replace('"dask"', '"none"'), 2, "bp.toml:2: middleware: middleware 'none' runs workers.command on each pilot"),
     ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: is empty"),
     ("unknown named environment", BASE + '[environment]\nname = "ghost"\n', 6, "bp.toml:6: environment.name: unknown environment 'ghost'"),

@@ -15,7 +15,7 @@ import pytest
 
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.middleware.spark import CONF_FILE, SparkMiddleware
-from vc3tui.engine.models import AllocationUse, Blueprint, HeadSpec, MiddlewareKind, WorkerSpec
+from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadSpec, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterState
 
@@ -43,7 +43,7 @@ spark.stop()
 def spark_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """pyspark as the environment: the `spark` extra installed in this venv, found on PATH."""
     if not SPARK_CLASS.exists():
-        pytest.skip("pyspark is not installed (scripts/setup test,dask,spark)")
+        pytest.skip("pyspark is not installed (scripts/setup test)")
     monkeypatch.setenv("PATH", f"{SPARK_CLASS.parent}:{os.environ['PATH']}")
 
 
@@ -53,6 +53,7 @@ async def test_spark_workers_join_and_run_a_job(cluster_home: Path, spark_path: 
         blueprint = Blueprint(
             name="spark",
             middleware=MiddlewareKind.SPARK,
+            environment=Environment(require=["pyspark"]),  # the system's: this venv's, on PATH
             workers=WorkerSpec(count=2, memory_mb=1024, walltime=1800),
             allocations=[AllocationUse(name="local")],
             head=HeadSpec(listen="127.0.0.1"),

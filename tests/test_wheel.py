@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop_recorded_processes
+
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.timeout(300)
-def test_wheel_installs_in_a_fresh_venv_and_finds_builder_and_themes(tmp_path: Path) -> None:
+@pytest.mark.timeout(600)
+def test_wheel_installs_in_a_fresh_venv_and_finds_builder_and_themes(tmp_path: Path, builder_cache: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
@@ -53,4 +55,20 @@ def test_wheel_installs_in_a_fresh_venv_and_finds_builder_and_themes(tmp_path: P
     assert helped.returncode == 0 and "--require" in helped.stdout
     listing = subprocess.run([target / "bin" / "vc3tui", "resource", "list"], capture_output=True, text=True, cwd=tmp_path, timeout=60, env={"VC3TUI_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
     assert listing.returncode == 0, listing.stderr
-    assert "stampede2" in listing.stdout
+    assert "perlmutter" in listing.stdout
+
+    # as pipx or `uv tool` leave it: the tool's own venv is not on PATH, and the embedded default
+    # still runs, its middleware's software brought by the builder, not found on the user's PATH
+    home = tmp_path / "run-home"
+    (home / "cache").mkdir(parents=True)
+    (home / "cache" / "builder").symlink_to(builder_cache)
+    run = subprocess.run(
+        [target / "bin" / "vc3tui", "--run", str(ROOT / "examples" / "local-dask.toml")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=400, env={"VC3TUI_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    try:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "381 words, 193 distinct, in 6 files" in run.stdout and "all 2 workers joined" in run.stdout
+        assert run.stderr == "" and "Plan:" not in run.stdout, "the builder's own lines go to its log"
+    finally:
+        stop_recorded_processes(home)

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", metavar="BLUEPRINT", type=Path, help="run a blueprint headless")
     parser.add_argument("--json", action="store_true", help="print JSON (one object per line with --run)")
     parser.add_argument("--no-input", action="store_true", help="never prompt; fail where an answer is needed")
+    parser.add_argument("-v", "--verbose", action="store_true", help="with --run: show the builder's own output too")
     add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser
 
@@ -45,10 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command:
             code = run_command(args)
             if code == 0 and getattr(args, "run_now", False):
-                return asyncio.run(run_headless(args.output, json_lines=args.json, interactive=not args.no_input))
+                return asyncio.run(run_headless(args.output, json_lines=args.json, interactive=not args.no_input, verbose=args.verbose))
             return code
         if args.run is not None:
-            return asyncio.run(run_headless(args.run, json_lines=args.json, interactive=not args.no_input))
+            return asyncio.run(run_headless(args.run, json_lines=args.json, interactive=not args.no_input, verbose=args.verbose))
         return open_app()
     except FileErrors as exc:
         for problem in exc.problems:

@@ -15,6 +15,7 @@ from vc3tui.engine.durations import parse_duration
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.keys import authorized_keys_script, load_public
 from vc3tui.engine.models import Allocation, BatchKind, NodeShape, Resource, StageResult
+from vc3tui.engine.ssh_config import config_path, host_entries
 from vc3tui.engine.questions import QuestionKind
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.tomlfile import validation_summary
@@ -32,18 +33,21 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     resource = commands.add_parser("resource", help="the resource catalog").add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = resource.add_parser("list", help="list catalog resources")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.add_argument("--all", action="store_true", help="retired sites too")
     show = resource.add_parser("show", help="show one resource")
     show.add_argument("name")
     show.add_argument("--json", action="store_true", help="print JSON")
     add = resource.add_parser("add", help="add or replace a resource in your resources.toml")
     add.add_argument("name")
-    add.add_argument("--host", required=True, help="login host")
-    add.add_argument("--port", type=int, default=22)
+    where = add.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="login host")
+    where.add_argument("--from-ssh-config", metavar="HOST", help="a Host entry of ~/.ssh/config (its HostName, Port, User, ProxyJump, IdentityFile)")
+    add.add_argument("--port", type=int, help="SSH port (default: ~/.ssh/config's, else 22)")
     add.add_argument("--batch", required=True, choices=[k.value for k in BatchKind])
     add.add_argument("--partition")
-    add.add_argument("--cores", type=int, default=1)
-    add.add_argument("--memory-mb", type=int, default=1000)
-    add.add_argument("--disk-mb", type=int, default=1000)
+    add.add_argument("--cores", type=int, help="cores per node")
+    add.add_argument("--memory-mb", type=int, help="memory per node")
+    add.add_argument("--disk-mb", type=int, help="local disk per node")
     add.add_argument("--scratch", help="scratch directory on the site, e.g. '$SCRATCH'")
     add.add_argument("--description", default="")
     add.add_argument("--batch-option", action="append", default=[], metavar="--NAME=VALUE", help="extra batch directive (repeatable)")
@@ -118,15 +122,24 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 async def resource_list(engine: Engine, args: argparse.Namespace) -> int:
     catalog = engine.catalog
-    resources = catalog.sorted()
+    resources = catalog.sorted(retired=args.all)
     if args.json:
         print(json.dumps([resource_json(r, catalog.origin[r.name]) for r in resources], indent=2))
         return 0
     print_table(
-        ("NAME", "BATCH", "CORES", "MEM_MB", "DISK_MB", "OS", "FEATURES", "ORGANIZATION"),
-        [(r.name, r.batch, r.node.cores, r.node.memory_mb, r.node.disk_mb, r.native_os, ",".join(r.features) or "-", r.organization) for r in resources],
-    )
+        ("NAME", "BATCH", "CORES", "MEM_MB", "DISK_MB", "OS", "FEATURES", "ORGANIZATION", *(("RETIRED",) if args.all else ())),
+        [
+            (r.name, r.batch, *(stated(v) for v in (r.node.cores, r.node.memory_mb, r.node.disk_mb)), r.native_os,
+             ",".join(r.features) or "-", r.organization, *((stated(r.retired),) if args.all else ()))
+            for r in resources
+        ],
+    )  # fmt: skip
     return 0
+
+
+def stated(value: object) -> object:
+    """A fact the profile does not state shows as `-`."""
+    return "-" if value is None else value
 
 
 async def resource_show(engine: Engine, args: argparse.Namespace) -> int:
@@ -143,22 +156,27 @@ async def resource_show(engine: Engine, args: argparse.Namespace) -> int:
         ("organization", resource.organization),
         ("description", resource.description),
         ("login hosts", ", ".join(resource.login_hosts) or "(this machine)"),
-        ("port", resource.port),
+        ("port", resource.port or "from ~/.ssh/config, else 22"),
         ("batch system", resource.batch),
         ("partition", resource.partition or "-"),
-        ("node", f"{resource.node.cores} cores, {resource.node.memory_mb} MB memory, {resource.node.disk_mb} MB disk"),
+        ("node", f"{stated(resource.node.cores)} cores, {stated(resource.node.memory_mb)} MB memory, {stated(resource.node.disk_mb)} MB disk"),
         ("native OS", resource.native_os),
         ("features", ", ".join(resource.features) or "-"),
         ("scratch dir", resource.scratch_dir or "-"),
+        ("MFA", resource.mfa or "-"),
         ("docs", resource.docs_url or "-"),
         ("from", catalog.origin[resource.name]),
+        *((("retired", resource.retired),) if resource.retired else ()),
     ])  # fmt: skip
     return 0
 
 
 async def resource_add(engine: Engine, args: argparse.Namespace) -> int:
+    if args.from_ssh_config and args.from_ssh_config not in host_entries():
+        known = ", ".join(host_entries()) or "none"
+        raise UserError(f"no `Host {args.from_ssh_config}` in {config_path()}; its Host entries: {known}")
     resource = Resource(
-        name=args.name, login_hosts=[args.host], port=args.port, batch=args.batch, partition=args.partition,
+        name=args.name, login_hosts=[args.host or args.from_ssh_config], port=args.port, batch=args.batch, partition=args.partition,
         node=NodeShape(cores=args.cores, memory_mb=args.memory_mb, disk_mb=args.disk_mb),
         scratch_dir=args.scratch, description=args.description, batch_options=args.batch_option,
     )  # fmt: skip

@@ -52,8 +52,9 @@ class Reporter:
     def status(self, row: ClusterRow) -> None:
         if not self.live:
             return
-        conditions = "; ".join(c.reason for c in row.cluster.conditions if not c.allocation) or row.cluster.state
-        self._status = f"{time.monotonic() - self.started:7.1f}s  {row.cluster.name}: {conditions}  [{_counts(row)}]"
+        cluster = row.cluster
+        conditions = "; ".join(c.reason for c in cluster.conditions if not c.allocation) or f"{cluster.state}: {cluster.reason}"
+        self._status = f"{time.monotonic() - self.started:7.1f}s  {cluster.name}: {conditions}  [{_counts(row)}]"
         self._draw()
 
     def pause(self) -> None:
@@ -79,7 +80,7 @@ def _counts(row: ClusterRow) -> str:
     return f"requested {c.requested} running {c.running} queued {c.queued} error {c.error} joined {c.joined}"
 
 
-async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> int:
+async def run_headless(path: Path, *, json_lines: bool, interactive: bool, verbose: bool = False) -> int:
     engine = Engine(interactive=interactive)
     reporter = Reporter(json_lines)
     stop = asyncio.Event()
@@ -108,14 +109,14 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
             cluster_id = (await engine.launch(blueprint)).id
         reporting = asyncio.create_task(_report_events(engine, reporter, cluster_id, events))
         watchers.append(asyncio.create_task(_report_status(engine, reporter, cluster_id)))
-        code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, path.parent))
+        code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, path.parent, verbose))
         if code is None:
             code = 128 + received[0]
         return code
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
         if cluster_id is not None:
-            await _teardown(engine, reporter, cluster_id, stop, received)
+            await _teardown(engine, cluster_id, stop, received)
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
@@ -126,7 +127,7 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool) -> in
         await engine.close()
 
 
-async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path) -> int:
+async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path, verbose: bool) -> int:
     row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.cluster.state is ClusterState.RUNNING)
     # Work Queue: workers join only the user's own manager, so the head running is "ready"
     manager_first = middleware_for(row.cluster.blueprint.middleware).entry_is_manager
@@ -150,7 +151,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
     reporter.pause()
     try:
         # with --json, stdout carries only JSON lines: the entry point's output goes to stderr
-        code = await engine.run_entry(cluster_id, entry, cwd, stdout=sys.stderr.fileno() if reporter.json_lines else None)
+        stdout = sys.stderr.fileno() if reporter.json_lines else None
+        code = await engine.run_entry(cluster_id, entry, cwd, stdout=stdout, builder_output=verbose)
     finally:
         reporter.resume()
     reporter.event(row.cluster.name, "entry", f"entry point exited with status {code}", await engine.status(cluster_id))
@@ -174,7 +176,7 @@ async def _until_stopped(stop: asyncio.Event, work) -> int | None:
     return None
 
 
-async def _teardown(engine: Engine, reporter: Reporter, cluster_id: str, stop: asyncio.Event, received: list[int]) -> None:
+async def _teardown(engine: Engine, cluster_id: str, stop: asyncio.Event, received: list[int]) -> None:
     """Terminate peacefully; a further Ctrl-C or SIGTERM turns it into an immediate cancel."""
     seen = len(received)
     stop.clear()
@@ -188,8 +190,7 @@ async def _teardown(engine: Engine, reporter: Reporter, cluster_id: str, stop: a
             seen = len(received)
             stop.clear()
             await engine.terminate(cluster_id, peaceful=False)
-    row = waiting.result()
-    reporter.event(row.cluster.name, "done", row.cluster.reason, None)
+    waiting.result()
 
 
 async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str, events: asyncio.Queue[Event | None]) -> None:

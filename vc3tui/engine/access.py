@@ -21,6 +21,7 @@ from vc3tui.engine.keys import KeyPair, authorized_keys_script, certificate_expi
 from vc3tui.engine.models import Allocation, Resource, StageResult
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionChannel
+from vc3tui.engine.ssh_config import route
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.store import AsyncStore, Store
 from vc3tui.engine.validation import expand_remote_path, validate
@@ -114,7 +115,12 @@ class SiteAccess:
         site = self.catalog().get(resource)
         if site is None:
             raise AccessError(f"no resource named {resource!r}; `vc3tui resource list` shows the catalog")
+        if site.retired and not claimed:
+            raise AccessError(f"{resource} was retired in {site.retired}; pick a current site (`vc3tui resource list`)")
         host = site.login_hosts[0] if site.login_hosts else "this machine"
+        if key_path is None and site.login_hosts:
+            # the key the user's ~/.ssh/config names for that host is the one to use
+            key_path = next((Path(f) for f in route(host).identity_files if Path(f).is_file()), None)
         pair = load_public(key_path, passphrase) if key_path else create_key(self.dirs.data, name, host, passphrase)
         allocation = existing.model_copy() if claimed else fresh
         allocation.login, allocation.key_path = login, str(pair.private)

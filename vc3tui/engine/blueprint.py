@@ -75,10 +75,6 @@ def check_blueprint(
         findings += _external_head(blueprint)
     if head.jupyter and blueprint.middleware is MiddlewareKind.NONE:
         findings.append((("head", "jupyter"), "middleware 'none' has no head to put JupyterLab on", 'use a middleware with a manager, e.g. "dask"'))
-    if head.jupyter and not any(
-        spec.split("[")[0].split("=")[0].strip().lower() == "jupyterlab" for spec in blueprint.environment.pip
-    ):
-        findings.append((("head", "jupyter"), "the environment has no JupyterLab", 'add "jupyterlab" to environment.pip'))
     if blueprint.middleware is MiddlewareKind.NONE and not blueprint.workers.command:
         findings.append(
             (("middleware",), "middleware 'none' runs workers.command on each pilot", "set workers.command = [\"...\"]")

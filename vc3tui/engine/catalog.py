@@ -43,8 +43,10 @@ class Catalog:
     def get(self, name: str) -> Resource | None:
         return self.resources.get(name)
 
-    def sorted(self) -> list[Resource]:
-        return sorted(self.resources.values(), key=lambda r: (r.name != LOCAL, r.name))
+    def sorted(self, *, retired: bool = False) -> list[Resource]:
+        """`local` first, then by name; retired sites only when asked for."""
+        shown = [r for r in self.resources.values() if retired or r.retired is None]
+        return sorted(shown, key=lambda r: (r.name != LOCAL, r.name))
 
 
 def load_catalog(user_file: Path | None = None, *, scratch: Path | None = None) -> Catalog:

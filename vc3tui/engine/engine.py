@@ -33,6 +33,7 @@ from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.projects import Projects
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.redaction import Redactor
+from vc3tui.engine.software import with_middleware_software
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import PilotLine, AsyncStore, CycleWrites, Store, default_owner
 from vc3tui.engine.numbers import whole_number
@@ -158,7 +159,7 @@ class Engine:
         """Record a new cluster and start managing it; a live cluster of that name is an error."""
         if await self.live_cluster(blueprint.name):
             raise EngineError(f"cluster {blueprint.name!r} is already running; resize or terminate it first")
-        blueprint = await self._resolve_environment(blueprint)
+        blueprint = with_middleware_software(await self._resolve_environment(blueprint))
         cluster = Cluster(
             id=secrets.token_hex(4),
             name=blueprint.name,
@@ -285,16 +286,20 @@ class Engine:
                 except asyncio.TimeoutError:
                     pass
 
-    async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path, *, stdout: int | None = None) -> int:
+    async def run_entry(
+        self, cluster_id: str, argv: list[str], cwd: Path, *, stdout: int | None = None, builder_output: bool = False
+    ) -> int:
         """Run the blueprint's entry point on the head, in the cluster's environment, with its address.
 
         On this machine it runs in `cwd`; on a head placed on an allocation, in the cluster's working
-        dir there. Its output goes to our own stdout unless `stdout` (a file descriptor) says otherwise."""
+        dir there. Its output goes to our own stdout unless `stdout` (a file descriptor) says otherwise;
+        the builder's own lines go to `builder.log` in the cluster's dir there, unless `builder_output`."""
         cluster = (await self.status(cluster_id)).cluster
         site = self.head_site(cluster)
         env = self.client_environment(cluster)
         where = str(cwd) if site.executor is self._local_executor() else site.workdir
-        command = [*await self.builder_command(cluster, site), "--", *argv]
+        log = [] if builder_output else ["--log", f"{site.workdir}/builder.log"]
+        command = [*await self.builder_command(cluster, site), *log, "--", *argv]
         return await site.executor.attach(command, env=env, cwd=where, stdout=sys.stdout.fileno() if stdout is None else stdout)
 
     async def head_shell(self, cluster_id: str) -> int:

@@ -26,6 +26,7 @@ from vc3tui.engine.interfaces import BatchSystem, CommandFailed, Executor, JobSt
 from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port
 from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot, pilot_lifetime
+from vc3tui.engine.software import SoftwareMissing, check_software
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
 from vc3tui.engine.store import CycleWrites, Store
@@ -40,6 +41,7 @@ HEAD_FAST_POLL = 10.0
 BUILDER_ERROR = "vc3-builder: error:"
 """How the builder starts the line that says why it failed."""
 LOG_TAIL_LINES = 5
+BUILD_REPORT_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Factory:
         self._idle_since: float | None = None
         self._autoscale_reason = ""
         self._secrets_copies: dict[str, asyncio.Task[None]] = {}  # allocation -> its copy
+        self._building = ("", 0.0)  # what the head's environment builds, since when
+        self._build_read = 0.0
         self.head = HeadNode(engine, middleware)
         self.gate = ManagerGate(engine, middleware)
 
@@ -140,7 +144,7 @@ class Factory:
     async def cycle(self, cluster: Cluster) -> None:
         if cluster.state not in (ClusterState.TERMINATING, ClusterState.TERMINATED):
             if cluster.terminate_requested:
-                self.move(cluster, ClusterState.TERMINATING, f"terminating as requested ({'peaceful' if cluster.peaceful else 'at once'})")
+                self.move(cluster, ClusterState.TERMINATING, f"as requested ({'peaceful' if cluster.peaceful else 'at once'})")
             elif cluster.expires_at and time.time() > cluster.expires_at:
                 self.move(cluster, ClusterState.TERMINATING, "the cluster reached its expiration")
         if cluster.state is ClusterState.NEW:
@@ -174,6 +178,8 @@ class Factory:
     # the head node
 
     async def _start_head(self, cluster: Cluster) -> None:
+        if not await self._software_ready(cluster):
+            return
         if not self.middleware.has_manager:
             self.move(cluster, ClusterState.STARTING_HEAD, "no manager to start")
             self.move(cluster, ClusterState.RUNNING, "no manager: every pilot runs the blueprint's command")
@@ -196,10 +202,36 @@ class Factory:
         on = f" on {spec.allocation} ({cluster.head.host})" if cluster.head.allocation else ""
         self.move(cluster, ClusterState.STARTING_HEAD, f"building the environment and starting the {cluster.blueprint.middleware} manager{on} ({where})")
 
+    async def _software_ready(self, cluster: Cluster) -> bool:
+        """Ask the builder on every site (the head's too, when vc3tui starts it) whether it can
+        provide the environment, before anything starts; fail the cluster when one cannot. A warm
+        site answers from the activation it kept, without starting Python."""
+        sites = self.sites(cluster)
+        if self._asks_manager(cluster) and cluster.blueprint.head.placement is not HeadPlacement.EXTERNAL:
+            sites.append(self.engine.head_site(cluster))
+        unique = list({site.workdir: site for site in sites}.values())
+        builders = [await self.engine.builder_command(cluster, site) for site in unique]
+        plans = await asyncio.gather(
+            *(check_software(site.executor, builder) for site, builder in zip(unique, builders)), return_exceptions=True
+        )
+        for site, plan in zip(unique, plans):
+            where = "this machine" if site.executor is self.engine.access.local else f"{site.allocation} ({site.host})"
+            if isinstance(plan, SoftwareMissing):
+                advice = "install it there, or name where it comes from in the environment"
+                self.move(cluster, ClusterState.FAILED, f"software missing on {where}: {plan}; {advice}; nothing was started")
+                return False
+            if isinstance(plan, BaseException):
+                raise plan
+            self.event(cluster, "builder", f"software on {where}: {', '.join(map(str, plan)) or 'nothing to add'}")
+        return True
+
     async def _await_head(self, cluster: Cluster) -> None:
         site = self.engine.head_site(cluster)
         state = await self._head_state(cluster)
         if state is None or state.queued:
+            return
+        if state.stage is PilotStage.BUILDING:
+            await self._report_build(cluster, site)
             return
         head = cluster.head
         if state.host and head.hostname != state.host:
@@ -219,6 +251,24 @@ class Factory:
                 await self._commit()  # said now, an entry point starts while the first pilots go out
         if first:
             await self._submit_early(cluster)
+
+    async def _report_build(self, cluster: Cluster, site: Site) -> None:
+        """While the head's environment builds (a cold one takes a while): what is being built,
+        said once as an event, and for how long, in the cluster's reason (the live status line)."""
+        now = time.monotonic()
+        if now - self._build_read < BUILD_REPORT_EVERY:
+            return
+        self._build_read = now
+        log = f"{self.head.dir(cluster)}/build.log"
+        result = await site.executor.run(["sed", "-n", r"s/^Build: *\(.*\) in \/.*/\1/p", log], timeout=30)
+        building = (result.stdout.strip().splitlines() or [""])[-1]
+        if not building:
+            return
+        if building != self._building[0]:
+            self._building = (building, now)
+            self.event(cluster, "head", f"building the environment: {building}")
+        cluster.reason = f"building the environment: {building}, {now - self._building[1]:.0f} s"
+        self.writes.clusters.append(cluster)
 
     async def _head_ready(self, cluster: Cluster, site: Site) -> bool:
         """Whether the manager (and JupyterLab, when asked for) answers."""
@@ -616,7 +666,7 @@ class Factory:
         await self.head.stop(cluster)
         await self._remove_staged_files(cluster)
         cluster.conditions = []
-        self.move(cluster, ClusterState.TERMINATED, "terminated: no pilot or head left")
+        self.move(cluster, ClusterState.TERMINATED, "no pilot or head left")
 
     async def _manager_idle(self, cluster: Cluster) -> bool:
         """Whether the manager has no task left for any worker: then there is nothing to drain."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import asyncssh
+from vc3tui.engine.sshlib import asyncssh
 
 from vc3tui.engine.questions import QuestionChannel, QuestionKind
+from vc3tui.engine.ssh_config import Route
 
 
 HOST_KEY_TIMEOUT = 15.0
@@ -44,22 +45,25 @@ class HostKeys:
             out.write(line)
 
     async def ensure_trusted(
-        self, host: str, port: int, questions: QuestionChannel, *, accept: str | None = None, about: str = ""
+        self, route: Route, questions: QuestionChannel, *, accept: str | None = None, about: str = ""
     ) -> asyncssh.SSHKnownHosts:
-        """Known hosts to connect with; an unknown host is asked about (or `accept`ed by fingerprint)."""
+        """Known hosts to connect with; an unknown host is asked about (or `accept`ed by fingerprint).
+        The key is looked at the way the login goes (through the user's ProxyJump, say) and filed
+        under the host and port it belongs to, as OpenSSH files it."""
+        host, port = route.key_host, route.port
         trusted = self.trusted_keys(host, port)
         # Ask only for the key types we already trust, so a host offering another type is refused.
         algorithms = sorted({alg.decode() for key in trusted for alg in key.sig_algorithms}) or ()
         try:
             offered = await asyncio.wait_for(
-                asyncssh.get_server_host_key(host, port, server_host_key_algs=algorithms), HOST_KEY_TIMEOUT
+                asyncssh.get_server_host_key(route.alias, port, server_host_key_algs=algorithms), HOST_KEY_TIMEOUT
             )
         except (asyncssh.DisconnectError, ConnectionResetError):
             if not algorithms:
                 raise
             # OpenSSH just drops a client whose key types it has none of: ask once more, unrestricted,
             # to say what it offers instead (a reset for another reason fails again here)
-            other = await asyncio.wait_for(asyncssh.get_server_host_key(host, port), HOST_KEY_TIMEOUT)
+            other = await asyncio.wait_for(asyncssh.get_server_host_key(route.alias, port), HOST_KEY_TIMEOUT)
             instead = f": it offers {other.get_algorithm()} {other.get_fingerprint('sha256')}" if other else ""
             raise HostKeyError(
                 f"{host_pattern(host, port)} no longer offers a host key of the type we trust ({', '.join(algorithms)}){instead}; "

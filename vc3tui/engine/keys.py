@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
+from vc3tui.engine.sshlib import asyncssh
 
 
 class KeyFileError(Exception):

@@ -119,9 +119,11 @@ class HeadPlacement(StrEnum):
 
 
 class NodeShape(Strict):
-    cores: int = Field(1, gt=0)
-    memory_mb: int = Field(1000, gt=0)
-    disk_mb: int = Field(1000, gt=0)
+    """What one node offers; None where the site's guide does not say."""
+
+    cores: int | None = Field(None, gt=0)
+    memory_mb: int | None = Field(None, gt=0)
+    disk_mb: int | None = Field(None, gt=0)
 
 
 class Resource(Strict):
@@ -132,7 +134,7 @@ class Resource(Strict):
     organization: str = ""
     description: str = ""
     login_hosts: list[HostName] = Field(default_factory=list)
-    port: int = Field(22, ge=1, le=65535)
+    port: int | None = Field(None, ge=1, le=65535, description="the SSH port; empty: ~/.ssh/config's Port for the host, else 22")
     batch: BatchKind
     partition: BatchToken | None = None
     node: NodeShape = Field(default_factory=NodeShape)
@@ -141,6 +143,8 @@ class Resource(Strict):
     scratch_dir: ScratchPath | None = None
     shared_filesystem: bool = Field(True, description="compute nodes see the login node's files; false: pilots carry the builder")
     docs_url: str = ""
+    mfa: str = Field("", description="how the site asks for a second factor, as its guide says; empty: not stated")
+    retired: int | None = Field(None, ge=1990, le=2100, description="the year the site went out of service; never offered for new allocations")
     poll_interval: Duration = 30
     max_channels: int = Field(4, ge=2, le=64)
     batch_options: list[BatchOption] = Field(default_factory=list, description="extra directives, e.g. --qos=debug")

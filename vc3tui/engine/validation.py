@@ -114,28 +114,32 @@ class Checks:
         return self.executor
 
     async def resolve(self) -> str:
-        target = self.ssh.target
+        where = self.ssh.route
+        if where.through:
+            return f"{where.hostname} is reached through {where.through} (~/.ssh/config): the login checks it"
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(target.host, target.port)
+            infos = await asyncio.get_running_loop().getaddrinfo(where.hostname, where.port)
         except OSError as exc:
-            raise StageFailed(f"{target.host} does not resolve ({exc.strerror or exc})", "check the host name for typos, or connect the VPN the site needs") from None
+            raise StageFailed(f"{where.hostname} does not resolve ({exc.strerror or exc})", "check the host name for typos, or connect the VPN the site needs") from None
         return ", ".join(sorted({info[4][0] for info in infos}))
 
     async def tcp(self) -> str:
-        target = self.ssh.target
+        where = self.ssh.route
+        if where.through:
+            return f"port {where.port} is reached through {where.through}: the login checks it"
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port), 15)
+            _, writer = await asyncio.wait_for(asyncio.open_connection(where.hostname, where.port), 15)
         except (OSError, asyncio.TimeoutError) as exc:
             raise StageFailed(
-                f"{target.host}:{target.port} does not answer ({getattr(exc, 'strerror', None) or type(exc).__name__})",
+                f"{where.hostname}:{where.port} does not answer ({getattr(exc, 'strerror', None) or type(exc).__name__})",
                 "check the port; the site may allow SSH only from its network or VPN",
             ) from None
         writer.close()
-        return f"port {target.port} open"
+        return f"port {where.port} open"
 
     async def host_key(self) -> str:
         target = self.ssh.target
-        await self.ssh.host_keys.ensure_trusted(target.host, target.port, self.ssh.questions, accept=target.accept_host_key, about=target.about)
+        await self.ssh.host_keys.ensure_trusted(self.ssh.route, self.ssh.questions, accept=target.accept_host_key, about=target.about)
         return "trusted"
 
     async def authenticate(self) -> str:

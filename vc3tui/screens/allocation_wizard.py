@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -20,8 +20,9 @@ from vc3tui.engine.catalog import LOCAL
 from vc3tui.engine.executors.ssh import SSHError
 from vc3tui.engine.hostkeys import HostKeyError
 from vc3tui.engine.keys import KeyFileError, authorized_keys_script, load_public
-from vc3tui.engine.models import Allocation
+from vc3tui.engine.models import Allocation, BatchKind, Resource
 from vc3tui.engine.questions import NoAnswer
+from vc3tui.engine.ssh_config import host_entries, route
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.tomlfile import field_problems
 from vc3tui.screens.validation_report import ValidationReport
@@ -56,6 +57,10 @@ class AllocationWizardScreen(Screen[str | None]):
                 yield Static("Which site, and who are you there? vc3tui logs in as you, with a key it makes for this allocation.", classes="hint")
                 yield Label("Resource")
                 yield Select(self._resources(), prompt="pick a resource", id="resource")
+                yield Label("Or a Host of your ~/.ssh/config (its HostName, Port, User, ProxyJump and key are used)")
+                yield Select([(host, host) for host in host_entries()], prompt="none", id="ssh-host")
+                yield Label("Its batch system", id="ssh-batch-label")
+                yield Select([(kind.value, kind.value) for kind in BatchKind if kind is not BatchKind.FORK], value="slurm", allow_blank=False, id="ssh-batch")
                 yield Label("Login name on the site (empty: the same as here)")
                 yield Input(id="login-name")
                 yield Label("Allocation name")
@@ -87,10 +92,11 @@ class AllocationWizardScreen(Screen[str | None]):
         yield Footer()
 
     def _resources(self) -> list[tuple[str, str]]:
-        catalog = self.app.engine.catalog
+        """Current sites (a retired one only when it is this allocation's own)."""
+        own = self.allocation.resource if self.allocation else None
         return [
             (" · ".join(filter(None, (r.name, r.display_name, r.batch.value))), r.name)
-            for r in catalog.sorted() if r.name != LOCAL
+            for r in self.app.engine.catalog.sorted(retired=True) if r.name != LOCAL and (r.retired is None or r.name == own)
         ]  # fmt: skip
 
     def on_mount(self) -> None:
@@ -105,6 +111,8 @@ class AllocationWizardScreen(Screen[str | None]):
                 self.query_one(field).disabled = True
             if allocation.key_path:
                 self._key_made(allocation)
+        for widget in ("#ssh-batch-label", "#ssh-batch"):
+            self.query_one(widget).display = False
         self.show_step(self.start)
 
     # moving between steps
@@ -141,10 +149,49 @@ class AllocationWizardScreen(Screen[str | None]):
     def action_close(self) -> None:
         self.dismiss(self.allocation.name if self.allocation else None)
 
+    @on(Select.Changed, "#ssh-host")
+    def ssh_host_picked(self, event: Select.Changed) -> None:
+        """A config Host fills the login and key it names, and the resource that logs in there
+        (one is added to resources.toml at Next when none does yet)."""
+        new = not event.select.is_blank() and self._resource_for(str(event.value)) is None
+        for widget in ("#ssh-batch-label", "#ssh-batch"):
+            self.query_one(widget).display = new
+        if event.select.is_blank():
+            return
+        host = str(event.value)
+        found = self._resource_for(host)
+        if found is not None:
+            self.query_one("#resource", Select).value = found
+        way = route(host)
+        self.query_one("#login-name", Input).value = way.user or ""
+        self.query_one("#key-path", Input).value = next((f for f in way.identity_files if Path(f).is_file()), "")
+        if not self.query_one("#name", Input).value:
+            self.query_one("#name", Input).value = host
+
+    def _resource_for(self, host: str) -> str | None:
+        return next((r.name for r in self.app.engine.catalog.sorted() if r.login_hosts[:1] == [host]), None)
+
+    def _add_ssh_resource(self) -> bool:
+        """The resource for a config Host that none logs in to yet: saved in resources.toml."""
+        host = str(self.query_one("#ssh-host", Select).value)
+        try:
+            resource = Resource(name=host, login_hosts=[host], batch=self.query_one("#ssh-batch", Select).value)
+        except ValidationError as exc:
+            self.problem("\n".join(field_problems(Resource, exc)))
+            return False
+        self.app.engine.save_resource(resource)
+        resources = self.query_one("#resource", Select)
+        resources.set_options(self._resources())
+        resources.value = resource.name
+        return True
+
     @work(exclusive=True, group="wizard")
     async def action_next(self) -> None:
         step = self.step
         if step == "login":
+            ssh_host = self.query_one("#ssh-host", Select)
+            if not ssh_host.is_blank() and self._resource_for(str(ssh_host.value)) is None and not self._add_ssh_resource():
+                return
             if self.query_one("#resource", Select).is_blank():
                 self.problem("pick a resource first (the Resources view adds one that is not listed)")
                 return
@@ -188,7 +235,7 @@ class AllocationWizardScreen(Screen[str | None]):
         pair = load_public(Path(allocation.key_path))
         self.query_one("#key-made", Static).update(f"key {pair.private}\n{pair.fingerprint}")
         self.query_one("#paste-line", Static).update(authorized_keys_script(pair.public_line))
-        for field in ("#key-path", "#passphrase", "#login-name", "#account", "#resource", "#name"):
+        for field in ("#key-path", "#passphrase", "#login-name", "#account", "#resource", "#ssh-host", "#name"):
             self.query_one(field).disabled = True
 
     def action_copy(self) -> None:

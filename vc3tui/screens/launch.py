@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from pydantic import ValidationError
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -19,7 +19,8 @@ from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
 from vc3tui.engine.durations import format_duration, parse_duration
 from vc3tui.engine.engine import EngineError
-from vc3tui.engine.models import Blueprint, MiddlewareKind
+from vc3tui.engine.models import AllocationUse, Blueprint, Environment, MiddlewareKind
+from vc3tui.engine.software import software_summary
 from vc3tui.engine.tomlfile import FileErrors, field_problems
 from vc3tui.new_blueprint import blueprint_from_flags
 
@@ -57,6 +58,8 @@ class LaunchScreen(ModalScreen[str | None]):
             yield Select([(name, name) for name in self.environments], prompt="none", id="environment")
             yield Label("Packages from the builder's recipes")
             yield SelectionList[str](*[(name, name) for name in self.packages], id="packages")
+            yield Label("Software (each site's builder says at launch where every piece comes from)")
+            yield Static("", id="software", markup=False)
             yield Label("Allocations (where the pilots run)")
             yield SelectionList[str](*[(name, name, name == "local") for name in self.allocations], id="allocations")
             yield Label("Workers, and each one's walltime")
@@ -79,6 +82,22 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
+        self.show_software()
+
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged, "#packages")
+    def show_software(self) -> None:
+        """What the middleware and the picked packages bring, and from where."""
+        environment = self.query_one("#environment", Select).value
+        middleware = MiddlewareKind(self.query_one("#middleware", Select).value)
+        blueprint = Blueprint(
+            name="form", middleware=middleware, allocations=[AllocationUse(name="local")],
+            environment=Environment(
+                name=environment if isinstance(environment, str) else None,
+                require=list(self.query_one("#packages", SelectionList).selected), pip=self.carried_pip,
+            ),
+        )  # fmt: skip
+        self.query_one("#software", Static).update("; ".join(software_summary(blueprint)) or "nothing beyond the site's own")
 
     def value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
@@ -149,6 +168,7 @@ class LaunchScreen(ModalScreen[str | None]):
             for value in chosen:
                 choices.select(value)
         self.carried_pip = list(blueprint.environment.pip)
+        self.show_software()
         self.problems([])
         self.notify(f"loaded {path}" + (f" (pip: {' '.join(self.carried_pip)})" if self.carried_pip else ""), markup=False)
 

@@ -17,11 +17,19 @@ from vc3tui.engine.numbers import whole_number
 
 TEXT_FIELDS = (
     ("name", "Name"), ("display_name", "Display name"), ("organization", "Organization"),
-    ("login_hosts", "Login hosts (space separated)"), ("port", "SSH port"), ("partition", "Partition or queue"),
-    ("cores", "Cores per node"), ("memory_mb", "Memory per node (MB)"), ("disk_mb", "Disk per node (MB)"),
+    ("login_hosts", "Login hosts (space separated; a Host of ~/.ssh/config works too)"), ("port", "SSH port (empty: ~/.ssh/config's, else 22)"),
+    ("partition", "Partition or queue"), ("cores", "Cores per node (empty: not known)"), ("memory_mb", "Memory per node (MB)"),
+    ("disk_mb", "Disk per node (MB)"),
     ("native_os", "OS, e.g. rocky:9"), ("features", "Features (space separated)"), ("scratch_dir", "Scratch dir"),
     ("description", "Description"),
 )  # fmt: skip
+
+CARRIED = ("batch_options", "docs_url", "mfa", "retired", "poll_interval", "max_channels")
+"""Fields the form has no input for: an edited resource keeps them."""
+
+
+def blank(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 class ResourceFormScreen(ModalScreen[str | None]):
@@ -37,10 +45,10 @@ class ResourceFormScreen(ModalScreen[str | None]):
         r = self.resource
         values = {
             "name": r.name, "display_name": r.display_name, "organization": r.organization, "login_hosts": " ".join(r.login_hosts),
-            "port": str(r.port), "partition": r.partition or "", "cores": str(r.node.cores), "memory_mb": str(r.node.memory_mb),
-            "disk_mb": str(r.node.disk_mb), "native_os": r.native_os, "features": " ".join(r.features), "scratch_dir": r.scratch_dir or "",
+            "port": blank(r.port), "partition": r.partition or "", "cores": blank(r.node.cores), "memory_mb": blank(r.node.memory_mb),
+            "disk_mb": blank(r.node.disk_mb), "native_os": r.native_os, "features": " ".join(r.features), "scratch_dir": r.scratch_dir or "",
             "description": r.description,
-        } if r else {"port": "22", "cores": "1", "memory_mb": "1000", "disk_mb": "1000"}  # fmt: skip
+        } if r else {}  # fmt: skip
         with VerticalScroll(classes="dialog form"):
             yield Static(f"{'Edit' if r else 'Add'} a resource   (ctrl+s save, esc cancel)", classes="question")
             yield Static("", id="problems", classes="problem", markup=False)
@@ -66,8 +74,8 @@ class ResourceFormScreen(ModalScreen[str | None]):
     def action_save(self) -> None:
         problems = self.query_one("#problems", Static)
         text = {field: self.value(field) for field in ("port", "cores", "memory_mb", "disk_mb")}
-        number = {field: whole_number(value) for field, value in text.items()}
-        bad = [f"{field}: expected a whole number, got {text[field]!r}" for field, value in number.items() if value is None]
+        number = {field: whole_number(value) if value else None for field, value in text.items()}
+        bad = [f"{field}: expected a whole number, got {text[field]!r}" for field, value in number.items() if value is None and text[field]]
         if bad:
             problems.update("\n".join(bad))
             problems.scroll_visible()
@@ -81,8 +89,7 @@ class ResourceFormScreen(ModalScreen[str | None]):
                 native_os=self.value("native_os") or "unknown", features=self.value("features").split(),
                 scratch_dir=self.value("scratch_dir") or None, description=self.value("description"),
                 shared_filesystem=self.query_one("#shared_filesystem", Checkbox).value,
-                **({"batch_options": self.resource.batch_options, "docs_url": self.resource.docs_url,
-                    "poll_interval": self.resource.poll_interval, "max_channels": self.resource.max_channels} if self.resource else {}),
+                **({field: getattr(self.resource, field) for field in CARRIED} if self.resource else {}),
             )  # fmt: skip
         except ValidationError as exc:
             problems.update("\n".join(field_problems(Resource, exc)))

@@ -1,6 +1,6 @@
 """Resources view: the catalog (shipped profiles, this machine measured, the user's own), with
 what a node offers and which batch system runs it; `n` adds a resource, `e` edits one (a shipped
-one is overridden in the user's file), `d` removes a user resource."""
+one is overridden in the user's file), `d` removes a user resource, `a` shows retired sites too."""
 
 from __future__ import annotations
 
@@ -21,14 +21,16 @@ COLUMNS = (("Name", 14), ("Organization", 28), ("Cores", 5), ("Memory", 7), ("St
 """Columns and their widths: long organization names are cut, not allowed to push the rest off."""
 
 
-def size(megabytes: int) -> str:
+def size(megabytes: int | None) -> str:
+    if megabytes is None:
+        return "-"
     return f"{megabytes / 1000:.0f} GB" if megabytes >= 1000 else f"{megabytes} MB"
 
 
 def cells(resource: Resource, origin: str) -> tuple[Text | str, ...]:
     node = resource.node
     return (
-        Text(resource.name), Text(resource.organization or "-", overflow="ellipsis", no_wrap=True), str(node.cores), size(node.memory_mb),
+        Text(resource.name), Text(resource.organization or "-", overflow="ellipsis", no_wrap=True), str(node.cores or "-"), size(node.memory_mb),
         size(node.disk_mb), Text(resource.native_os), Text(" ".join(resource.features) or "-"), resource.batch.value, origin,
     )  # fmt: skip
 
@@ -40,8 +42,10 @@ class ResourcesScreen(TableFilter, Screen[None]):
         Binding("n", "add", "Add"),
         Binding("e", "edit", "Edit"),
         Binding("d", "remove", "Remove"),
+        Binding("a", "retired", "Retired on/off", tooltip="list the sites that went out of service too"),
     ]
     filtered_table = "#resources"
+    show_retired = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,7 +72,7 @@ class ResourcesScreen(TableFilter, Screen[None]):
         select = select or (current.name if current else None)
         table = self.query_one(DataTable)
         table.clear()
-        for resource in catalog.sorted():
+        for resource in catalog.sorted(retired=self.show_retired):
             row = cells(resource, catalog.origin.get(resource.name, ""))
             if not self.text_filter or any(self.text_filter in str(cell).lower() for cell in row):
                 table.add_row(*row, key=resource.name)
@@ -76,6 +80,11 @@ class ResourcesScreen(TableFilter, Screen[None]):
             table.move_cursor(row=table.get_row_index(select))
 
     def filter_changed(self) -> None:
+        self.show_rows()
+
+    def action_retired(self) -> None:
+        self.show_retired = not self.show_retired
+        self.sub_title = "with retired sites" if self.show_retired else ""
         self.show_rows()
 
     def selected(self) -> Resource | None:

@@ -21,12 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
+from vc3tui.engine.sshlib import asyncssh
 
 from vc3tui.engine.batch.wrapper import kill_groups_script
 from vc3tui.engine.hostkeys import HostKeys
 from vc3tui.engine.interfaces import CommandFailed, CommandResult
 from vc3tui.engine.questions import NoAnswer, QuestionChannel, QuestionKind
+from vc3tui.engine.ssh_config import Route, route
 from vc3tui.engine.states import AllocationState
 
 # Started as `python3 -c DETACH LOG CWD PIDFILE ARGV...`: forks a session leader that outlives its
@@ -76,7 +77,7 @@ class SSHTarget:
     """Where and as whom to log in; None values are left to ~/.ssh/config."""
 
     host: str
-    port: int = 22
+    port: int | None = None
     login: str | None = None
     key_path: Path | None = None
     passphrase: str | None = None
@@ -205,9 +206,10 @@ class SSHExecutor:
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         target = self.target
+        where = self.route
         # a host we trust is checked by the login itself, against the key types we trust (no
         # second connection to look at its key first: on a far site that is two round trips)
-        trusted = bool(self.host_keys.trusted_keys(target.host, target.port))
+        trusted = bool(self.host_keys.trusted_keys(where.key_host, where.port))
         known = self.host_keys.known() if trusted else await self._trust()
         options: dict = {
             "known_hosts": known,
@@ -219,7 +221,7 @@ class SSHExecutor:
         }
         if target.login:
             options["username"] = target.login
-        if target.port != 22:
+        if target.port is not None:
             options["port"] = target.port
         if target.key_path is not None:
             options["client_keys"] = [await self._keypair(target.key_path)]
@@ -244,7 +246,12 @@ class SSHExecutor:
 
     async def _trust(self) -> asyncssh.SSHKnownHosts:
         target = self.target
-        return await self.host_keys.ensure_trusted(target.host, target.port, self.questions, accept=target.accept_host_key, about=target.about)
+        return await self.host_keys.ensure_trusted(self.route, self.questions, accept=target.accept_host_key, about=target.about)
+
+    @property
+    def route(self) -> Route:
+        """Where the login goes, by ~/.ssh/config as it is now (HostName, Port, ProxyJump, ...)."""
+        return route(self.target.host, self.target.port)
 
     async def _keypair(self, path: Path) -> asyncssh.SSHKeyPair:
         """The allocation's key; a passphrase-protected one is unlocked by asking the user once."""
