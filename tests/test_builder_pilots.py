@@ -16,7 +16,7 @@ from tests.test_builder_wrappers import stand_in
 from vc3tui.engine.batch.fork import ForkBatch
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.executors.local import LocalExecutor
-from vc3tui.engine.factory import Site
+from vc3tui.engine.site import Site
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Environment, Pilot, pilot_tag
 from vc3tui.engine.staging import builder_digest, embedded_builder

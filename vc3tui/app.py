@@ -9,22 +9,38 @@ from textual.binding import Binding
 
 from vc3tui.engine.engine import Engine
 from vc3tui.live import StoreChanged, feed
-from vc3tui.screens.allocations import AllocationsScreen
 from vc3tui.screens.clusters import ClustersScreen
 from vc3tui.screens.jump import JumpScreen
 from vc3tui.screens.keys import KeysScreen
-from vc3tui.screens.projects import ProjectsScreen
 from vc3tui.screens.question import QuestionScreen
-from vc3tui.screens.resources import ResourcesScreen
 from vc3tui.screens.quit import QuitChoice, QuitScreen
 from vc3tui.engine.settings import remember, setting
 from vc3tui.themes import DEFAULT_THEME, load_themes
 
 
+def resources_screen():
+    from vc3tui.screens.resources import ResourcesScreen
+
+    return ResourcesScreen()
+
+
+def allocations_screen():
+    from vc3tui.screens.allocations import AllocationsScreen
+
+    return AllocationsScreen()
+
+
+def projects_screen():
+    from vc3tui.screens.projects import ProjectsScreen
+
+    return ProjectsScreen()
+
+
 class VC3App(App[None]):
     TITLE = "vc3tui"
     CSS_PATH = "app.tcss"
-    MODES = {"clusters": ClustersScreen, "resources": ResourcesScreen, "allocations": AllocationsScreen, "projects": ProjectsScreen}
+    MODES = {"clusters": ClustersScreen, "resources": resources_screen, "allocations": allocations_screen, "projects": projects_screen}
+    """The views; all but the first are imported when first opened, so the first frame comes sooner."""
     DEFAULT_MODE = "clusters"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),

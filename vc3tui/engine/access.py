@@ -1,30 +1,34 @@
 """Getting into an allocation's site: its executor, its key, installing the key, validating.
 
 One executor per allocation, kept for the life of the engine, so a site that asks for MFA asks
-once per session, not per command.
+once per session, not per command. SSH (asyncssh, a fifth of a second to import) is imported on
+first use: showing a view needs none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vc3tui.engine.catalog import LOCAL, Catalog
 from vc3tui.engine.executors.local import LocalExecutor
-from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget
-from vc3tui.engine.hostkeys import HostKeys
 from vc3tui.engine.interfaces import Executor
-from vc3tui.engine.keys import KeyPair, authorized_keys_script, certificate_expiry, check_private_key_file, create_key, load_public
 from vc3tui.engine.models import Allocation, Resource, StageResult
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.ssh_config import route
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.store import AsyncStore, Store
-from vc3tui.engine.validation import expand_remote_path, validate
+
+if TYPE_CHECKING:
+    from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget
+    from vc3tui.engine.hostkeys import HostKeys
+    from vc3tui.engine.keys import KeyPair
 
 
 class AccessError(Exception):
@@ -37,10 +41,15 @@ class SiteAccess:
         self.store = store
         self.catalog = catalog
         self.questions = questions
-        self.host_keys = HostKeys(dirs.data / "known_hosts")
         self.local = LocalExecutor()
         self._executors: dict[str, SSHExecutor] = {}
         self.on_state_change: Callable[[str, AllocationState], None] | None = None
+
+    @functools.cached_property
+    def host_keys(self) -> HostKeys:
+        from vc3tui.engine.hostkeys import HostKeys
+
+        return HostKeys(self.dirs.data / "known_hosts")
 
     def resource_of(self, allocation: Allocation) -> Resource:
         resource = self.catalog().get(allocation.resource)
@@ -52,6 +61,9 @@ class SiteAccess:
         resource = self.resource_of(allocation)
         if not resource.login_hosts:
             raise AccessError(f"resource {resource.name} has no login host; set login_hosts")
+        from vc3tui.engine.executors.ssh import SSHTarget
+        from vc3tui.engine.keys import check_private_key_file
+
         key = Path(allocation.key_path) if allocation.key_path and use_keys else None
         if key is not None:
             check_private_key_file(key)
@@ -71,6 +83,8 @@ class SiteAccess:
         (vc3tui running on the site's login node itself), run here."""
         if allocation.resource == LOCAL or not self.resource_of(allocation).login_hosts:
             return self.local
+        from vc3tui.engine.executors.ssh import SSHExecutor
+
         existing = self._executors.get(allocation.name)
         if existing is None or (accept_host_key and existing.target.accept_host_key != accept_host_key):
             existing = SSHExecutor(
@@ -105,6 +119,8 @@ class SiteAccess:
     ) -> tuple[Allocation, KeyPair]:
         """A new allocation with its key pair; or the user's login and key for one a project
         imported ("needs your login"), keeping its resource, account and owner."""
+        from vc3tui.engine.keys import certificate_expiry, create_key, load_public
+
         fresh = Allocation(name=name, resource=resource, login=login, account=account)  # every field checked before any file is made
         existing = await self.store.run(Store.allocation, name)
         claimed = existing is not None and existing.state is AllocationState.NEEDS_LOGIN and not existing.key_path
@@ -137,6 +153,9 @@ class SiteAccess:
         A login that took a one-time code becomes the allocation's kept connection, so validating
         next does not ask for another code (the key alone never gets in there); any other login is
         closed, and the validation proves the key by logging in with it."""
+        from vc3tui.engine.executors.ssh import SSHExecutor
+        from vc3tui.engine.keys import authorized_keys_script, load_public
+
         pair = load_public(Path(allocation.key_path))
         executor = SSHExecutor(
             self.target(allocation, accept_host_key=accept_host_key, use_keys=False), self.host_keys, self.questions,
@@ -163,6 +182,9 @@ class SiteAccess:
         self, allocation: Allocation, *, accept_host_key: str | None = None, on_stage: Callable[[StageResult], None] | None = None
     ) -> Allocation:
         """Run the stages, keep the report on the allocation, and set its state from the outcome."""
+        from vc3tui.engine.keys import certificate_expiry
+        from vc3tui.engine.validation import expand_remote_path, validate
+
         resource = self.resource_of(allocation)
         executor = self.executor(allocation, accept_host_key=accept_host_key)
         report = await validate(resource, executor, on_stage, account=allocation.account, installation_id=self.store.store.installation_id)

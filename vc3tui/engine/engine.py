@@ -8,6 +8,7 @@ happened from the event stream and from the store, never by blocking on a site.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import shlex
@@ -17,26 +18,29 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.blueprint import load_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, load_catalog, remove_user_resource, save_user_resource
 from vc3tui.engine.interfaces import Executor
-from vc3tui.engine.executors.ssh import in_dir, with_env
 from vc3tui.engine.staging import embedded_builder, stage_builder
-from vc3tui.engine.factory import Factory, Site
 from vc3tui.engine.middleware import middleware_for
-from vc3tui.engine.middleware.jupyter import TOKEN_FILE
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, HeadPlacement, Pilot, Resource
 from vc3tui.engine.paths import Dirs, shipped_dir
-from vc3tui.engine.projects import Projects
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.redaction import Redactor
+from vc3tui.engine.shell import in_dir, with_env
+from vc3tui.engine.site import Site
 from vc3tui.engine.software import with_middleware_software
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import PilotLine, AsyncStore, CycleWrites, Store, default_owner
 from vc3tui.engine.numbers import whole_number
+
+if TYPE_CHECKING:
+    from vc3tui.engine.factory import Factory
+    from vc3tui.engine.projects import Projects
 
 LEASE_TTL = 30.0
 
@@ -64,10 +68,15 @@ class Engine:
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
         self.access = SiteAccess(self.dirs, self.store, lambda: self.catalog, self.questions)
-        self.projects = Projects(self)
         self._allocations: dict[str, Allocation] = {}
         self._builders: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._committed = asyncio.Condition()
+
+    @functools.cached_property
+    def projects(self) -> Projects:
+        from vc3tui.engine.projects import Projects  # not needed to show the first view
+
+        return Projects(self)
 
     @property
     def installation_id(self) -> str:
@@ -179,6 +188,8 @@ class Engine:
             return True
         if not await self.renew_lease(cluster_id):
             return False
+        from vc3tui.engine.factory import Factory  # the loop, its head and gate: not needed to show a view
+
         cluster = await self.store.run(Store.cluster, cluster_id)
         factory = Factory(self, cluster_id, middleware_for(cluster.blueprint.middleware))
         task = asyncio.create_task(factory.run(), name=f"factory-{cluster.name}")
@@ -321,6 +332,8 @@ class Engine:
         cluster = (await self.status(cluster_id)).cluster
         if not cluster.head or "jupyter" not in cluster.head.ports:
             return None
+        from vc3tui.engine.middleware.jupyter import TOKEN_FILE
+
         site = self.head_site(cluster)
         token = (await site.executor.get(f"{site.workdir}/secrets/{TOKEN_FILE}")).decode().strip()
         host, port = await site.executor.forward("127.0.0.1", cluster.head.ports["jupyter"])

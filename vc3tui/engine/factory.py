@@ -14,7 +14,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.jupyter import TOKEN_FILE, jupyter_port
 from vc3tui.engine.models import Cluster, Condition, Event, Head, HeadPlacement, Pilot, pilot_lifetime
 from vc3tui.engine.software import SoftwareMissing, check_software
+from vc3tui.engine.site import Site
 from vc3tui.engine.spread import spread
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
 from vc3tui.engine.store import CycleWrites, Store
@@ -42,22 +43,6 @@ BUILDER_ERROR = "vc3-builder: error:"
 """How the builder starts the line that says why it failed."""
 LOG_TAIL_LINES = 5
 BUILD_REPORT_EVERY = 1.0
-
-
-@dataclass(frozen=True)
-class Site:
-    """One allocation as the factory uses it: where commands run, which batch system, its pilots' dir."""
-
-    allocation: str
-    executor: Executor
-    batch: BatchSystem
-    workdir: str
-    poll_interval: float
-    host: str = "localhost"
-    account: str | None = None
-    partition: str | None = None
-    batch_options: tuple[str, ...] = ()
-    shared_filesystem: bool = True
 
 
 class Factory:

@@ -24,7 +24,7 @@ from vc3tui.engine.models import Cluster
 
 if TYPE_CHECKING:
     from vc3tui.engine.engine import Engine
-    from vc3tui.engine.factory import Site
+    from vc3tui.engine.site import Site
 
 GATE_FILE = "manager-listening"
 GATE_WAIT = 10

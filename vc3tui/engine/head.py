@@ -24,7 +24,7 @@ from vc3tui.engine.states import PilotStage, PilotState
 
 if TYPE_CHECKING:
     from vc3tui.engine.engine import Engine
-    from vc3tui.engine.factory import Site
+    from vc3tui.engine.site import Site
 
 STOP_GRACE = 10.0
 ALIVE = (PilotState.QUEUED, PilotState.RUNNING, PilotState.HELD, PilotState.UNKNOWN)

@@ -13,9 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vc3tui.engine.sshlib import asyncssh  # noqa: F401  (its config module needs the filtered import)
-from asyncssh.config import SSHClientConfig  # noqa: E402
-
 DEFAULT_PORT = 22
 
 
@@ -49,7 +46,11 @@ class Route:
 
 
 def route(host: str, port: int | None = None, *, path: Path | None = None) -> Route:
-    """Where `ssh host` (with `-p port` when given) connects, by the user's config."""
+    """Where `ssh host` (with `-p port` when given) connects, by the user's config (read by
+    asyncssh's own parser, imported here: the app's first frame needs none of asyncssh)."""
+    from vc3tui.engine.sshlib import asyncssh  # noqa: F401  (the filtered import comes first)
+    from asyncssh.config import SSHClientConfig
+
     path = path or config_path()
     paths = [path] if path.is_file() else []
     config = SSHClientConfig.load(None, paths, False, False, False, getpass.getuser(), (), host, port if port else ())

@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import shlex
-import tarfile
 from collections.abc import Sequence
 
 from vc3tui.engine.interfaces import CommandFailed, Executor
@@ -107,6 +106,8 @@ def embedded_builder() -> tuple[str, ...]:
     """The builder carried inside the pilot script, for sites whose compute nodes do not see the
     login node's files (OSG, HTCondor pools): a gzipped tar in base64, unpacked once per node
     into $TMPDIR. The tar is byte-for-byte reproducible, so the folder name is its hash."""
+    import tarfile  # a pilot-carried builder's only user: not imported to show a view
+
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
         for name, data in builder_files().items():

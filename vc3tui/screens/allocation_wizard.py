@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, ContentSwitcher, Header, Input, Label, Select, Static
 
 from vc3tui.engine.access import AccessError
 from vc3tui.engine.catalog import LOCAL
@@ -26,6 +26,7 @@ from vc3tui.engine.ssh_config import host_entries, route
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.tomlfile import field_problems
 from vc3tui.screens.validation_report import ValidationReport
+from vc3tui.widgets.footer import KeyFooter
 
 STEPS = ("login", "key", "install", "validate")
 TITLES = ("Log into the resource", "The key", "Install it", "Validate")
@@ -89,7 +90,7 @@ class AllocationWizardScreen(Screen[str | None]):
             yield Button("Back", id="back")
             yield Button("Validate again", id="revalidate")
             yield Button("Next", id="next", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def _resources(self) -> list[tuple[str, str]]:
         """Current sites (a retired one only when it is this allocation's own)."""

@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from vc3tui.engine.catalog import LOCAL
 from vc3tui.engine.engine import EngineError
@@ -20,6 +20,7 @@ from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.allocation_wizard import AllocationWizardScreen
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
+from vc3tui.widgets.footer import KeyFooter
 
 COLUMNS = (("Name", 12), ("Resource", 12), ("Login", 10), ("Account", 8), ("State", 16), ("Owner", 6), ("Reason", None))
 STATE_STYLE = {
@@ -59,7 +60,7 @@ class AllocationsScreen(TableFilter, Screen[None]):
         yield Header()
         yield DataTable(id="allocations", cursor_type="row", zebra_stripes=True)
         yield self.filter_box()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

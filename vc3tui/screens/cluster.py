@@ -12,7 +12,7 @@ from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Sparkline, Static
+from textual.widgets import DataTable, Header, Log, Sparkline, Static
 
 from vc3tui.engine.durations import format_duration
 from vc3tui.engine.models import Cluster
@@ -22,6 +22,7 @@ from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.filtering import TableFilter
 from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
+from vc3tui.widgets.footer import KeyFooter
 
 PILOT_COLUMNS = ("Pilot", "Allocation", "Job", "Stage", "Age", "Reason")
 HISTORY = 120
@@ -107,7 +108,7 @@ class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
         yield DataTable(id="pilots", cursor_type="row", zebra_stripes=True)
         yield Log(id="events", highlight=False, max_lines=500)
         yield self.filter_box()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#pilots", DataTable)

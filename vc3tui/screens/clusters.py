@@ -12,7 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from vc3tui.engine.durations import format_duration
 from vc3tui.engine.catalog import LOCAL
@@ -22,12 +22,11 @@ from vc3tui.engine.projects import ProjectError
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.tomlfile import FileErrors
 from vc3tui.live import Coalescer, StoreChanged
-from vc3tui.screens.cluster import ClusterScreen
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.screens.launch import LaunchScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
 from vc3tui.engine.numbers import whole_number
+from vc3tui.widgets.footer import KeyFooter
 
 COLUMNS = ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
 STATE_COLOUR = {
@@ -85,7 +84,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         yield DataTable(id="clusters", cursor_type="row", zebra_stripes=True)
         yield Static("", id="empty", classes="hint", markup=False)
         yield self.filter_box()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
@@ -139,6 +138,8 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
     def action_open(self) -> None:
         cluster = self.selected_cluster()
         if cluster is not None:
+            from vc3tui.screens.cluster import ClusterScreen  # opened on enter: not needed for the first frame
+
             self.app.push_screen(ClusterScreen(cluster.id))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -149,6 +150,8 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         engine = self.app.engine
         allocations = ["local", *sorted(a.name for a in await engine.allocations() if a.name != "local")]
         environments = sorted(e.name for e in await engine.environments() if e.name)
+        from vc3tui.screens.launch import LaunchScreen
+
         name = await self.app.push_screen_wait(LaunchScreen(allocations, environments, await engine.builder_packages()))
         if name:
             self.notify(f"{name}: launched; this window manages it", markup=False)

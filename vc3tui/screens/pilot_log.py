@@ -6,7 +6,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
+
+from vc3tui.widgets.footer import KeyFooter
 
 
 class PilotLogScreen(ModalScreen[None]):
@@ -21,7 +23,7 @@ class PilotLogScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"log of {self.label} (fetching...)", id="title", markup=False, classes="title")
         yield Log(id="log", highlight=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.action_reload()

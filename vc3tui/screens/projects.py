@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from vc3tui.engine.catalog import LOCAL
 from vc3tui.engine.engine import EngineError
@@ -22,6 +22,7 @@ from vc3tui.engine.projects import ProjectError, summary_lines
 from vc3tui.engine.tomlfile import FileErrors, validation_summary
 from vc3tui.live import Coalescer, StoreChanged
 from vc3tui.screens.fields import Field, FieldsScreen
+from vc3tui.widgets.footer import KeyFooter
 
 COLUMNS = (("Name", 14), ("Members", 7), ("Allocations", 11), ("Blueprints", 10), ("Clusters", 8))
 EMPTY_HINT = (
@@ -54,7 +55,7 @@ class ProjectsScreen(Screen[None]):
             with VerticalScroll(id="project-detail"):
                 yield Static("", id="detail", markup=False)
         yield Static(EMPTY_HINT, id="empty", classes="hint", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -9,13 +9,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from vc3tui.engine.models import Resource
 from vc3tui.engine.tomlfile import FileErrors
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.screens.resource_form import ResourceFormScreen
+from vc3tui.widgets.footer import KeyFooter
 
 COLUMNS = (("Name", 14), ("Organization", 28), ("Cores", 5), ("Memory", 7), ("Storage", 7), ("OS", 14), ("Features", 12), ("Batch", 6), ("From", 8))
 """Columns and their widths: long organization names are cut, not allowed to push the rest off."""
@@ -51,7 +52,7 @@ class ResourcesScreen(TableFilter, Screen[None]):
         yield Header()
         yield DataTable(id="resources", cursor_type="row", zebra_stripes=True)
         yield self.filter_box()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -27,6 +27,7 @@ from vc3tui.engine.batch.wrapper import kill_groups_script
 from vc3tui.engine.hostkeys import HostKeys
 from vc3tui.engine.interfaces import CommandFailed, CommandResult
 from vc3tui.engine.questions import NoAnswer, QuestionChannel, QuestionKind
+from vc3tui.engine.shell import in_dir, with_env
 from vc3tui.engine.ssh_config import Route, route
 from vc3tui.engine.states import AllocationState
 
@@ -430,15 +431,6 @@ class SSHExecutor:
             conn = await self.connection()
             self._forwards[key] = await conn.forward_local_port("127.0.0.1", 0, host, port)
         return "127.0.0.1", self._forwards[key].get_port()
-
-
-def with_env(argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """`exec env NAME=VALUE ... ARGV` for a remote shell, every word quoted."""
-    return f"exec env {' '.join(shlex.quote(f'{k}={v}') for k, v in env.items())} {shlex.join(argv)}"
-
-
-def in_dir(cwd: str, command: str) -> str:
-    return f"cd {shlex.quote(cwd)} && {command}"
 
 
 def _load_keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
