@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results import record  # noqa: E402
-from vc3tui.engine.batch.wrapper import MONITOR_SOURCE, render_wrapper  # noqa: E402
+from vc3tui.engine.pilot import MONITOR_SOURCE, render_wrapper  # noqa: E402
 from vc3tui.engine.paths import shipped_dir  # noqa: E402
 
 PILOTS = 8

@@ -33,7 +33,8 @@ from bench.results import note, record  # noqa: E402
 from tests.testbed import slurm as slurm_bed  # noqa: E402
 from tests.testbed import sshd as sshd_bed  # noqa: E402
 from vc3tui.engine.batch.slurm import SlurmBatch, parse_squeue  # noqa: E402
-from vc3tui.engine.batch.wrapper import expand, parse_probe  # noqa: E402
+from vc3tui.engine.pilot import parse_probe  # noqa: E402
+from vc3tui.engine.batch.jobs import expand  # noqa: E402
 from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget  # noqa: E402
 from vc3tui.engine.factory import Factory  # noqa: E402
 from vc3tui.engine.hostkeys import HostKeys  # noqa: E402

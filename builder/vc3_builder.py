@@ -1119,6 +1119,7 @@ def main(argv=None):
         QUIET = options.silent
         if options.log:
             try:
+                makedirs(os.path.dirname(os.path.abspath(options.log)))
                 LOG = open(options.log, "a")
             except OSError as exc:
                 raise BuilderError("--log {}: {}".format(options.log, exc.strerror))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import asyncssh
 
-from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import BatchKind, Resource
 from vc3tui.engine.states import AllocationState
@@ -23,11 +22,9 @@ def our_jobs(slurm, cluster_id: str) -> list[tuple[str, str, str]]:
 
 async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None = None) -> None:
     """A validated allocation on the test SLURM over SSH, its key installed and host key known."""
-    save_user_resource(
-        engine.dirs.user_resources,
+    engine.save_resource(
         Resource(name=f"site-{name}", login_hosts=["127.0.0.1"], port=bed.port, batch=BatchKind.SLURM, partition=partition, poll_interval=1),
     )
-    engine._catalog = None
     host_key = asyncssh.read_public_key(bed.root / "host_ed25519.pub")
     if not engine.access.host_keys.trusted_keys("127.0.0.1", bed.port):
         engine.access.host_keys.add("127.0.0.1", bed.port, host_key)

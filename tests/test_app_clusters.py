@@ -149,7 +149,7 @@ async def test_a_burst_of_engine_events_costs_at_most_one_refresh_per_cycle(dirs
 
         cycles = 30
         for n in range(cycles):
-            await engine.commit(CycleWrites(events=[Event(cluster_id="aaaaaaaa", kind="scale", message=f"cycle {n}.{k}") for k in range(5)]))
+            await engine.bus.commit(CycleWrites(events=[Event(cluster_id="aaaaaaaa", kind="scale", message=f"cycle {n}.{k}") for k in range(5)]))
         await pilot.pause(0.5)
         await shown(pilot, runs=before + 1)
         refreshes = screen.coalescer.runs - before

@@ -12,7 +12,7 @@ from vc3tui.engine.batch.condor import CondorBatch, condor_status, parse_condor_
 from vc3tui.engine.batch.lsf import LSFBatch, lsf_status, parse_bjobs
 from vc3tui.engine.batch.pbs import PBSBatch, our_subjobs, parse_qstat_full, pbs_status
 from vc3tui.engine.batch.sge import SGEBatch, parse_qstat_xml, sge_status
-from vc3tui.engine.batch.wrapper import Markers
+from vc3tui.engine.pilot import Markers
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
 from vc3tui.engine.states import PilotStage, PilotState

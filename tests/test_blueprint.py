@@ -126,7 +126,7 @@ def test_bad_blueprint_names_file_line_and_field(tmp_path: Path, what: str, text
     with pytest.raises(FileErrors) as caught:
         load_blueprint(path, allocations=ALLOCATIONS)
     first = str(caught.value.problems[0])
-    assert caught.value.problems[0].line == line, first
+    assert caught.value.located[0].line == line, first
     assert first.startswith(f"{tmp_path}/{expected}"), first
     assert "\n" not in first
 
@@ -135,7 +135,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     path = write(tmp_path, 'name = "a b"\nmiddleware = "x"\n[workers]\ncount = -1\n[[allocations]]\nname = "local"\n')
     with pytest.raises(FileErrors) as caught:
         load_blueprint(path, allocations=ALLOCATIONS)
-    assert [p.line for p in caught.value.problems] == [1, 2, 4]
+    assert [p.line for p in caught.value.located] == [1, 2, 4]
 
 
 @pytest.mark.parametrize(

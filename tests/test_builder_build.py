@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.builder_site import builder_argv, make_sources, recipes, run_builder, runs, serving, write_recipes
-from vc3tui.engine.batch.wrapper import build_step
+from vc3tui.engine.pilot import build_step
 from vc3tui.engine.bootstrap_key import bootstrap_call, posix_cksum
 from vc3tui.engine.paths import shipped_dir
 

@@ -43,7 +43,7 @@ async def test_a_site_without_a_shared_filesystem_gets_the_embedded_builder(dirs
         demo = cluster()
         demo.blueprint.environment = Environment(require=["python:3.6"], os="centos:7", mounts=["/scratch=/data"])
         site = Site(allocation="osg", executor=LocalExecutor(), batch=ForkBatch(), workdir="/nowhere", poll_interval=1, shared_filesystem=False)
-        argv = await engine.builder_command(demo, site)
+        argv = await engine.sites.builder_command(demo, site)
     finally:
         await engine.close()
     assert tuple(argv[:4]) == embedded_builder() and "--install" not in argv

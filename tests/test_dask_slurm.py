@@ -5,6 +5,7 @@ and a real task set completes on them."""
 
 from __future__ import annotations
 
+import sys
 import json
 import os
 from pathlib import Path
@@ -59,7 +60,7 @@ async def test_dask_workers_on_slurm_run_a_task_set(site, slurm, site_pip, clust
 
         out = tmp_path / "tasks.out"
         with out.open("wb") as sink:
-            code = await engine.run_entry(cluster.id, ["python3", "-c", TASKS], tmp_path, stdout=sink.fileno())
+            code = await engine.run_entry(cluster.id, ["python3", "-c", TASKS], tmp_path, stdout=sink.fileno(), stderr=sys.stderr.fileno())
         result = json.loads(out.read_text().splitlines()[-1])
         assert code == 0 and result["sum"] == sum(i * i for i in range(20))
         assert set(result["workers"]) <= {p.tag for p in pilots} and result["workers"]

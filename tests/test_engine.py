@@ -79,7 +79,7 @@ async def test_resize_up_peaceful_down_and_at_once(cluster_home: Path) -> None:
 
 async def test_another_process_writes_the_size_the_lease_holder_acts(cluster_home: Path) -> None:
     owner, other = Engine(Dirs.from_environment()), Engine(Dirs.from_environment())
-    other.owner = "elsewhere:1"
+    other.lease.owner = "elsewhere:1"
     try:
         cluster = await owner.launch(dask_blueprint(1))
         assert not await other.manage(cluster.id)
@@ -114,17 +114,17 @@ async def test_lease_rules(dirs: Dirs) -> None:
     try:
         store.put_cluster(cluster_model("aaaaaaaa"))
         assert store.acquire_lease("aaaaaaaa", f"{host}:{os.getpid()}-other", ttl=60)
-        assert not await engine.renew_lease("aaaaaaaa")
+        assert not await engine.lease.renew("aaaaaaaa")
         store.release_lease("aaaaaaaa", f"{host}:{os.getpid()}-other")
         dead = f"{host}:{2**22 + 12345}"
         assert store.acquire_lease("aaaaaaaa", dead, ttl=600)
-        assert await engine.renew_lease("aaaaaaaa"), "a dead holder on this host is replaced at once"
-        assert store.lease_holder("aaaaaaaa") == engine.owner
-        store.release_lease("aaaaaaaa", engine.owner)
+        assert await engine.lease.renew("aaaaaaaa"), "a dead holder on this host is replaced at once"
+        assert store.lease_holder("aaaaaaaa") == engine.lease.owner
+        store.release_lease("aaaaaaaa", engine.lease.owner)
         assert store.acquire_lease("aaaaaaaa", "some-other-host:1", ttl=600)
-        assert not await engine.renew_lease("aaaaaaaa"), "a holder elsewhere keeps its lease until it expires"
+        assert not await engine.lease.renew("aaaaaaaa"), "a holder elsewhere keeps its lease until it expires"
         assert store.acquire_lease("aaaaaaaa", "some-other-host:1", ttl=-1)
-        assert await engine.renew_lease("aaaaaaaa")
+        assert await engine.lease.renew("aaaaaaaa")
     finally:
         await engine.close()
 

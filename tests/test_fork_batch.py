@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.batch import wrapper
+from vc3tui.engine import pilot as wrapper
 from vc3tui.engine.batch.fork import ForkBatch
-from vc3tui.engine.batch.wrapper import DIRS_PER_MKDIR, KEEPER_DELAY, PILOT_TAG, WATCHDOG_CHECK, Markers, parse_probe, render_probe, render_wrapper, stage_and_submit
+from vc3tui.engine.pilot import KEEPER_DELAY, Markers, PILOT_TAG, WATCHDOG_CHECK, parse_probe, render_probe, render_wrapper
+from vc3tui.engine.batch.jobs import DIRS_PER_MKDIR, stage_and_submit
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag

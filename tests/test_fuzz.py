@@ -20,7 +20,8 @@ from vc3tui.engine.batch.lsf import parse_bjobs
 from vc3tui.engine.batch.pbs import our_subjobs, parse_qstat_full
 from vc3tui.engine.batch.sge import parse_qstat_xml
 from vc3tui.engine.batch.slurm import parse_sacct, parse_squeue
-from vc3tui.engine.batch.wrapper import expand, parse_probe
+from vc3tui.engine.pilot import parse_probe
+from vc3tui.engine.batch.jobs import expand
 from vc3tui.engine.blueprint import load_blueprint
 from vc3tui.engine.catalog import load_catalog
 from vc3tui.engine.durations import parse_duration

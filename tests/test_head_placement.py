@@ -5,6 +5,7 @@ terminate leaves no head and no job. Plus an external head: pilots join a manage
 
 from __future__ import annotations
 
+import sys
 import json
 import os
 import pwd
@@ -53,7 +54,7 @@ async def run_manager(engine: Engine, cluster_id: str, out: Path, log: Path, tas
     """The entry point (a real Work Queue manager) run on the head through the engine."""
     with out.open("wb") as sink:
         return await engine.run_entry(
-            cluster_id, ["/usr/bin/python3", str(MANAGER), str(log), str(tasks), "1"], ROOT, stdout=sink.fileno()
+            cluster_id, ["/usr/bin/python3", str(MANAGER), str(log), str(tasks), "1"], ROOT, stdout=sink.fileno(), stderr=sys.stderr.fileno()
         )
 
 

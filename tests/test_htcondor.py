@@ -160,7 +160,7 @@ async def test_launch_without_htcondor_fails_with_a_reason(cluster_home: Path) -
             "install it there, or name where it comes from in the environment; nothing was started"
         )
         assert row.cluster.head is None and await engine.pilots(cluster.id) == []
-        assert not Path(engine.head_site(row.cluster).workdir).exists(), "no secrets were made for a head never started"
+        assert not Path(engine.sites.head_site(row.cluster).workdir).exists(), "no secrets were made for a head never started"
         await engine.terminate(cluster.id, peaceful=False)
     finally:
         await engine.close()

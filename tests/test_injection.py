@@ -66,14 +66,14 @@ def test_files_refuse_every_payload_line_by_line(tmp_path: Path) -> None:
         path.write_text(tomlkit.dumps(blueprint))
         with pytest.raises(FileErrors) as raised:
             load_blueprint(path, allocations={"local"})
-        fields = {p.field for p in raised.value.problems}
+        fields = {p.field for p in raised.value.located}
         assert {"name", "allocations[0].name", "environment.variables", "environment.require[0]", "environment.mounts[0]", "environment.os", "head.listen"} <= fields, fields
         project = {"name": "p", "members": [{"name": bad}], "allocations": [{"name": bad, "resource": bad, "owner": bad, "account": bad}],
                    "resources": [{"name": "r", "login_hosts": [bad], "partition": bad, "scratch_dir": bad, "batch_options": [bad]}]}  # fmt: skip
         path.write_text(tomlkit.dumps(project))
         with pytest.raises(FileErrors) as raised:
             load_project(path)
-        fields = {p.field for p in raised.value.problems}
+        fields = {p.field for p in raised.value.located}
         assert {"members[0].name", "allocations[0].name", "allocations[0].resource", "allocations[0].owner", "allocations[0].account",
                 "resources[0].login_hosts[0]", "resources[0].partition", "resources[0].scratch_dir", "resources[0].batch_options[0]"} <= fields, fields  # fmt: skip
         assert all("\n" not in str(p) for p in raised.value.problems)

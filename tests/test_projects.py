@@ -63,7 +63,7 @@ async def test_a_project_passes_from_one_data_dir_to_another(home: Path, tmp_pat
     amir = await amir_with_a_project(home / "amir", tmp_path)
     ye = Engine(dirs_at(home / "ye"), interactive=False)
     try:
-        exported = await amir.projects.export("cms", tmp_path / "cms.toml")
+        exported = await amir.export_project("cms", tmp_path / "cms.toml")
         text = (tmp_path / "cms.toml").read_text()
         assert "amir" not in text.replace("Amir", "") and "key" not in text.lower().replace("no keys", ""), "no login, no key leaves"
         project, report = await ye.projects.import_file(tmp_path / "cms.toml")
@@ -166,11 +166,11 @@ async def test_two_members_put_pilots_into_one_shared_cluster(members, tmp_path:
         await amir.projects.create("cms", blueprints=[blueprint])
         cluster = await amir.launch(await amir.load_blueprint(blueprint))
         row = await amir.wait_for(cluster.id, lambda r: r.counts.joined == 1, 300)
-        await amir.projects.export("cms", tmp_path / "cms.toml")
+        await amir.export_project("cms", tmp_path / "cms.toml")
 
         project, _ = await ye.projects.import_file(tmp_path / "cms.toml")
         assert [(c.name, c.owner, c.address) for c in project.clusters] == [("shared", "Amir", row.cluster.head.address)]
-        joined = await ye.projects.join("shared", allocations=["local"], workers=1)
+        joined = await ye.join("shared", allocations=["local"], workers=1)
         assert joined.blueprint.head.address == row.cluster.head.address and joined.head is None
         # a pilot of a cluster with someone else's head counts as joined once its worker started
         # (there is no manager of its own to ask); the scheduler lists it once it registered
@@ -229,16 +229,16 @@ async def test_a_join_ticket_lets_a_teammates_workers_into_a_password_cluster(me
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         await amir.wait_for(cluster.id, lambda r: r.counts.joined == 1, 180)
-        await amir.projects.export("cms", tmp_path / "cms.toml")
-        secrets = await amir.projects.invite("sharedwq", tmp_path / "ticket.toml")
+        await amir.export_project("cms", tmp_path / "cms.toml")
+        secrets = await amir.invite("sharedwq", tmp_path / "ticket.toml")
         assert secrets == ["wq-password"] and oct((tmp_path / "ticket.toml").stat().st_mode & 0o777) == "0o600"
         password = (cluster_home / "data" / "clusters" / cluster.id / "secrets" / "wq-password").read_bytes()
 
         project, _ = await ye.projects.import_file(tmp_path / "cms.toml")
         assert project.clusters[0].ticket and project.clusters[0].address == f"127.0.0.1:{row.cluster.head.ports['manager']}"
         with pytest.raises(ProjectError, match="ask Amir for a join ticket"):
-            await ye.projects.join("sharedwq", allocations=["local"], workers=1)
-        joined = await ye.projects.join("sharedwq", allocations=["local"], workers=1, ticket=tmp_path / "ticket.toml")
+            await ye.join("sharedwq", allocations=["local"], workers=1)
+        joined = await ye.join("sharedwq", allocations=["local"], workers=1, ticket=tmp_path / "ticket.toml")
         unpacked = ye_home / "data" / "tickets" / "sharedwq"
         assert (unpacked / "wq-password").read_bytes() == password
         assert oct(unpacked.stat().st_mode & 0o777) == "0o700" and oct((unpacked / "wq-password").stat().st_mode & 0o777) == "0o600"
@@ -273,10 +273,10 @@ async def test_a_ticket_for_another_cluster_or_with_odd_secrets_is_refused(home:
     try:
         ticket.write_text('cluster = "other"\nmiddleware = "workqueue"\naddress = "10.0.0.5:9123"\n')
         with pytest.raises(ProjectError, match="is a ticket for workqueue cluster other, not for workqueue cluster wq"):
-            await ye.projects.join("wq", ticket=ticket)
+            await ye.join("wq", ticket=ticket)
         ticket.write_text('cluster = "wq"\nmiddleware = "workqueue"\naddress = "10.0.0.5:9123"\n[secrets]\n"../../evil" = "eA=="\n')
         with pytest.raises(ProjectError, match=r"\.\./\.\./evil is not a secret of workqueue workers"):
-            await ye.projects.join("wq", ticket=ticket)
+            await ye.join("wq", ticket=ticket)
         assert not (home / "data" / "evil").exists() and not list((home / "data").glob("tickets/*/*"))
     finally:
         await ye.close()

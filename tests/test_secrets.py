@@ -71,10 +71,10 @@ async def test_a_running_cluster_keeps_its_secrets_private_and_off_every_command
         assert any(b"work_queue_worker" in line for line in seen.values()), "the worker runs, so the scan can see it"
         assert [pid for pid, line in seen.items() if password in line] == []
 
-        await engine.projects.invite("wq-secret", tmp_path / "ticket.toml")
+        await engine.invite("wq-secret", tmp_path / "ticket.toml")
         assert mode(tmp_path / "ticket.toml") == "0o600"
 
-        await engine.commit(CycleWrites(events=[Event(cluster_id=cluster.id, kind="pilot", message=f"worker said: password is {password.decode()}")]))
+        await engine.bus.commit(CycleWrites(events=[Event(cluster_id=cluster.id, kind="pilot", message=f"worker said: password is {password.decode()}")]))
         assert [e.message for e in await engine.cluster_events(cluster.id)][-1] == f"worker said: password is {REDACTED}"
         await asyncio.to_thread(manager.communicate, timeout=120)
         await engine.terminate(cluster.id, peaceful=False)
@@ -120,7 +120,7 @@ async def test_typed_passwords_are_redacted_and_never_written_down(ssh_site, hom
         allocation, _ = await engine.access.create("mfa1", "mfalab", USER)
         validated = await engine.access.validate(allocation)
         assert validated.state is AllocationState.READY and asked[QuestionKind.PASSWORD] == 1
-        await engine.commit(CycleWrites(events=[Event(cluster_id="", kind="error", message=f"site echoed {PASSWORD} back")]))
+        await engine.bus.commit(CycleWrites(events=[Event(cluster_id="", kind="error", message=f"site echoed {PASSWORD} back")]))
         assert engine.redactor(f"x {PASSWORD} y") == f"x {REDACTED} y"
     finally:
         answering.cancel()

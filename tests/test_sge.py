@@ -9,7 +9,6 @@ import asyncssh
 import pytest
 
 from vc3tui.engine.batch.sge import expand_tasks, parse_qstat_xml, runs
-from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
 from vc3tui.engine.paths import Dirs
@@ -43,11 +42,9 @@ def site(sge, sshd, user_home: Path):
 
 async def sge_engine(bed) -> Engine:
     engine = Engine(Dirs.from_environment(), interactive=False)
-    save_user_resource(
-        engine.dirs.user_resources,
+    engine.save_resource(
         Resource(name="cell", login_hosts=["127.0.0.1"], port=bed.port, batch=BatchKind.SGE, poll_interval=1),
     )
-    engine._catalog = None
     engine.access.host_keys.add("127.0.0.1", bed.port, asyncssh.read_public_key(bed.root / "host_ed25519.pub"))
     allocation, pair = await engine.access.create("sge1", "cell", USER)
     bed.write_user_file(".ssh/authorized_keys", pair.public_line + "\n")

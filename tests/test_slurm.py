@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, Environment, MiddlewareKind, Resource, WorkerSpec
 from vc3tui.engine.paths import Dirs
@@ -92,11 +91,9 @@ async def test_bad_partition_is_backed_off_and_its_share_moves(site, slurm) -> N
     try:
         await slurm_allocation(engine, site, "good")
         await slurm_allocation(engine, site, "bad")
-        save_user_resource(
-            engine.dirs.user_resources,
+        engine.save_resource(
             Resource(name="site-bad", login_hosts=["127.0.0.1"], port=site.port, batch=BatchKind.SLURM, partition="nosuch", poll_interval=1),
         )
-        engine._catalog = None
         cluster = await engine.launch(sleeper("spread", 4, ["bad", "good"]))
         row = await engine.wait_for(cluster.id, lambda r: r.counts.running == 4, 180)
         pilots = [p for p in await engine.pilots(cluster.id) if p.state is PilotState.RUNNING]
@@ -133,12 +130,13 @@ async def test_failing_builder_shows_its_stage_and_log_tail(site, slurm) -> None
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:
         await slurm_allocation(engine, site, "slurm1")
-        blueprint = sleeper("broken", 1, ["slurm1"]).model_copy(update={"environment": Environment(require=["python:99"])})
+        # the plan holds (the builder's dry run finds python and pip), the build itself fails
+        blueprint = sleeper("broken", 1, ["slurm1"]).model_copy(update={"environment": Environment(pip=["vc3tui-no-such-package"])})
         cluster = await engine.launch(blueprint)
         await engine.wait_for(cluster.id, lambda r: r.counts.error >= 1, 180)
         failed = next(p for p in await engine.pilots(cluster.id) if p.state is PilotState.FAILED)
         assert failed.stage is PilotStage.BUILDING
-        assert failed.reason.startswith("exited with status 1: this site cannot provide what was asked: | could not add python:99")
+        assert failed.reason.startswith("exited with status 1: pip install vc3tui-no-such-package failed to build:"), failed.reason
         await engine.terminate(cluster.id, peaceful=False)
         await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
     finally:
@@ -149,8 +147,7 @@ async def test_on_the_login_node_itself_without_ssh(slurm, home: Path, monkeypat
     monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:
-        save_user_resource(engine.dirs.user_resources, Resource(name="here", batch=BatchKind.SLURM, poll_interval=1))
-        engine._catalog = None
+        engine.save_resource(Resource(name="here", batch=BatchKind.SLURM, poll_interval=1))
         allocation, _ = await engine.access.create("here", "here", None)
         validated = await engine.access.validate(allocation)
         assert validated.state is AllocationState.READY, validated.report[-1]

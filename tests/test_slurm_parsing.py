@@ -9,7 +9,8 @@ from vc3tui.engine.batch.slurm import (
     parse_squeue,
     walltime,
 )
-from vc3tui.engine.batch.wrapper import Markers, compress, expand
+from vc3tui.engine.pilot import Markers
+from vc3tui.engine.batch.jobs import compress, expand
 from vc3tui.engine.interfaces import PilotShape, Submission
 from vc3tui.engine.models import Pilot, pilot_tag
 from vc3tui.engine.states import PilotStage, PilotState

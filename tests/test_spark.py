@@ -63,7 +63,7 @@ async def test_spark_workers_join_and_run_a_job(cluster_home: Path, spark_path: 
         assert row.counts.joined == 2, row.cluster.reason
         head = row.cluster.head
         assert head.address.startswith("spark://127.0.0.1:")
-        site = engine.head_site(row.cluster)
+        site = engine.sites.head_site(row.cluster)
         alive = await SparkMiddleware().workers(site.executor, head)
         assert len(alive) == 2, "the master's own JSON lists both workers"
 
@@ -75,7 +75,7 @@ async def test_spark_workers_join_and_run_a_job(cluster_home: Path, spark_path: 
 
         out = tmp_path / "job.out"
         with out.open("wb") as sink:
-            code = await engine.run_entry(cluster.id, ["python3", "-c", JOB], tmp_path, stdout=sink.fileno())
+            code = await engine.run_entry(cluster.id, ["python3", "-c", JOB], tmp_path, stdout=sink.fileno(), stderr=sys.stderr.fileno())
         result = json.loads(out.read_text().splitlines()[-1])
         assert code == 0 and result["sum"] == sum(x * x for x in range(1000))
         assert set(result["pilots"]) <= {p.tag for p in await engine.pilots(cluster.id)}

@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.executors.ssh import SSHError
 from vc3tui.engine.hostkeys import HostKeyError
@@ -42,11 +41,9 @@ def fingerprint(sshd) -> str:
 
 
 def add_resource(engine: Engine, name: str, port: int, batch: BatchKind = BatchKind.FORK, scratch: str | None = None) -> None:
-    save_user_resource(
-        engine.dirs.user_resources,
+    engine.save_resource(
         Resource(name=name, login_hosts=["127.0.0.1"], port=port, batch=batch, scratch_dir=scratch),
     )
-    engine._catalog = None
 
 
 class Answers:
@@ -478,13 +475,14 @@ INTERACT = """
 import asyncio, sys, termios
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
+from vc3tui.terminal import LocalTerminal
 
 async def main():
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:
         executor = engine.access.executor(await engine.allocation(sys.argv[1]))
         before = termios.tcgetattr(0)
-        code = await executor.interact(["sh", "-c", 'echo "interact-ok $GREETING"; tty; read line; echo "got $line"; exit 3'], env={"GREETING": "it's me"}, cwd=sys.argv[2])
+        code = await executor.interact(["sh", "-c", 'echo "interact-ok $GREETING"; tty; read line; echo "got $line"; exit 3'], env={"GREETING": "it's me"}, cwd=sys.argv[2], terminal=LocalTerminal())
         print(f"status {code} restored {termios.tcgetattr(0) == before}", flush=True)
     finally:
         await engine.close()

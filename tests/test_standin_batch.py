@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
 from vc3tui.engine.paths import Dirs
@@ -44,8 +43,7 @@ def running_elements(state: Path) -> int:
 async def test_submit_status_resize_cancel_terminate(standins: Path, kind: BatchKind) -> None:
     engine = Engine(Dirs.from_environment(), interactive=False)
     try:
-        save_user_resource(engine.dirs.user_resources, Resource(name="site", batch=kind, poll_interval=1))
-        engine._catalog = None
+        engine.save_resource(Resource(name="site", batch=kind, poll_interval=1))
         allocation, _ = await engine.access.create("site1", "site", None)
         validated = await engine.access.validate(allocation)
         assert validated.state is AllocationState.READY, validated.report[-1]

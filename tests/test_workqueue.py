@@ -121,7 +121,7 @@ async def test_pilots_that_start_before_the_manager_wait_for_it(site, slurm, sha
     try:
         row = await launch_running(engine, site, "wq-gate", WorkerSpec(count=2, walltime=1800))
         cluster = row.cluster
-        workdir = Path(engine.site(row.cluster, "wq").workdir)
+        workdir = Path(engine.sites.site(row.cluster, "wq").workdir)
 
         async def started() -> bool:
             return all(p.state is PilotState.RUNNING and p.stage is not None for p in await engine.pilots(cluster.id))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from vc3tui.engine.engine import ClusterRow, Engine, EngineError
-from vc3tui.engine.middleware import middleware_for
+from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Event
 from vc3tui.engine.states import ClusterState
 from vc3tui.terminal import answer_on_terminal
@@ -151,8 +151,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
     reporter.pause()
     try:
         # with --json, stdout carries only JSON lines: the entry point's output goes to stderr
-        stdout = sys.stderr.fileno() if reporter.json_lines else None
-        code = await engine.run_entry(cluster_id, entry, cwd, stdout=stdout, builder_output=verbose)
+        stdout = sys.stderr.fileno() if reporter.json_lines else sys.stdout.fileno()
+        code = await engine.run_entry(cluster_id, entry, cwd, stdout=stdout, stderr=sys.stderr.fileno(), builder_output=verbose)
     finally:
         reporter.resume()
     reporter.event(row.cluster.name, "entry", f"entry point exited with status {code}", await engine.status(cluster_id))

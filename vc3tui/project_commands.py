@@ -88,7 +88,7 @@ async def project_show(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def project_export(engine: Engine, args: argparse.Namespace) -> int:
-    project = await engine.projects.export(args.name, args.file)
+    project = await engine.export_project(args.name, args.file)
     print(f"project {project.name} written to {args.file} ({len(project.members)} members, {len(project.allocations)} allocations, "
           f"{len(project.blueprints)} blueprints, {len(project.clusters)} shared clusters; no logins, no keys)")  # fmt: skip
     return 0
@@ -136,7 +136,7 @@ async def project_add_blueprint(engine: Engine, args: argparse.Namespace) -> int
 
 
 async def cluster_join(engine: Engine, args: argparse.Namespace) -> int:
-    cluster = await engine.projects.join(args.name, allocations=args.allocation or None, workers=args.workers, ticket=args.ticket)
+    cluster = await engine.join(args.name, allocations=args.allocation or None, workers=args.workers, ticket=args.ticket)
     await engine.release(cluster.id)
     log = engine.hand_off(cluster.name)
     print(f"cluster {cluster.name}: joining {cluster.blueprint.head.address} with {cluster.requested} workers from "
@@ -145,7 +145,7 @@ async def cluster_join(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def cluster_invite(engine: Engine, args: argparse.Namespace) -> int:
-    secrets = await engine.projects.invite(args.name, args.to)
+    secrets = await engine.invite(args.name, args.to)
     print(f"join ticket for {args.name} written to {args.to} (0600; holds {', '.join(secrets) or 'no secret'}): "
           "pass it only to members, as you would a password")  # fmt: skip
     return 0

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
+import os
 import sys
+import termios
+import tty
+from collections.abc import Iterator
 
 from vc3tui.engine.questions import QuestionChannel
 
@@ -29,3 +34,26 @@ async def answer_on_terminal(channel: QuestionChannel) -> None:
             continue
         channel.answer(question.id, answer)
 
+
+
+class LocalTerminal:
+    """This process's own terminal, lent to a shell on a site (the Terminal the engine asks for):
+    raw while the shell has it, as it was afterwards, whatever happens."""
+
+    def __init__(self) -> None:
+        self.keyboard = sys.stdin.fileno()
+        self.screen = sys.stdout.fileno()
+        self.term_type = os.environ.get("TERM", "xterm-256color")
+
+    def size(self) -> tuple[int, int]:
+        size = os.get_terminal_size(self.screen)
+        return size.columns, size.lines
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[None]:
+        saved = termios.tcgetattr(self.keyboard)
+        tty.setraw(self.keyboard)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(self.keyboard, termios.TCSADRAIN, saved)

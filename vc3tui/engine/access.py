@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.catalog import LOCAL, Catalog
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.interfaces import Executor
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from vc3tui.engine.keys import KeyPair
 
 
-class AccessError(Exception):
+class AccessError(VC3Error):
     """The allocation or its resource cannot be used as asked; the message says what to do."""
 
 

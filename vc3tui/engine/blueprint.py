@@ -11,8 +11,10 @@ from pathlib import Path
 
 import tomlkit
 
-from vc3tui.engine.middleware import middleware_for
+from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
+from vc3tui.engine.store import AsyncStore, Store
 from vc3tui.engine.tomlfile import FileErrors, Loc, dotted, located, read_toml, validate_file
 
 Finding = tuple[Loc, str, str]
@@ -33,6 +35,13 @@ FIELD_HINTS = {
     "head_timeout": "how long a pilot waits for an unreachable head before it ends, e.g. '5m'; 0 never",
     "listen": "the IP address the head listens on and gives workers, e.g. '127.0.0.1'",
 }
+
+
+async def load_known_blueprint(store: AsyncStore, path: Path) -> Blueprint:
+    """A blueprint file checked against this installation's allocations and named environments."""
+    allocations = {LOCAL, *(a.name for a in await store.run(Store.allocations))}
+    environments = {e.name for e in await store.run(Store.environments) if e.name}
+    return load_blueprint(path, allocations=allocations, environments=environments)
 
 
 def load_blueprint(path: Path, *, allocations: Collection[str], environments: Collection[str] = ()) -> Blueprint:
@@ -89,8 +98,7 @@ def check_blueprint(
             (("workers", "count"), f"{blueprint.workers.count} is outside autoscale {scale.min}..{scale.max}", "start within the range")
         )
     env = blueprint.environment
-    named_only = env.name and not (env.require or env.pip or env.os or env.mounts or env.variables)
-    if named_only and env.name not in environments:
+    if env.named_only and env.name not in environments:
         choices = ", ".join(sorted(environments)) or "none defined yet"
         findings.append(
             (("environment", "name"), f"unknown environment {env.name!r}", f"define it inline or use one of: {choices}")

@@ -49,6 +49,33 @@ class Catalog:
         return sorted(shown, key=lambda r: (r.name != LOCAL, r.name))
 
 
+class CatalogFiles:
+    """The catalog as this installation has it: read when first asked for, and again after each
+    change to the user's resources.toml."""
+
+    def __init__(self, user_file: Path, scratch: Path) -> None:
+        self.user_file = user_file
+        self.scratch = scratch
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.user_file, scratch=self.scratch)
+        return self._catalog
+
+    def save(self, resource: Resource) -> None:
+        """Add or replace a resource in the user's file."""
+        save_user_resource(self.user_file, resource)
+        self._catalog = None
+
+    def remove(self, name: str) -> bool:
+        """Remove a user resource (shipped ones cannot be); False when it was not the user's."""
+        removed = remove_user_resource(self.user_file, name)
+        self._catalog = None
+        return removed
+
+
 def load_catalog(user_file: Path | None = None, *, scratch: Path | None = None) -> Catalog:
     """Shipped profiles, then `local` measured now, then the user's file on top."""
     catalog = Catalog()

@@ -17,14 +17,11 @@ not one that is a batch job) and the site's compute nodes see its files.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from vc3tui.engine.interfaces import Middleware
 from vc3tui.engine.models import Cluster
-
-if TYPE_CHECKING:
-    from vc3tui.engine.engine import Engine
-    from vc3tui.engine.site import Site
+from vc3tui.engine.site import Site
+from vc3tui.engine.sites import Sites
 
 GATE_FILE = "manager-listening"
 GATE_WAIT = 10
@@ -79,8 +76,8 @@ while not any(listening(table) for table in tables):
 class ManagerGate:
     """One cluster's gate: closed until its manager listens, for the sites that had pilots wait."""
 
-    def __init__(self, engine: Engine, middleware: Middleware) -> None:
-        self.engine = engine
+    def __init__(self, sites: Sites, middleware: Middleware) -> None:
+        self.sites = sites
         self.middleware = middleware
         self.open = False
         self._waiting: dict[str, Site] = {}
@@ -100,7 +97,7 @@ class ManagerGate:
             self._watch = asyncio.create_task(self._open_when_listening(cluster))
 
     async def _open_when_listening(self, cluster: Cluster) -> None:
-        head = self.engine.head_site(cluster)
+        head = self.sites.head_site(cluster)
         port = int(self.middleware.join_address(cluster.head).rsplit(":", 1)[1])
         seconds, every = FAST_FOR, FAST_POLL
         while not await self._listens(head, port, seconds, every):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.sshlib import asyncssh
 
 from vc3tui.engine.questions import QuestionChannel, QuestionKind
@@ -18,7 +19,7 @@ from vc3tui.engine.ssh_config import Route
 HOST_KEY_TIMEOUT = 15.0
 
 
-class HostKeyError(Exception):
+class HostKeyError(VC3Error):
     """The host's key is not one we trust; the message names the host, the keys and the fix."""
 
 

@@ -8,9 +8,11 @@ quotes every element with shlex.quote.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.models import BatchKind, Cluster, Head, MiddlewareKind, Pilot
 from vc3tui.engine.states import PilotStage, PilotState
 
@@ -33,10 +35,26 @@ class CommandResult:
         return f"{self.argv[0]}: {last}" if not last.startswith(self.argv[0]) else last
 
 
-class CommandFailed(Exception):
+class CommandFailed(VC3Error):
     def __init__(self, result: CommandResult) -> None:
         super().__init__(result.summary())
         self.result = result
+
+
+class Terminal(Protocol):
+    """The user's terminal, lent by a front end for a shell on a site: where keys come from and the
+    screen goes, its size and type, and raw mode while the shell has it (the engine never sets a
+    terminal's mode itself)."""
+
+    keyboard: int
+    screen: int
+    term_type: str
+
+    def size(self) -> tuple[int, int]:
+        """(columns, lines)."""
+        ...
+
+    def raw(self) -> AbstractContextManager[None]: ...
 
 
 @runtime_checkable
@@ -83,14 +101,14 @@ class Executor(Protocol):
         the caller: one that dies just after the start still leaves it."""
         ...
 
-    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
-        """Run in the foreground with output to `stdout` (a descriptor) as it comes: the entry point.
+    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int, stderr: int) -> int:
+        """Run in the foreground with output to `stdout` and `stderr` (descriptors) as it comes: the entry point.
         Cancelling the call stops the command."""
         ...
 
-    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> int:
-        """Run attached to this process's terminal (a shell for a person); the caller has handed
-        the terminal over (the app is suspended). Returns the exit status."""
+    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, terminal: Terminal) -> int:
+        """Run attached to the user's terminal (a shell for a person); the caller has handed the
+        terminal over (the app is suspended). Returns the exit status."""
         ...
 
     async def forward(self, host: str, port: int) -> tuple[str, int]:

@@ -12,10 +12,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.sshlib import asyncssh
 
 
-class KeyFileError(Exception):
+class KeyFileError(VC3Error):
     """A key file that cannot be used as it is; the message says how to fix it."""
 
 

@@ -198,6 +198,11 @@ class Environment(Strict):
     mounts: list[Mount] = Field(default_factory=list)
     variables: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def named_only(self) -> bool:
+        """A named environment (a project's) and nothing else: the cluster gets that one."""
+        return bool(self.name) and not (self.require or self.pip or self.os or self.mounts or self.variables)
+
     @field_validator("variables")
     @classmethod
     def _variable_names(cls, variables: dict[str, str]) -> dict[str, str]:

@@ -16,27 +16,26 @@ import os
 import pwd
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import tomlkit
 from pydantic import Field, ValidationError
 
-from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
-from vc3tui.engine.catalog import LOCAL
-from vc3tui.engine.middleware import middleware_for
+from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines, load_known_blueprint
+from vc3tui.engine.catalog import LOCAL, CatalogFiles
+from vc3tui.engine.errors import VC3Error
+from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import (
     Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, ManagerAddress, Member,
     MiddlewareKind, Name, Project, SharedCluster, Strict,
 )  # fmt: skip
+from vc3tui.engine.paths import Dirs
+from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.states import AllocationState
-from vc3tui.engine.store import Store
+from vc3tui.engine.store import AsyncStore, Store
 from vc3tui.engine.tomlfile import FileErrors, field_problems, located, read_toml, validate_file
-
-if TYPE_CHECKING:
-    from vc3tui.engine.engine import Engine
 
 HINTS = {
     "owner": "the name of one of the project's members",
@@ -44,7 +43,7 @@ HINTS = {
 }
 
 
-class ProjectError(Exception):
+class ProjectError(VC3Error):
     """A project request that cannot be carried out; the message says why and what to do."""
 
 
@@ -126,22 +125,26 @@ def local_name(text: str) -> str:
 
 
 class Projects:
-    """The engine's projects: kept in the store, exchanged as files."""
+    """The engine's projects: kept in the store, exchanged as files. What involves a running
+    cluster (its head's secrets, launching a joined cluster) the Engine does with what this says."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, dirs: Dirs, store: AsyncStore, resources: CatalogFiles, redactor: Redactor) -> None:
+        self.dirs = dirs
+        self.store = store
+        self.resources = resources
+        self.redactor = redactor
 
     @property
     def me(self) -> str:
         """The member name this user goes by (settings `name`; first use: the login name)."""
-        return setting(self.engine.dirs, "name") or local_name(pwd.getpwuid(os.getuid()).pw_name)
+        return setting(self.dirs, "name") or local_name(pwd.getpwuid(os.getuid()).pw_name)
 
     def call_me(self, name: str) -> None:
         Member(name=name)
-        remember(self.engine.dirs, "name", name)
+        remember(self.dirs, "name", name)
 
     async def all(self) -> list[Project]:
-        return sorted(await self.engine.store.run(Store.projects), key=lambda p: p.name)
+        return sorted(await self.store.run(Store.projects), key=lambda p: p.name)
 
     async def get(self, name: str) -> Project:
         project = next((p for p in await self.all() if p.name == name), None)
@@ -155,7 +158,7 @@ class Projects:
             checked = Project.model_validate(project.model_dump())
         except ValidationError as exc:
             raise ProjectError("; ".join(field_problems(Project, exc))) from None
-        await self.engine.store.run(Store.put_project, checked)
+        await self.store.run(Store.put_project, checked)
         return checked
 
     async def create(self, name: str, description: str = "", blueprints: Sequence[Path] = ()) -> Project:
@@ -191,15 +194,17 @@ class Projects:
 
     async def _share_allocation(self, project: Project, allocation_name: str, owner: str | None = None) -> None:
         """One of my allocations as a descriptor; a resource of my own goes into the project too."""
-        allocation = await self.engine.allocation(allocation_name)
-        if allocation.name == LOCAL:
+        if allocation_name == LOCAL:
             raise ProjectError("`local` is every member's own machine; it is not shared")
+        allocation = await self.store.run(Store.allocation, allocation_name)
+        if allocation is None:
+            raise ProjectError(f"no allocation named {allocation_name!r}; `vc3tui allocation list` shows them")
         owner = owner or allocation.owner or self.me
         if not any(m.name == owner for m in project.members):
             raise ProjectError(f"{owner} is not a member of {project.name}; add them first (`vc3tui project add-member`)")
         descriptor = AllocationDescriptor(name=allocation.name, resource=allocation.resource, owner=owner, account=allocation.account)
         project.allocations = [d for d in project.allocations if d.name != descriptor.name] + [descriptor]
-        catalog = self.engine.catalog
+        catalog = self.resources.catalog
         if catalog.origin.get(allocation.resource) == "user":
             project.resources = [r for r in project.resources if r.name != allocation.resource] + [catalog.get(allocation.resource)]
 
@@ -223,61 +228,36 @@ class Projects:
 
     async def _with_blueprint(self, project: Project, path: Path) -> Project:
         """A blueprint, with my allocations and named environment it uses shared alongside it."""
-        blueprint = await self.engine.load_blueprint(path)
+        blueprint = await load_known_blueprint(self.store, path)
         project.blueprints = [b for b in project.blueprints if b.name != blueprint.name] + [blueprint]
         for use in blueprint.allocations:
             if use.name != LOCAL and not any(d.name == use.name for d in project.allocations):
                 await self._share_allocation(project, use.name)
-        named = {e.name: e for e in await self.engine.environments()}
+        named = {e.name: e for e in await self.store.run(Store.environments)}
         if blueprint.environment.name in named and not any(e.name == blueprint.environment.name for e in project.environments):
             project.environments.append(named[blueprint.environment.name])
         return project
 
-    async def export(self, project_name: str, path: Path) -> Project:
-        """Write the project file, with my running clusters of its blueprints as shared clusters."""
+    async def export(self, project_name: str, path: Path, running: Sequence[Cluster]) -> Project:
+        """Write the project file, with my `running` clusters of its blueprints as shared clusters."""
         project = await self.get(project_name)
-        mine = await self._my_shared_clusters(project)
+        mine = shared_clusters(project, running, self.me)
         others = [c for c in project.clusters if c.owner != self.me and not any(m.name == c.name for m in mine)]
         project.clusters = others + mine
         project = await self.save(project)
         path.write_text(project_toml(project, self.me))
         return project
 
-    async def _my_shared_clusters(self, project: Project) -> list[SharedCluster]:
-        blueprints = {b.name for b in project.blueprints}
-        shared = []
-        for row in await self.engine.cluster_rows(include_terminated=False):
-            cluster, head = row.cluster, row.cluster.head
-            middleware = middleware_for(cluster.blueprint.middleware)
-            if cluster.blueprint.name in blueprints and middleware.has_manager and head and not head.external and head.address:
-                shared.append(SharedCluster(
-                    name=cluster.name, blueprint=cluster.blueprint.name, owner=self.me, middleware=cluster.blueprint.middleware,
-                    address=middleware.join_address(head), ticket=middleware.ticket_needed(head),
-                ))  # fmt: skip
-        return shared
-
-    async def invite(self, name: str, path: Path) -> list[str]:
-        """Write a join ticket for my cluster: its address and the secrets its workers prove
-        themselves with, 0600. Returns the secrets' names."""
-        cluster = await self.engine.live_cluster(name)
-        if cluster is None or cluster.head is None or cluster.head.external or not cluster.head.address:
-            raise ProjectError(f"no running cluster {name!r} of yours with a head to invite members to")
+    def write_ticket(self, cluster: Cluster, secrets: dict[str, bytes], path: Path) -> list[str]:
+        """A join ticket for my cluster: its address and the secrets its workers prove themselves
+        with, 0600. Returns the secrets' names."""
         middleware = middleware_for(cluster.blueprint.middleware)
-        if not middleware.ticket_needed(cluster.head):
-            raise ProjectError(f"{name}'s workers need no secrets: members join it with `vc3tui cluster join {name}`")
-        await self.engine.prepare_sites(cluster.id)
-        head = self.engine.head_site(cluster)
-        secrets = {}
-        for secret in middleware.worker_secrets:
-            try:
-                content = await head.executor.get(f"{head.workdir}/secrets/{secret}")
-            except OSError:
-                continue  # this head made no such secret
-            self.engine.redactor.add(content)
-            secrets[secret] = base64.b64encode(content).decode()
-        ticket = Ticket(cluster=name, middleware=cluster.blueprint.middleware, address=middleware.join_address(cluster.head), secrets=secrets)
+        ticket = Ticket(
+            cluster=cluster.name, middleware=cluster.blueprint.middleware, address=middleware.join_address(cluster.head),
+            secrets={name: base64.b64encode(content).decode() for name, content in secrets.items()},
+        )  # fmt: skip
         document = tomlkit.document()
-        document.add(tomlkit.comment(f"vc3tui join ticket for cluster {name}, made {time.strftime('%Y-%m-%d %H:%M')} by {self.me}."))
+        document.add(tomlkit.comment(f"vc3tui join ticket for cluster {cluster.name}, made {time.strftime('%Y-%m-%d %H:%M')} by {self.me}."))
         document.add(tomlkit.comment("It lets workers into the cluster: pass it only to members, as you would a password."))
         for key, value in ticket.model_dump(mode="json").items():
             document[key] = value
@@ -294,7 +274,7 @@ class Projects:
         unknown = sorted(set(ticket.secrets) - set(allowed))
         if unknown:
             raise ProjectError(f"{path}: {', '.join(unknown)} is not a secret of {ticket.middleware} workers ({', '.join(allowed)}); ask for a new ticket")
-        folder = self.engine.dirs.data / "tickets" / shared.name
+        folder = self.dirs.data / "tickets" / shared.name
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.chmod(0o700)
         for name, content in ticket.secrets.items():
@@ -302,7 +282,7 @@ class Projects:
                 secret = base64.b64decode(content, validate=True)
             except binascii.Error:
                 raise ProjectError(f"{path}: secrets.{name} is not base64; ask for a new ticket") from None
-            self.engine.redactor.add(secret)
+            self.redactor.add(secret)
             write_private(folder / name, secret)
         return ticket.address, folder
 
@@ -311,18 +291,18 @@ class Projects:
         as "needs your login". Returns the project and one line per thing done or kept."""
         project = load_project(path)
         report = []
-        catalog = self.engine.catalog
+        catalog = self.resources.catalog
         for resource in project.resources:
             if catalog.origin.get(resource.name) == "user" and catalog.get(resource.name) != resource:
                 report.append(f"resource {resource.name}: yours kept (it differs from the project's)")
             elif catalog.get(resource.name) != resource:
-                self.engine.save_resource(resource)
+                self.resources.save(resource)
                 report.append(f"resource {resource.name}: added to your resources")
         for environment in project.environments:
-            await self.engine.store.run(Store.put_environment, environment)
+            await self.store.run(Store.put_environment, environment)
             report.append(f"environment {environment.name}: saved")
         for descriptor in project.allocations:
-            existing = await self.engine.store.run(Store.allocation, descriptor.name)
+            existing = await self.store.run(Store.allocation, descriptor.name)
             if existing is not None:
                 report.append(f"allocation {descriptor.name}: yours kept ({existing.state})")
                 continue
@@ -330,7 +310,7 @@ class Projects:
                 name=descriptor.name, resource=descriptor.resource, owner=descriptor.owner, account=descriptor.account,
                 state=AllocationState.NEEDS_LOGIN, reason=f"from project {project.name}: log in with your own account",
             )  # fmt: skip
-            await self.engine.store.run(Store.put_allocation, allocation)
+            await self.store.run(Store.put_allocation, allocation)
             report.append(f"allocation {descriptor.name}: needs your login on {descriptor.resource} (`vc3tui allocation create {descriptor.name} {descriptor.resource} --login YOU`)")
         for path_written in self.write_blueprints(project):
             report.append(f"blueprint {path_written.stem}: {path_written}")
@@ -349,18 +329,17 @@ class Projects:
         return written
 
     def blueprint_dir(self, project_name: str) -> Path:
-        return self.engine.dirs.data / "projects" / project_name
+        return self.dirs.data / "projects" / project_name
 
-    async def joinable(self) -> list[tuple[Project, SharedCluster]]:
-        """Other members' shared clusters that are not live here."""
-        live = {row.cluster.name for row in await self.engine.cluster_rows(include_terminated=False)}
+    async def joinable(self, live: Collection[str]) -> list[tuple[Project, SharedCluster]]:
+        """Other members' shared clusters whose names are not `live` here."""
         return [(p, c) for p in await self.all() for c in p.clusters if c.owner != self.me and c.name not in live]
 
-    async def join(self, name: str, *, allocations: list[str] | None = None, workers: int | None = None, ticket: Path | None = None) -> Cluster:
-        """Add pilots from my allocations to another member's cluster: a cluster of my own whose head
-        is theirs (external), with the blueprint's environment and worker shape; `ticket` brings
-        the secrets its workers need."""
-        matches = [(p, c) for p, c in await self.joinable() if c.name == name]
+    async def joining(self, name: str, live: Collection[str], *, allocations: list[str] | None = None, workers: int | None = None, ticket: Path | None = None) -> Blueprint:
+        """The blueprint that adds pilots from my allocations to another member's cluster: a cluster
+        of my own whose head is theirs (external), with the blueprint's environment and worker
+        shape; `ticket` brings the secrets its workers need."""
+        matches = [(p, c) for p, c in await self.joinable(live) if c.name == name]
         if not matches:
             shared = {c.name for p in await self.all() for c in p.clusters}
             hint = f"shared clusters: {', '.join(sorted(shared))}" if shared else "import the project file its owner exported after launching it"
@@ -373,7 +352,8 @@ class Projects:
             )
         address, secrets = self._unpack_ticket(ticket, shared) if ticket else (shared.address, None)
         blueprint = next(b for b in project.blueprints if b.name == shared.blueprint)
-        ready = {a.name for a in await self.engine.allocations() if a.state is AllocationState.READY}
+        mine = await self.store.run(Store.allocations)
+        ready = {a.name for a in mine if a.state is AllocationState.READY}
         chosen = allocations or [d.name for d in project.allocations if d.name in ready]
         if not chosen:
             raise ProjectError(f"none of {project.name}'s allocations is ready here: log in to one (the Allocations view, or `vc3tui allocation create`), or choose an allocation of yours")
@@ -390,7 +370,23 @@ class Projects:
             joined = Blueprint.model_validate(body)
         except ValidationError as exc:
             raise ProjectError("; ".join(field_problems(Blueprint, exc))) from None
-        problems = check_blueprint(joined, allocations={a.name for a in await self.engine.allocations()}, environments={e.name for e in await self.engine.environments()})
+        environments = {e.name for e in await self.store.run(Store.environments) if e.name}
+        problems = check_blueprint(joined, allocations={LOCAL, *(a.name for a in mine)}, environments=environments)
         if problems:
             raise ProjectError("; ".join(finding_lines(problems)))
-        return await self.engine.launch(joined)
+        return joined
+
+
+def shared_clusters(project: Project, running: Sequence[Cluster], me: str) -> list[SharedCluster]:
+    """My running clusters of the project's blueprints, as its other members see them."""
+    blueprints = {b.name for b in project.blueprints}
+    shared = []
+    for cluster in running:
+        head = cluster.head
+        middleware = middleware_for(cluster.blueprint.middleware)
+        if cluster.blueprint.name in blueprints and middleware.has_manager and head and not head.external and head.address:
+            shared.append(SharedCluster(
+                name=cluster.name, blueprint=cluster.blueprint.name, owner=me, middleware=cluster.blueprint.middleware,
+                address=middleware.join_address(head), ticket=middleware.ticket_needed(head),
+            ))  # fmt: skip
+    return shared

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from vc3tui.engine.errors import VC3Error
+
 
 class QuestionKind(StrEnum):
     HOST_KEY = "host_key"
@@ -23,7 +25,7 @@ class QuestionKind(StrEnum):
     CONFIRM = "confirm"
 
 
-class NoAnswer(Exception):
+class NoAnswer(VC3Error):
     """Nobody can answer (no input allowed) or the user cancelled; the message says what to do."""
 
 

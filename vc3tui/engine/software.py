@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.interfaces import Executor
 from vc3tui.engine.models import Blueprint, Environment, MiddlewareKind
 
@@ -83,7 +84,7 @@ def software_summary(blueprint: Blueprint) -> list[str]:
     the site has it, else builds it)."""
     implied = {need.pip or need.require for need in implied_needs(blueprint)}
     env = with_middleware_software(blueprint).environment
-    if env.name and not (env.pip or env.require):
+    if env.named_only:
         return [f"the named environment {env.name}"]
     why = f", for {blueprint.middleware}"
     lines = [f"{spec} (pip{why if spec in implied else ''})" for spec in env.pip]
@@ -108,7 +109,7 @@ class Piece:
         return f"{self.name} ({self.origin}, {self.state})"
 
 
-class SoftwareMissing(Exception):
+class SoftwareMissing(VC3Error):
     """The builder's plan cannot be met on a site; the message names what is missing."""
 
 

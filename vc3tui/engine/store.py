@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.models import (
     USER_INTENT_FIELDS,
     Allocation,
@@ -59,7 +60,7 @@ class PilotLine(NamedTuple):
     ended_at: float | None
 
 
-class StoreError(Exception):
+class StoreError(VC3Error):
     """The database cannot be used as it is; the message says what to do."""
 
 

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from vc3tui.engine.errors import VC3Error
+
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,12 +37,13 @@ class FileProblem:
         return f"{where}{field} {self.message}{hint}"
 
 
-class FileErrors(Exception):
-    """One or more problems in a file; str() is one line per problem."""
+class FileErrors(VC3Error):
+    """One or more problems in a file; str() is one line per problem, `problems` the lines."""
 
     def __init__(self, problems: Sequence[FileProblem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
-        self.problems = list(problems)
+        self.located = list(problems)
+        self.problems = [str(p) for p in problems]
 
 
 _BARE_KEY = r"[A-Za-z0-9_-]+"

@@ -23,6 +23,7 @@ from vc3tui.screens.filtering import TableFilter
 from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
 from vc3tui.widgets.footer import KeyFooter
+from vc3tui.terminal import LocalTerminal
 
 PILOT_COLUMNS = ("Pilot", "Allocation", "Job", "Stage", "Age", "Reason")
 HISTORY = 120
@@ -199,7 +200,7 @@ class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
             return
         try:
             with self.app.suspend():
-                code = await self.app.engine.head_shell(self.cluster_id)
+                code = await self.app.engine.head_shell(self.cluster_id, LocalTerminal())
         except SuspendNotSupported:
             self.notify("a shell needs a real terminal", severity="warning")
             return

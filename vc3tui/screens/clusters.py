@@ -161,7 +161,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
     async def action_join(self) -> None:
         """Add pilots from my allocations to a teammate's shared cluster (from an imported project)."""
         engine = self.app.engine
-        joinable = await engine.projects.joinable()
+        joinable = await engine.joinable()
         if not joinable:
             self.notify("no shared cluster to join: import the project file its owner exported after launching it (: projects, i)", severity="warning", markup=False)
             return
@@ -180,7 +180,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
             self.notify(f"workers: expected a whole number, got {answer['workers']!r}", severity="error", markup=False)
             return
         try:
-            cluster = await engine.projects.join(
+            cluster = await engine.join(
                 answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=workers,
                 ticket=Path(answer["ticket"]).expanduser() if answer["ticket"] else None,
             )  # fmt: skip
@@ -201,7 +201,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
             return
         path = Path(answer["path"]).expanduser()
         try:
-            await self.app.engine.projects.invite(cluster.name, path)
+            await self.app.engine.invite(cluster.name, path)
         except (ProjectError, EngineError, OSError) as exc:
             self.notify(str(exc), severity="error", markup=False, timeout=10)
             return

@@ -147,7 +147,7 @@ class ProjectsScreen(Screen[None]):
         answer = await self._ask(f"Write {project.name} to a file for the other members", [Field("path", "Path", str(Path.cwd() / f"{project.name}.toml"))], "Export")
         if answer:
             path = Path(answer["path"]).expanduser()
-            await self._run(lambda: self.app.engine.projects.export(project.name, path), lambda p: f"project {p.name} written to {path} (no logins, no keys)")
+            await self._run(lambda: self.app.engine.export_project(project.name, path), lambda p: f"project {p.name} written to {path} (no logins, no keys)")
 
     @work
     async def action_add_member(self) -> None:

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import (
-    Markers,
-    ended_with,
-    kill_groups_script,
-    monitored_wrapper,
-    parse_probe,
-    render_probe,
-    render_wrapper,
-)
+from vc3tui.engine.pilot import Markers, ended_with, monitored_wrapper, parse_probe, render_probe, render_wrapper
 from vc3tui.engine.interfaces import CommandFailed, Executor, JobStatus, Submission
+from vc3tui.engine.shell import kill_groups_script
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.staging import stage_files, staged_path
 from vc3tui.engine.states import PilotStage, PilotState

@@ -13,7 +13,8 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, cancel_ids, clock, compress, expand, from_markers, queue_and_markers, run_pilot_at, stage_and_submit, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers
+from vc3tui.engine.batch.jobs import cancel_ids, clock, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot, job_name
 from vc3tui.engine.states import PilotState

@@ -13,12 +13,13 @@ import shlex
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
-from vc3tui.engine.batch.wrapper import Markers, clock, from_markers, queue_and_markers, run_wrapper, stage_and_submit, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers
+from vc3tui.engine.batch.jobs import clock, queue_and_markers, run_wrapper, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
 from vc3tui.engine.numbers import whole_number
-from vc3tui.engine.batch.wrapper import MAX_ARRAY
+from vc3tui.engine.batch.jobs import MAX_ARRAY
 
 def runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
     """[3, 4, 5, 9] -> [(3, 5), (9, 9)]: one array submission per contiguous run."""

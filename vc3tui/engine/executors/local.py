@@ -12,12 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from vc3tui.engine.interfaces import CommandResult
+from vc3tui.engine.interfaces import CommandResult, Terminal
+from vc3tui.engine.shell import START
 
-# Run by `sh -c START sh PIDFILE CWD ARGV...` as the started process itself, before its command: its
-# pid (also its group's and its session's) to PIDFILE, by rename, so the file is there whatever
-# becomes of us once it started; then CWD; then the command, in the same process.
-START = 'p=$1 d=$2; shift 2; { [ -z "$p" ] || { echo $$ > "$p.tmp" && mv -f "$p.tmp" "$p"; }; } && { [ -z "$d" ] || cd "$d"; } && exec "$@"'
 
 
 class LocalExecutor:
@@ -85,10 +82,10 @@ class LocalExecutor:
         await _running(process, argv)
         return process.pid
 
-    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
-        """In the foreground, output to `stdout` and our stderr; it gets SIGTERM if we die."""
+    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int, stderr: int) -> int:
+        """In the foreground, output to `stdout` and `stderr`; it gets SIGTERM if we die."""
         process = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env={**os.environ, **env}, stdout=stdout, preexec_fn=_die_with_parent
+            *argv, cwd=cwd, env={**os.environ, **env}, stdout=stdout, stderr=stderr, preexec_fn=_die_with_parent
         )
         try:
             return await process.wait()
@@ -97,8 +94,9 @@ class LocalExecutor:
             await process.wait()
             raise
 
-    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> int:
-        """On this terminal; the event loop keeps running (factories go on) while it does."""
+    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, terminal: Terminal) -> int:
+        """On this terminal, which the process inherits as it is; the event loop keeps running
+        (factories go on) while it does."""
         process = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env={**os.environ, **env})
         return await process.wait()
 

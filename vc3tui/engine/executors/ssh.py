@@ -14,53 +14,19 @@ import asyncio
 import os
 import random
 import shlex
-import sys
-import termios
-import tty
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.sshlib import asyncssh
 
-from vc3tui.engine.batch.wrapper import kill_groups_script
 from vc3tui.engine.hostkeys import HostKeys
-from vc3tui.engine.interfaces import CommandFailed, CommandResult
+from vc3tui.engine.interfaces import CommandFailed, CommandResult, Terminal
 from vc3tui.engine.questions import NoAnswer, QuestionChannel, QuestionKind
-from vc3tui.engine.shell import in_dir, with_env
+from vc3tui.engine.shell import DETACH, PUT, command_line, in_dir, kill_groups_script, with_env
 from vc3tui.engine.ssh_config import Route, route
 from vc3tui.engine.states import AllocationState
-
-# Started as `python3 -c DETACH LOG CWD PIDFILE ARGV...`: forks a session leader that outlives its
-# starter, holds no pipe or channel of ours, and whose pid is also its process group (one kill stops
-# all). The pid file is written before the starter returns, so a crash just after can't orphan it.
-DETACH = """\
-import os, sys
-log, cwd, pidfile, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-pid = os.fork()
-if pid:
-    if pidfile:
-        with open(pidfile + ".tmp", "w") as out:
-            out.write("%d\\n" % pid)
-        os.rename(pidfile + ".tmp", pidfile)
-    print(pid)
-    sys.exit(0)
-os.setsid()
-out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-os.dup2(out, 1)
-os.dup2(out, 2)
-if cwd:
-    os.chdir(cwd)
-try:
-    os.execvp(argv[0], argv)
-except OSError as exc:
-    os.write(2, ("cannot start %s: %s\\n" % (argv[0], exc.strerror)).encode())
-    os._exit(127)
-"""
-
-PUT = 'umask 077; t="$1.tmp-$$"; cat > "$t" && chmod "$2" "$t" && mv -f "$t" "$1" && exit 0; rm -f "$t"; exit 1'
-"""`sh -c PUT sh PATH MODE` with the content on stdin: SSHExecutor.put."""
 
 MARK = "\x1evc3tui-output\x1e"
 ATTACHED = "vc3tui-attached"
@@ -69,7 +35,7 @@ RECONNECT_ATTEMPTS = 5
 MAX_AUTH_ROUNDS = 3
 
 
-class SSHError(Exception):
+class SSHError(VC3Error):
     """The site could not be reached or would not let us in; the message says why and what to do."""
 
 
@@ -299,12 +265,7 @@ class SSHExecutor:
         cwd: str | None = None,
         timeout: float | None = None,
     ) -> CommandResult:
-        command = shlex.join(argv)
-        if env:
-            command = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + command
-        if cwd:
-            command = f"cd {shlex.quote(cwd)} && {command}"
-        result = await self._channel(command, stdin, timeout, bulk=False)
+        result = await self._channel(command_line(argv, env, cwd), stdin, timeout, bulk=False)
         return CommandResult(tuple(argv), result.returncode, result.stdout, result.stderr)
 
     async def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
@@ -380,8 +341,8 @@ class SSHExecutor:
             raise CommandFailed(result)
         return int(result.stdout.strip().splitlines()[-1])
 
-    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int) -> int:
-        """On the login node, its output streamed to `stdout` and our stderr as it comes. Cancelling
+    async def attach(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdout: int, stderr: int) -> int:
+        """On the login node, its output streamed to `stdout` and `stderr` as it comes. Cancelling
         it TERMs the remote process group (sshd makes the shell a group leader; closing a channel
         without a tty signals nothing)."""
         conn = await self.connection()
@@ -391,7 +352,7 @@ class SSHExecutor:
             pid: list[str] = []
             try:
                 await asyncio.gather(
-                    _pump(process.stdout, stdout), _pump(process.stderr, sys.stderr.fileno(), pid)
+                    _pump(process.stdout, stdout), _pump(process.stderr, stderr, pid)
                 )
                 await process.wait()
             except asyncio.CancelledError:
@@ -401,27 +362,22 @@ class SSHExecutor:
                 raise
         return process.exit_status if process.exit_status is not None else 255
 
-    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str) -> int:
+    async def interact(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, terminal: Terminal) -> int:
         """On the login node with a terminal of its own, over the kept connection (no second login
-        or MFA): our terminal goes raw and every byte is passed through until the command ends."""
+        or MFA): while the front end holds its terminal raw, every byte is passed through until
+        the command ends."""
         conn = await self.connection()
         command = in_dir(cwd, with_env(argv, env))
-        keyboard, screen = sys.stdin.fileno(), sys.stdout.fileno()
-        size = os.get_terminal_size(screen)
-        saved = termios.tcgetattr(keyboard)
         loop = asyncio.get_running_loop()
         async with self._any:
-            process = await conn.create_process(
-                command, term_type=os.environ.get("TERM", "xterm-256color"), term_size=(size.columns, size.lines), encoding=None
-            )
-            tty.setraw(keyboard)
-            loop.add_reader(keyboard, lambda: process.stdin.write(os.read(keyboard, 4096)))
-            try:
-                await _pump(process.stdout, screen)
-                await process.wait()
-            finally:
-                loop.remove_reader(keyboard)
-                termios.tcsetattr(keyboard, termios.TCSADRAIN, saved)
+            process = await conn.create_process(command, term_type=terminal.term_type, term_size=terminal.size(), encoding=None)
+            with terminal.raw():
+                loop.add_reader(terminal.keyboard, lambda: process.stdin.write(os.read(terminal.keyboard, 4096)))
+                try:
+                    await _pump(process.stdout, terminal.screen)
+                    await process.wait()
+                finally:
+                    loop.remove_reader(terminal.keyboard)
         return process.exit_status if process.exit_status is not None else 255
 
     async def forward(self, host: str, port: int) -> tuple[str, int]:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import httpx
 
 from vc3tui.engine.interfaces import Executor
+from vc3tui.engine.models import Head
+from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.middleware import http
 
 TOKEN_FILE = "jupyter-token"
@@ -54,3 +56,33 @@ async def jupyter_port(executor: Executor, secrets_dir: str) -> int | None:
     except httpx.HTTPError:
         return None
     return port if reply.status_code == 200 else None
+
+
+async def start(executor: Executor, secrets_dir: str, root_dir: str, argv: Sequence[str], redactor: Redactor) -> list[str]:
+    """Write a token made for the cluster (0600, redacted from here on) and return the manager's
+    argv with JupyterLab beside it."""
+    token = new_token()
+    redactor.add(token)
+    await executor.put(token, f"{secrets_dir}/{TOKEN_FILE}", mode=0o600)
+    return with_jupyter(argv, secrets_dir, root_dir)
+
+
+async def discover(executor: Executor, head: Head, secrets_dir: str) -> str | None:
+    """Once the server answers: its port kept on the head, and the line that says where it is
+    (its token stays in the secrets dir); None while it is starting."""
+    port = await jupyter_port(executor, secrets_dir)
+    if port is None:
+        return None
+    head.ports["jupyter"] = port
+    on = f" on {head.hostname} (reach it with `ssh -L`, or while vc3tui runs, through its forward)" if head.allocation else ""
+    return f"JupyterLab at http://127.0.0.1:{port}/lab{on} (token in {secrets_dir}/{TOKEN_FILE})"
+
+
+async def url(executor: Executor, head: Head, secrets_dir: str) -> str | None:
+    """The URL with its token, for the user's eyes only (never stored in events); for a head on a
+    site, through a port this process forwards while it runs."""
+    if "jupyter" not in head.ports:
+        return None
+    token = (await executor.get(f"{secrets_dir}/{TOKEN_FILE}")).decode().strip()
+    host, port = await executor.forward("127.0.0.1", head.ports["jupyter"])
+    return f"http://{host}:{port}/lab?token={token}"
