@@ -139,7 +139,7 @@ def test_resources_file_fuzz_hits_its_own_fields(tmp_path: Path) -> None:
     path.write_text('[resources.lab]\nbatch = "pbsx"\nport = "ssh"\n')
     with pytest.raises(FileErrors) as raised:
         load_catalog(path, scratch=tmp_path)
-    assert sorted(p.line for p in raised.value.problems) == [2, 3]
+    assert sorted(p.line for p in raised.value.located) == [2, 3]
 
 
 @FUZZ

@@ -167,7 +167,7 @@ async def test_the_apps_forms_refuse_every_payload(dirs: Dirs, tmp_path: Path) -
             await pilot.pause()
             wizard = pilot.app.screen
             assert isinstance(wizard, AllocationWizardScreen)
-            wizard.query_one("#resource", Select).value = "cori"
+            wizard.query_one("#resource", Select).value = "perlmutter"
             wizard.query_one("#name", Input).value = bad
             await pilot.press("ctrl+n", "ctrl+n")
             await pilot.pause()

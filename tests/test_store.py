@@ -16,7 +16,8 @@ import pytest
 from vc3tui.engine.models import Allocation, Event
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from vc3tui.engine.states import AllocationState, ClusterState, PilotState
-from vc3tui.engine.store import AsyncStore, CycleWrites, Store, StoreError, filesystem_type
+from vc3tui.engine.paths import filesystem_type
+from vc3tui.engine.store import AsyncStore, CycleWrites, Store, StoreError
 
 from tests.factories import cluster
 

@@ -6,12 +6,14 @@ fixes a file in one pass instead of one error per run.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
 
 from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.fields import InvalidValue, checked
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
 from vc3tui.engine.store import AsyncStore, Store
@@ -134,6 +136,60 @@ def _external_head(blueprint: Blueprint) -> list[Finding]:
     elif head.secrets and not any((Path(head.secrets).expanduser() / name).is_file() for name in names):
         findings.append((("head", "secrets"), f"{head.secrets} holds none of {', '.join(names)}", f"put the files {blueprint.middleware} workers need there"))
     return findings
+
+
+@dataclass(frozen=True)
+class BlueprintValues:
+    """A blueprint as `vc3tui blueprint new`'s flags or the launch form's fields give it: plain
+    values, durations as written ("2h"), left to the model types to check and read."""
+
+    name: str
+    middleware: str
+    description: str = ""
+    allocations: Sequence[str] = ()
+    workers: int | str = 1
+    cores: int | str = 1
+    memory_mb: int | str = 1000
+    walltime: int | str = "1h"
+    require: Sequence[str] = ()
+    pip: Sequence[str] = ()
+    environment: str | None = None
+    expiration: int | str | None = None
+    head: str = "local"
+    """local, external, or the allocation whose login host runs it."""
+    head_batch_job: bool = False
+    head_address: str | None = None
+    listen: str | None = None
+    jupyter: bool = False
+    worker_command: Sequence[str] | None = None
+
+
+def blueprint_from(values: BlueprintValues, *, allocations: Collection[str], environments: Collection[str] = ()) -> Blueprint:
+    """The blueprint the values describe, checked as a file is; InvalidValue lists every problem."""
+    if values.head in (HeadPlacement.LOCAL, HeadPlacement.EXTERNAL):
+        head = {"placement": values.head}
+    else:
+        head = {"placement": HeadPlacement.ALLOCATION, "allocation": values.head}
+    if values.head != HeadPlacement.EXTERNAL:
+        head |= {"batch_job": values.head_batch_job, "jupyter": values.jupyter}
+    else:
+        head["address"] = values.head_address
+    head["listen"] = values.listen
+    body = {
+        "name": values.name, "middleware": values.middleware, "description": values.description,
+        "environment": {"name": values.environment, "require": list(values.require), "pip": list(values.pip)},
+        "workers": {"count": values.workers, "cores": values.cores, "memory_mb": values.memory_mb, "walltime": values.walltime,
+                    "command": list(values.worker_command) if values.worker_command else None},
+        "allocations": [{"name": name} for name in values.allocations or [LOCAL]],
+        "head": head, "expiration": values.expiration or None,
+    }  # fmt: skip
+    blueprint = checked(Blueprint, body, "blueprint")
+    findings = check_blueprint(blueprint, allocations=allocations, environments=environments)
+    if findings:
+        error = InvalidValue("; ".join(finding_lines(findings)))
+        error.problems = finding_lines(findings)
+        raise error
+    return blueprint
 
 
 def blueprint_toml(blueprint: Blueprint) -> str:

@@ -17,22 +17,27 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
 
 from vc3tui.engine.access import SiteAccess
-from vc3tui.engine.blueprint import load_known_blueprint
+from vc3tui.engine.blueprint import BlueprintValues, blueprint_from, blueprint_toml, load_known_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, CatalogFiles
+from vc3tui.engine.durations import Duration
 from vc3tui.engine.errors import EngineError
 from vc3tui.engine.events import EventBus
+from vc3tui.engine.fields import WorkerCount, checked
 from vc3tui.engine.interfaces import Terminal
 from vc3tui.engine.lease import Lease
 from vc3tui.engine.middleware import jupyter
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, Pilot, Resource
-from vc3tui.engine.paths import Dirs, shipped_dir
+from vc3tui.engine.paths import Dirs, shipped_dir, write_whole
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.services import Services
+from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.shell import in_dir, with_env
 from vc3tui.engine.sites import Sites, client_environment
 from vc3tui.engine.software import with_middleware_software
@@ -127,6 +132,34 @@ class Engine:
     async def load_blueprint(self, path: Path) -> Blueprint:
         """Read and check a blueprint against this installation's allocations and environments."""
         return await load_known_blueprint(self.store, path)
+
+    async def new_blueprint(self, values: BlueprintValues) -> Blueprint:
+        """A blueprint from flags or a form, checked against this installation's allocations and
+        named environments as a file would be."""
+        allocations = {a.name for a in await self.allocations()}
+        environments = {e.name for e in await self.environments() if e.name}
+        return blueprint_from(values, allocations=allocations, environments=environments)
+
+    async def save_blueprint(self, blueprint: Blueprint, path: Path) -> None:
+        """Write a blueprint file (whole, or not at all)."""
+        try:
+            await asyncio.to_thread(write_whole, path, blueprint_toml(blueprint).encode())
+        except OSError as exc:
+            raise EngineError(f"{path}: cannot write the blueprint: {exc.strerror}") from None
+
+    def setting(self, name: str) -> str | None:
+        """A remembered choice of the user's (settings.toml in the config dir)."""
+        return setting(self.dirs, name)
+
+    def remember(self, name: str, value: str) -> None:
+        try:
+            remember(self.dirs, name, value)
+        except OSError as exc:
+            raise EngineError(f"could not remember {name}: {exc.strerror}") from None
+
+    def entry_is_manager(self, cluster: Cluster) -> bool:
+        """Whether the entry point is the manager itself (Work Queue), so it starts with the head."""
+        return middleware_for(cluster.blueprint.middleware).entry_is_manager
 
     async def builder_packages(self) -> list[str]:
         """The package names the shipped builder's recipes offer (`vc3-builder --list`)."""
@@ -235,19 +268,24 @@ class Engine:
             )  # fmt: skip
         return log_path
 
-    async def resize(self, cluster_id: str, count: int, *, peaceful: bool = True) -> None:
-        """Write the desired size; whichever process holds the lease carries it out."""
-        await self.store.run(Store.update_cluster, cluster_id, requested=count, peaceful=peaceful)
+    async def resize(self, cluster_id: str, count: int | str, *, peaceful: bool = True) -> int:
+        """Write the desired size (checked as a worker count); whichever process holds the lease
+        carries it out. Returns the count written."""
+        requested = checked(WorkerCount, count, "count")
+        await self.store.run(Store.update_cluster, cluster_id, requested=requested, peaceful=peaceful)
         self._wake(cluster_id)
+        return requested
 
     async def terminate(self, cluster_id: str, *, peaceful: bool = True) -> None:
         await self.store.run(Store.update_cluster, cluster_id, terminate_requested=True, peaceful=peaceful)
         self._wake(cluster_id)
 
-    async def extend(self, cluster_id: str, seconds: int) -> None:
-        """Expire `seconds` from now instead of at the old time."""
-        await self.store.run(Store.update_cluster, cluster_id, expires_at=time.time() + seconds)
+    async def extend(self, cluster_id: str, duration: int | str) -> float:
+        """Expire `duration` from now (seconds, or "24h") instead of at the old time; returns when."""
+        expires_at = time.time() + checked(Annotated[Duration, Field(gt=0)], duration, "duration")
+        await self.store.run(Store.update_cluster, cluster_id, expires_at=expires_at)
         self._wake(cluster_id)
+        return expires_at
 
     def _wake(self, cluster_id: str) -> None:
         if cluster_id in self._factories:

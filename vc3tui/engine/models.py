@@ -7,15 +7,18 @@ characters at this layer; quoting is still applied wherever a shell is involved.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vc3tui.engine.durations import Duration
+from vc3tui.engine.fields import (
+    BatchOption, BatchToken, BuilderRequirement, HostName, IPAddress, Login, ManagerAddress, Mount, Name, OsSpec, ScratchPath,
+    WorkerCount, restricted,
+)  # fmt: skip
+from vc3tui.engine.kinds import BatchKind, Feature, HeadPlacement, MiddlewareKind
 from vc3tui.engine.states import (
     ALLOCATION_CONDITIONS,
     AllocationState,
@@ -29,93 +32,10 @@ from vc3tui.engine.states import (
 )
 
 
-def _pattern(regex: str, what: str, hint: str):
-    compiled = re.compile(regex)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid {what}; {hint}")
-        return value
-
-    return AfterValidator(check)
-
-
-Name = Annotated[str, _pattern(r"[A-Za-z0-9_-]{1,64}", "name", "use 1-64 of A-Z a-z 0-9 _ -")]
-HostName = Annotated[
-    str, _pattern(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "host name", "use a DNS name or an IP address")
-]
-Login = Annotated[
-    str, _pattern(r"[A-Za-z_][A-Za-z0-9._-]{0,63}", "login name", "use the user name you log in with")
-]
-BatchToken = Annotated[
-    str,
-    _pattern(r"[A-Za-z0-9_.,:+=@/-]{1,128}", "batch system value", "use letters, digits and _ . , : + = @ / -"),
-]
-BatchOption = Annotated[
-    str,
-    _pattern(
-        r"--?[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.,:+=@/-]+)?",
-        "batch option",
-        "write it as --name or --name=value (letters, digits and _ . , : + = @ / -)",
-    ),
-]
-OsSpec = Annotated[
-    str, _pattern(r"[a-z0-9]+(:[0-9.]*){0,2}", "operating system", "write it as DIST[:MIN[:MAX]], e.g. 'centos:7'")
-]
-BuilderRequirement = Annotated[
-    str,
-    _pattern(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(:[A-Za-z0-9_.+-]*){0,2}", "builder requirement", "write NAME[:MIN[:MAX]], e.g. 'python:3.8'"),
-]
-ScratchPath = Annotated[
-    str,
-    _pattern(
-        r"[A-Za-z0-9_.@+/~${}-]{1,512}",
-        "scratch path",
-        "write a path, optionally with ~ or $VARIABLES the site sets, e.g. '$SCRATCH' or '/scratch/$USER'",
-    ),
-]
-Mount = Annotated[
-    str,
-    _pattern(r"/[A-Za-z0-9_.@+/-]*([:=]/[A-Za-z0-9_.@+/-]*)?", "mount", "write it as /X, or /X=/Y to see /X at /Y in a container"),
-]
-
-
 class Strict(BaseModel):
     """Unknown keys are errors: a typo in a file must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class BatchKind(StrEnum):
-    FORK = "fork"
-    SLURM = "slurm"
-    PBS = "pbs"
-    TORQUE = "torque"
-    LSF = "lsf"
-    SGE = "sge"
-    CONDOR = "condor"
-
-
-class MiddlewareKind(StrEnum):
-    DASK = "dask"
-    WORKQUEUE = "workqueue"
-    SPARK = "spark"
-    HTCONDOR = "htcondor"
-    JUPYTERLAB = "jupyterlab"
-    NONE = "none"
-
-
-class Feature(StrEnum):
-    SINGULARITY = "singularity"
-    APPTAINER = "apptainer"
-    SHIFTER = "shifter"
-    CVMFS = "cvmfs"
-
-
-class HeadPlacement(StrEnum):
-    LOCAL = "local"
-    ALLOCATION = "allocation"
-    EXTERNAL = "external"
 
 
 class NodeShape(Strict):
@@ -213,7 +133,7 @@ class Environment(Strict):
 
 
 class WorkerSpec(Strict):
-    count: int = Field(1, ge=0)
+    count: WorkerCount = 1
     cores: int = Field(1, gt=0)
     memory_mb: int = Field(1000, gt=0)
     disk_mb: int = Field(1000, gt=0)
@@ -223,38 +143,12 @@ class WorkerSpec(Strict):
     head_timeout: Duration = Field(300, description="a pilot whose head is unreachable this long ends; 0: never")
 
 
-def pilot_lifetime(walltime: int) -> int:
-    """Seconds a pilot lives: its walltime less a margin, so it ends itself before the batch system
-    kills it, and a fork pilot (which has no batch system) ends at all."""
-    return max(1, walltime - min(300, walltime // 10))
-
-
 class AllocationUse(Strict):
     """One allocation a blueprint draws pilots from, with its share."""
 
     name: Name
     weight: float = Field(1.0, gt=0)
     max_pilots: int | None = Field(None, gt=0)
-
-
-def _ip_address(text: str) -> str:
-    ipaddress.ip_address(text)
-    return text
-
-
-IPAddress = Annotated[str, AfterValidator(_ip_address)]
-"""An IP address the head listens on and advertises to workers, e.g. 127.0.0.1 when every pilot
-runs on this very machine (a login node running its own cluster)."""
-
-
-ManagerAddress = Annotated[
-    str,
-    _pattern(
-        r"([a-z]+://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?",
-        "manager address",
-        "write it as [SCHEME://]HOST[:PORT], e.g. tcp://sched.example.org:8786",
-    ),
-]
 
 
 class HeadSpec(Strict):
@@ -290,8 +184,8 @@ class Autoscale(Strict):
     """Follow the middleware's demand between min and max: up by at most `step` pilots a cycle,
     down only after demand has stayed below the live count for `idle`."""
 
-    min: int = Field(0, ge=0)
-    max: int = Field(gt=0)
+    min: WorkerCount = 0
+    max: Annotated[WorkerCount, Field(gt=0)]
     step: int = Field(10, gt=0)
     idle: Annotated[Duration, Field(gt=0)] = 300
 
@@ -323,7 +217,7 @@ class Member(Strict):
 
     name: Name
     email: str = ""
-    key_fingerprint: Annotated[str, _pattern(r"(SHA256:[A-Za-z0-9+/]{43})?", "key fingerprint", "copy the SHA256:... that `ssh-keygen -lf KEY.pub` prints")] = ""
+    key_fingerprint: Annotated[str, restricted(r"(SHA256:[A-Za-z0-9+/]{43})?", "key fingerprint", "copy the SHA256:... that `ssh-keygen -lf KEY.pub` prints")] = ""
 
 
 class AllocationDescriptor(Strict):
@@ -414,10 +308,10 @@ class Cluster(Strict):
     state: ClusterState = ClusterState.NEW
     reason: str = ""
     conditions: list[Condition] = Field(default_factory=list)
-    requested: int = Field(0, ge=0)
+    requested: WorkerCount = 0
     peaceful: bool = True
     terminate_requested: bool = False
-    target: int | None = Field(None, ge=0, description="the autoscaler's current target (factory-owned)")
+    target: WorkerCount | None = Field(None, description="the autoscaler's current target (factory-owned)")
     created_at: float = Field(default_factory=time.time)
     expires_at: float | None = None
     head: Head | None = None

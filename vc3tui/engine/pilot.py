@@ -21,10 +21,16 @@ from pathlib import Path
 
 from vc3tui.engine.bootstrap_key import bootstrap_call
 from vc3tui.engine.interfaces import JobStatus, Middleware, Submission
-from vc3tui.engine.models import Cluster, pilot_lifetime
+from vc3tui.engine.models import Cluster
 from vc3tui.engine.numbers import whole_number
 from vc3tui.engine.staging import staged_path
 from vc3tui.engine.states import PilotStage, PilotState
+
+def pilot_lifetime(walltime: int) -> int:
+    """Seconds a pilot lives: its walltime less a margin, so it ends itself before the batch system
+    kills it, and a fork pilot (which has no batch system) ends at all."""
+    return max(1, walltime - min(300, walltime // 10))
+
 
 MONITOR_SOURCE = (Path(__file__).parent / "pilot_monitor.py").read_bytes()
 

@@ -8,7 +8,8 @@ resource or allocation made from a Host entry says.
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ def route(host: str, port: int | None = None, *, path: Path | None = None) -> Ro
 
     path = path or config_path()
     paths = [path] if path.is_file() else []
-    config = SSHClientConfig.load(None, paths, False, False, False, getpass.getuser(), (), host, port if port else ())
+    config = SSHClientConfig.load(None, paths, False, False, False, pwd.getpwuid(os.getuid()).pw_name, (), host, port if port else ())
     jump = config.get("ProxyJump")
     command = config.get("ProxyCommand")
     files = config.get("IdentityFile") or ()

@@ -31,12 +31,9 @@ from vc3tui.engine.models import (
     Project,
     pilot_tag,
 )
+from vc3tui.engine.paths import NETWORK_FILESYSTEMS, filesystem_type
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from vc3tui.engine.states import PilotState
-
-NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "afs", "panfs", "fuse.sshfs", "9p"}
-)
 
 _PILOT_COLUMNS = (
     "tag", "cluster_id", "allocation", "idx", "state", "stage", "job_id", "host", "reason",
@@ -62,27 +59,6 @@ class PilotLine(NamedTuple):
 
 class StoreError(VC3Error):
     """The database cannot be used as it is; the message says what to do."""
-
-
-def filesystem_type(path: Path, mountinfo: str | None = None) -> str:
-    """The type of the filesystem holding `path`, from /proc/self/mountinfo (longest mount prefix)."""
-    if mountinfo is None:
-        try:
-            mountinfo = Path("/proc/self/mountinfo").read_text()
-        except OSError:
-            return "unknown"
-    target = str(path.resolve())
-    best, best_type = "", "unknown"
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right:
-            continue
-        mount_point = fields[4].replace("\\040", " ")
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, right.split()[0]
-    return best_type
 
 
 @dataclass

@@ -191,6 +191,13 @@ def field_problems(model: type[BaseModel], exc: ValidationError) -> list[str]:
     return [f"{p.field}: {p.message}" + (f"; {p.hint}" if p.hint else "") for p in (_problem(model, e, "", KeyLines(""), {}) for e in exc.errors())]
 
 
+def value_problems(exc: ValidationError, what: str) -> list[str]:
+    """One line per problem of a single value (a count typed in the app, a duration on the
+    command line), named `what`."""
+    problems = (_problem(BaseModel, e, "", KeyLines(""), {}) for e in exc.errors())
+    return [f"{what}: {p.message}" + (f"; {p.hint}" if p.hint and p.hint != "change the value" else "") for p in problems]
+
+
 def validation_summary(exc: ValidationError) -> str:
     """pydantic's errors as one line, `field: message; ...`, for values from flags or a form."""
     return "; ".join(f"{dotted(tuple(e['loc'])) or 'value'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())

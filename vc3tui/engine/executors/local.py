@@ -6,13 +6,13 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vc3tui.engine.interfaces import CommandResult, Terminal
+from vc3tui.engine.paths import write_whole
 from vc3tui.engine.shell import START
 
 
@@ -53,7 +53,7 @@ class LocalExecutor:
         return await self.run(["sh", "-s"], stdin=script.encode(), timeout=timeout)
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
-        await asyncio.to_thread(_write_atomically, Path(path), data, mode)
+        await asyncio.to_thread(write_whole, Path(path), data, mode)
 
     async def get(self, path: str) -> bytes:
         return await asyncio.to_thread(Path(path).read_bytes)
@@ -105,19 +105,6 @@ class LocalExecutor:
 
     async def close(self) -> None:
         return None
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 async def _running(process: subprocess.Popen[bytes], argv: Sequence[str]) -> None:

@@ -17,7 +17,8 @@ import httpx
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.ports import reserving_port
-from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+from vc3tui.engine.pilot import pilot_lifetime
 from vc3tui.engine.tls import TLS_FILES, make_cluster_tls, needs_tls
 
 SCHEDULER_FILE = "scheduler.json"

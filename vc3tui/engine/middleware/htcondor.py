@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 
 from vc3tui.engine.interfaces import CommandFailed, Executor, HeadAddress, HeadLaunch, WorkerInfo
 from vc3tui.engine.middleware.ports import reserving_port
-from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+from vc3tui.engine.pilot import pilot_lifetime
 from vc3tui.engine.numbers import whole_number
 
 POOL_KEY = "condor-pool-key"

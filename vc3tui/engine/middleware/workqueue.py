@@ -27,7 +27,8 @@ import httpx
 from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.ports import reserving_port
-from vc3tui.engine.models import Cluster, Head, MiddlewareKind, pilot_lifetime
+from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+from vc3tui.engine.pilot import pilot_lifetime
 
 PASSWORD_FILE = "wq-password"
 PORT_FILE = "catalog.port"
