@@ -19,7 +19,7 @@ from vc3tui.engine.store import Store
 from vc3tui.screens.allocation_wizard import AllocationWizardScreen
 from vc3tui.screens.allocations import AllocationsScreen
 from vc3tui.screens.question import QuestionScreen
-from vc3tui.screens.validation_report import ValidationReport
+from vc3tui.widgets.validation_report import ValidationReport
 
 pytestmark = pytest.mark.timeout(180)
 

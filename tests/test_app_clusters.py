@@ -226,7 +226,7 @@ async def test_the_launch_form_loads_a_blueprint_file(dirs: Dirs) -> None:
         assert form.query_one("#name", Input).value == "local-dask" and form.query_one("#workers", Input).value == "2"
         assert form.query_one("#middleware", Select).value == "dask" and form.query_one("#walltime", Input).value == "30m"
         assert list(form.query_one("#allocations", SelectionList).selected) == ["local"]
-        assert form.blueprint().environment.pip == []
+        assert (await form.blueprint()).environment.pip == []
         assert str(form.query_one("#software").render()) == "dask[distributed]==2026.8.0 (pip, for dask)"
 
 

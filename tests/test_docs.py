@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from vc3tui.cli import build_parser
+from vc3tui.cli.parser import build_parser
 from vc3tui.engine.models import Blueprint
 
 ROOT = Path(__file__).parent.parent

@@ -12,7 +12,8 @@ from vc3tui.engine.batch.slurm import (
 from vc3tui.engine.pilot import Markers
 from vc3tui.engine.batch.jobs import compress, expand
 from vc3tui.engine.interfaces import PilotShape, Submission
-from vc3tui.engine.models import Pilot, pilot_tag
+from vc3tui.engine.models import Pilot
+from vc3tui.engine.tags import pilot_tag
 from vc3tui.engine.states import PilotStage, PilotState
 
 PREFIX = "vc3-feedfacecafe-0123abcd"

@@ -475,7 +475,7 @@ INTERACT = """
 import asyncio, sys, termios
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
-from vc3tui.terminal import LocalTerminal
+from vc3tui.cli.terminal import LocalTerminal
 
 async def main():
     engine = Engine(Dirs.from_environment(), interactive=False)

@@ -3,19 +3,18 @@ Engine facade, never blocking; engine events arrive as messages, engine question
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from vc3tui.engine.engine import Engine
-from vc3tui.live import StoreChanged, feed
+from vc3tui.engine import Engine
 from vc3tui.screens.clusters import ClustersScreen
 from vc3tui.screens.jump import JumpScreen
 from vc3tui.screens.keys import KeysScreen
 from vc3tui.screens.question import QuestionScreen
 from vc3tui.screens.quit import QuitChoice, QuitScreen
-from vc3tui.engine.settings import remember, setting
 from vc3tui.themes import DEFAULT_THEME, load_themes
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
+from vc3tui.widgets.live import StoreChanged, feed
 
 
 def resources_screen():
@@ -36,7 +35,7 @@ def projects_screen():
     return ProjectsScreen()
 
 
-class VC3App(App[None]):
+class VC3App(ShowsEngineErrors, App[None]):
     TITLE = "vc3tui"
     CSS_PATH = "app.tcss"
     MODES = {"clusters": ClustersScreen, "resources": resources_screen, "allocations": allocations_screen, "projects": projects_screen}
@@ -55,7 +54,7 @@ class VC3App(App[None]):
         themes, self._theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
-        chosen = setting(engine.dirs, "theme")
+        chosen = engine.setting("theme")
         self.theme = chosen if chosen in self.available_themes else DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
 
     def on_mount(self) -> None:
@@ -71,13 +70,11 @@ class VC3App(App[None]):
         for screen in self.screen_stack:
             screen.post_message(StoreChanged(message.cluster_ids))
 
-    def _save_theme(self, name: str) -> None:
-        try:
-            remember(self.engine.dirs, "theme", name)
-        except OSError as exc:
-            self.notify(f"could not remember the theme: {exc}", severity="warning", markup=False)
+    @engine_work(group="theme")
+    async def _save_theme(self, name: str) -> None:
+        self.engine.remember("theme", name)
 
-    @work(group="questions")
+    @engine_work(group="questions")
     async def answer_questions(self) -> None:
         channel = self.engine.questions
         async for question in channel.questions():
@@ -87,7 +84,7 @@ class VC3App(App[None]):
             else:
                 channel.answer(question.id, answer)
 
-    @work
+    @engine_work
     async def action_jump(self) -> None:
         view = await self.push_screen_wait(JumpScreen(sorted(self.MODES)))
         if view:
@@ -106,7 +103,7 @@ class VC3App(App[None]):
                 keys.append((binding.key_display or self.get_key_display(binding), binding.description))
         self.push_screen(KeysScreen(screen.title or self.current_mode, keys))
 
-    @work(exclusive=True, group="quit")
+    @engine_work(exclusive=True, group="quit")
     async def action_quit(self) -> None:
         managed = self.engine.managed()
         if managed:

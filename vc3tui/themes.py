@@ -1,5 +1,5 @@
 """Themes from the shipped `themes/` folder, each a TOML file of Textual Theme fields, and the
-one the user picked last is remembered in the settings file (engine/settings.py)."""
+one the user picked last is remembered by the engine (`Engine.remember`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-from vc3tui.engine.paths import shipped_dir
+from vc3tui.engine import shipped_dir
 
 DEFAULT_THEME = "vc3-dark"
 

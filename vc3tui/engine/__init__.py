@@ -17,9 +17,9 @@ _WHERE = {
     "Event": "models", "Member": "models", "Project": "models", "Resource": "models", "NodeShape": "models", "StageResult": "models",
     "BatchKind": "kinds", "MiddlewareKind": "kinds", "HeadPlacement": "kinds",
     "AllocationState": "states", "ClusterState": "states", "PilotStage": "states", "PilotState": "states",
-    "Question": "questions", "QuestionKind": "questions", "Terminal": "interfaces", "PilotLine": "store",
+    "Question": "questions", "QuestionChannel": "questions", "QuestionKind": "questions", "Terminal": "interfaces", "PilotLine": "store",
     "BlueprintValues": "blueprint", "blueprint_toml": "blueprint", "software_summary": "software", "summary_lines": "projects",
-    "LOCAL": "catalog", "MAX_WORKERS": "fields", "checked": "fields",
+    "LOCAL": "catalog", "MAX_WORKERS": "fields", "WorkerCount": "fields", "checked": "fields",
     "format_duration": "durations", "parse_duration": "durations", "whole_number": "numbers", "shipped_dir": "paths",
 }  # fmt: skip
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from vc3tui.engine.durations import format_duration, parse_duration
     from vc3tui.engine.engine import ClusterRow, Engine
     from vc3tui.engine.errors import VC3Error
-    from vc3tui.engine.fields import MAX_WORKERS, checked
+    from vc3tui.engine.fields import MAX_WORKERS, WorkerCount, checked
     from vc3tui.engine.interfaces import Terminal
     from vc3tui.engine.kinds import BatchKind, HeadPlacement, MiddlewareKind
     from vc3tui.engine.models import (
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from vc3tui.engine.numbers import whole_number
     from vc3tui.engine.paths import shipped_dir
     from vc3tui.engine.projects import summary_lines
-    from vc3tui.engine.questions import Question, QuestionKind
+    from vc3tui.engine.questions import Question, QuestionChannel, QuestionKind
     from vc3tui.engine.software import software_summary
     from vc3tui.engine.states import AllocationState, ClusterState, PilotStage, PilotState
     from vc3tui.engine.store import PilotLine

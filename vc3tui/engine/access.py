@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.catalog import LOCAL, Catalog
 from vc3tui.engine.executors.local import LocalExecutor
+from vc3tui.engine.fields import checked
 from vc3tui.engine.interfaces import Executor
 from vc3tui.engine.models import Allocation, Resource, StageResult
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionChannel
-from vc3tui.engine.ssh_config import route
+from vc3tui.engine.ssh_config import Route, config_path, host_entries, route
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.store import AsyncStore, Store
 
@@ -51,6 +52,28 @@ class SiteAccess:
         from vc3tui.engine.hostkeys import HostKeys
 
         return HostKeys(self.dirs.data / "known_hosts")
+
+    def key(self, allocation: Allocation) -> KeyPair:
+        """The allocation's key pair (public half and fingerprint; the private half stays a path)."""
+        from vc3tui.engine.keys import load_public
+
+        if not allocation.key_path:
+            raise AccessError(f"allocation {allocation.name} has no key yet; give it your login and key first")
+        return load_public(Path(allocation.key_path))
+
+    @staticmethod
+    def ssh_hosts() -> list[str]:
+        """The Host entries of the user's ~/.ssh/config, patterns left out."""
+        return host_entries()
+
+    @staticmethod
+    def ssh_host(host: str) -> Route:
+        """Where `ssh HOST` goes (HostName, Port, User, ProxyJump, keys); AccessError when
+        ~/.ssh/config has no such Host entry."""
+        known = host_entries()
+        if host not in known:
+            raise AccessError(f"no `Host {host}` in {config_path()}; its Host entries: {', '.join(known) or 'none'}")
+        return route(host)
 
     def resource_of(self, allocation: Allocation) -> Resource:
         resource = self.catalog().get(allocation.resource)
@@ -122,7 +145,7 @@ class SiteAccess:
         imported ("needs your login"), keeping its resource, account and owner."""
         from vc3tui.engine.keys import certificate_expiry, create_key, load_public
 
-        fresh = Allocation(name=name, resource=resource, login=login, account=account)  # every field checked before any file is made
+        fresh = checked(Allocation, {"name": name, "resource": resource, "login": login, "account": account}, "allocation")  # before any file is made
         existing = await self.store.run(Store.allocation, name)
         claimed = existing is not None and existing.state is AllocationState.NEEDS_LOGIN and not existing.key_path
         if (existing is not None and not claimed) or name == LOCAL:
@@ -155,15 +178,13 @@ class SiteAccess:
         next does not ask for another code (the key alone never gets in there); any other login is
         closed, and the validation proves the key by logging in with it."""
         from vc3tui.engine.executors.ssh import SSHExecutor
-        from vc3tui.engine.keys import authorized_keys_script, load_public
-
-        pair = load_public(Path(allocation.key_path))
+        pair = self.key(allocation)
         executor = SSHExecutor(
             self.target(allocation, accept_host_key=accept_host_key, use_keys=False), self.host_keys, self.questions,
             on_login=lambda state, reason: self._record_state(allocation.name, state, reason),
         )  # fmt: skip
         try:
-            result = await executor.run_script(authorized_keys_script(pair.public_line) + "\n")
+            result = await executor.run_script(pair.paste_line + "\n")
             if not result.ok:
                 raise AccessError(f"allocation {allocation.name}: installing the key failed: {result.summary()}")
         except BaseException:

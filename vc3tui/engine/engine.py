@@ -25,7 +25,7 @@ from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.blueprint import BlueprintValues, blueprint_from, blueprint_toml, load_known_blueprint
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, CatalogFiles
 from vc3tui.engine.durations import Duration
-from vc3tui.engine.errors import EngineError
+from vc3tui.engine.errors import EngineError, file_errors
 from vc3tui.engine.events import EventBus
 from vc3tui.engine.fields import WorkerCount, checked
 from vc3tui.engine.interfaces import Terminal
@@ -33,16 +33,17 @@ from vc3tui.engine.lease import Lease
 from vc3tui.engine.middleware import jupyter
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, Pilot, Resource
-from vc3tui.engine.paths import Dirs, shipped_dir, write_whole
+from vc3tui.engine.paths import Dirs, write_whole
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.services import Services
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.shell import in_dir, with_env
 from vc3tui.engine.sites import Sites, client_environment
-from vc3tui.engine.software import with_middleware_software
+from vc3tui.engine.software import builder_packages, with_middleware_software
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import AsyncStore, CycleWrites, PilotLine, Store, default_owner
+from vc3tui.engine.worker_secrets import WorkerSecrets
 
 if TYPE_CHECKING:
     from vc3tui.engine.factory import Factory
@@ -90,11 +91,13 @@ class Engine:
 
     def save_resource(self, resource: Resource) -> None:
         """Add or replace a resource in the user's resources.toml; the catalog is read again."""
-        self.resources.save(resource)
+        with file_errors(self.dirs.user_resources, "save the resource"):
+            self.resources.save(resource)
 
     def remove_resource(self, name: str) -> bool:
         """Remove a user resource (shipped ones cannot be); False when it was not the user's."""
-        return self.resources.remove(name)
+        with file_errors(self.dirs.user_resources, "remove the resource"):
+            return self.resources.remove(name)
 
     async def close(self) -> None:
         """Stop managing (clusters keep running, their pilots end by their own timeouts)."""
@@ -142,33 +145,24 @@ class Engine:
 
     async def save_blueprint(self, blueprint: Blueprint, path: Path) -> None:
         """Write a blueprint file (whole, or not at all)."""
-        try:
+        with file_errors(path, "write the blueprint"):
             await asyncio.to_thread(write_whole, path, blueprint_toml(blueprint).encode())
-        except OSError as exc:
-            raise EngineError(f"{path}: cannot write the blueprint: {exc.strerror}") from None
 
     def setting(self, name: str) -> str | None:
         """A remembered choice of the user's (settings.toml in the config dir)."""
         return setting(self.dirs, name)
 
     def remember(self, name: str, value: str) -> None:
-        try:
+        with file_errors(self.dirs.config, f"remember the {name}"):
             remember(self.dirs, name, value)
-        except OSError as exc:
-            raise EngineError(f"could not remember {name}: {exc.strerror}") from None
 
     def entry_is_manager(self, cluster: Cluster) -> bool:
         """Whether the entry point is the manager itself (Work Queue), so it starts with the head."""
         return middleware_for(cluster.blueprint.middleware).entry_is_manager
 
     async def builder_packages(self) -> list[str]:
-        """The package names the shipped builder's recipes offer (`vc3-builder --list`)."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, str(shipped_dir("builder") / "vc3_builder.py"), "--list",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        output, _ = await process.communicate()
-        return [line.split()[0] for line in output.decode().splitlines() if line.strip()]
+        """The package names the shipped builder's recipes offer."""
+        return await builder_packages()
 
     # clusters
 
@@ -380,14 +374,7 @@ class Engine:
         if not middleware.ticket_needed(cluster.head):
             raise EngineError(f"{name}'s workers need no secrets: members join it with `vc3tui cluster join {name}`")
         await self.sites.prepare(cluster)
-        head = self.sites.head_site(cluster)
-        found = {}
-        for secret in middleware.worker_secrets:
-            try:
-                found[secret] = await head.executor.get(f"{head.workdir}/secrets/{secret}")
-            except OSError:
-                continue  # this head made no such secret
-            self.redactor.add(found[secret])
+        found = await WorkerSecrets(self.sites, self.redactor, middleware).on_head(cluster)
         return self.projects.write_ticket(cluster, found, path)
 
     async def joinable(self):

@@ -26,6 +26,11 @@ class KeyPair:
     public_line: str
     fingerprint: str
 
+    @property
+    def paste_line(self) -> str:
+        """The one line a user pastes into a shell on the site to install the key."""
+        return authorized_keys_script(self.public_line)
+
 
 def key_dir(data_dir: Path) -> Path:
     path = data_dir / "keys"

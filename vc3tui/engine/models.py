@@ -11,7 +11,7 @@ import re
 import time
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vc3tui.engine.durations import Duration
 from vc3tui.engine.fields import (
@@ -356,10 +356,6 @@ class Pilot(Strict):
             self.reason = reason
         return True
 
-    @property
-    def job_name(self) -> str:
-        return job_name(self.tag)
-
 
 class ClusterCounts(Strict):
     """The numbers every view shows: error counts failed and held pilots; joined counts running
@@ -370,27 +366,6 @@ class ClusterCounts(Strict):
     queued: int = 0
     error: int = 0
     joined: int = 0
-
-
-def pilot_tag(installation_id: str, cluster_id: str, index: int) -> str:
-    """Unique per installation, cluster and pilot, so no two installations touch each other's jobs."""
-    return f"vc3-{installation_id}-{cluster_id}-{index}"
-
-
-def job_name(tag: str) -> str:
-    """A batch job name within Torque's 15 characters; the full tag travels in the job's comment."""
-    _, installation, _, index = tag.split("-")
-    return f"vc3{installation[:6]}{_base36(int(index))}"[:15]
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
 
 
 class Event(Strict):

@@ -24,13 +24,13 @@ from pydantic import Field, ValidationError
 
 from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines, load_known_blueprint
 from vc3tui.engine.catalog import LOCAL, CatalogFiles
-from vc3tui.engine.errors import VC3Error
+from vc3tui.engine.errors import VC3Error, file_errors
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import (
     Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, ManagerAddress, Member,
     MiddlewareKind, Name, Project, SharedCluster, Strict,
 )  # fmt: skip
-from vc3tui.engine.paths import Dirs
+from vc3tui.engine.paths import Dirs, write_whole
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.states import AllocationState
@@ -109,14 +109,6 @@ class Ticket(Strict):
     middleware: MiddlewareKind
     address: ManagerAddress
     secrets: dict[str, str] = Field(default_factory=dict, description="file name -> base64 content")
-
-
-def write_private(path: Path, content: bytes) -> None:
-    """A secret file: 0600 from its creation (never briefly readable by others), replaced whole."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        os.fchmod(out.fileno(), 0o600)
-        out.write(content)
 
 
 def local_name(text: str) -> str:
@@ -245,7 +237,8 @@ class Projects:
         others = [c for c in project.clusters if c.owner != self.me and not any(m.name == c.name for m in mine)]
         project.clusters = others + mine
         project = await self.save(project)
-        path.write_text(project_toml(project, self.me))
+        with file_errors(path, "write the project file"):
+            path.write_text(project_toml(project, self.me))
         return project
 
     def write_ticket(self, cluster: Cluster, secrets: dict[str, bytes], path: Path) -> list[str]:
@@ -261,7 +254,8 @@ class Projects:
         document.add(tomlkit.comment("It lets workers into the cluster: pass it only to members, as you would a password."))
         for key, value in ticket.model_dump(mode="json").items():
             document[key] = value
-        write_private(path, tomlkit.dumps(document).encode())
+        with file_errors(path, "write the join ticket"):
+            write_whole(path, tomlkit.dumps(document).encode(), 0o600)
         return sorted(secrets)
 
     def _unpack_ticket(self, path: Path, shared: SharedCluster) -> tuple[str, Path]:
@@ -283,7 +277,7 @@ class Projects:
             except binascii.Error:
                 raise ProjectError(f"{path}: secrets.{name} is not base64; ask for a new ticket") from None
             self.redactor.add(secret)
-            write_private(folder / name, secret)
+            write_whole(folder / name, secret, 0o600)
         return ticket.address, folder
 
     async def import_file(self, path: Path) -> tuple[Project, list[str]]:
@@ -324,7 +318,8 @@ class Projects:
         written = []
         for blueprint in project.blueprints:
             path = folder / f"{blueprint.name}.toml"
-            path.write_text(blueprint_toml(blueprint))
+            with file_errors(path, "write the blueprint"):
+                path.write_text(blueprint_toml(blueprint))
             written.append(path)
         return written
 

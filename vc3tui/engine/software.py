@@ -10,12 +10,15 @@ each piece comes from, or what is missing there.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from dataclasses import dataclass
 
 from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.interfaces import Executor
 from vc3tui.engine.models import Blueprint, Environment, MiddlewareKind
+from vc3tui.engine.paths import shipped_dir
 
 DASK_PIP = "dask[distributed]==2026.8.0"
 """The version in locks/wheelhouse.txt (a test keeps them equal)."""
@@ -133,3 +136,13 @@ async def check_software(executor: Executor, builder: list[str]) -> list[Piece]:
     text = " ".join(words).removeprefix("vc3-builder: error:").strip()
     text = text.removeprefix("this site cannot provide what was asked:").strip().replace(" (for the command line)", "")
     raise SoftwareMissing(text or result.summary())
+
+
+async def builder_packages() -> list[str]:
+    """The package names the shipped builder's recipes offer (`vc3-builder --list`)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(shipped_dir("builder") / "vc3_builder.py"), "--list",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    return [line.split()[0] for line in output.decode().splitlines() if line.strip()]

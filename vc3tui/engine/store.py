@@ -20,20 +20,11 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from vc3tui.engine.errors import VC3Error
-from vc3tui.engine.models import (
-    USER_INTENT_FIELDS,
-    Allocation,
-    Cluster,
-    ClusterCounts,
-    Environment,
-    Event,
-    Pilot,
-    Project,
-    pilot_tag,
-)
+from vc3tui.engine.models import USER_INTENT_FIELDS, Allocation, Cluster, ClusterCounts, Environment, Event, Pilot, Project
 from vc3tui.engine.paths import NETWORK_FILESYSTEMS, filesystem_type
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from vc3tui.engine.states import PilotState
+from vc3tui.engine.tags import pilot_tag
 
 _PILOT_COLUMNS = (
     "tag", "cluster_id", "allocation", "idx", "state", "stage", "job_id", "host", "reason",

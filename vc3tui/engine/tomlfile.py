@@ -227,7 +227,8 @@ def _problem(model: type[BaseModel], error: Any, file: str, lines: KeyLines, hin
         message = f"unknown value {value!r}"
         hint = f"choose one of: {error['ctx']['expected'].replace(' or ', ', ')}"
     elif kind in ("int_type", "int_parsing", "int_from_float"):
-        message, hint = f"expected a whole number, got {value!r}", "write it without quotes, e.g. 4"
+        quoted = kind == "int_type" and isinstance(value, str)
+        message, hint = f"expected a whole number, got {value!r}", "write it without quotes, e.g. 4" if quoted else "e.g. 4"
     elif kind in ("float_type", "float_parsing"):
         message, hint = f"expected a number, got {value!r}", "write it without quotes, e.g. 1.5"
     elif kind in ("bool_type", "bool_parsing"):

@@ -18,7 +18,8 @@ from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
 from vc3tui.engine.hostkeys import HostKeyError
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.interfaces import CommandFailed, Executor, PilotShape, Submission
-from vc3tui.engine.models import BatchKind, Pilot, Resource, StageResult, pilot_tag
+from vc3tui.engine.models import BatchKind, Pilot, Resource, StageResult
+from vc3tui.engine.tags import pilot_tag
 from vc3tui.engine.questions import NoAnswer
 from vc3tui.engine.numbers import whole_number
 

@@ -7,33 +7,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Header, Input, Label, Select, Static
 
-from vc3tui.engine.access import AccessError
-from vc3tui.engine.catalog import LOCAL
-from vc3tui.engine.executors.ssh import SSHError
-from vc3tui.engine.hostkeys import HostKeyError
-from vc3tui.engine.keys import KeyFileError, authorized_keys_script, load_public
-from vc3tui.engine.models import Allocation, BatchKind, Resource
-from vc3tui.engine.questions import NoAnswer
-from vc3tui.engine.ssh_config import host_entries, route
-from vc3tui.engine.states import AllocationState
-from vc3tui.engine.tomlfile import field_problems
-from vc3tui.screens.validation_report import ValidationReport
+from vc3tui.engine import LOCAL, Allocation, AllocationState, BatchKind, Resource, VC3Error, checked
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.footer import KeyFooter
+from vc3tui.widgets.validation_report import ValidationReport
 
 STEPS = ("login", "key", "install", "validate")
 TITLES = ("Log into the resource", "The key", "Install it", "Validate")
-SITE_ERRORS = (AccessError, SSHError, HostKeyError, KeyFileError, NoAnswer, OSError)
 
 
-class AllocationWizardScreen(Screen[str | None]):
+class AllocationWizardScreen(ShowsEngineErrors, Screen[str | None]):
     """Dismissed with the allocation's name once it exists (whatever its state), or None."""
 
     TITLE = "New allocation"
@@ -59,7 +49,7 @@ class AllocationWizardScreen(Screen[str | None]):
                 yield Label("Resource")
                 yield Select(self._resources(), prompt="pick a resource", id="resource")
                 yield Label("Or a Host of your ~/.ssh/config (its HostName, Port, User, ProxyJump and key are used)")
-                yield Select([(host, host) for host in host_entries()], prompt="none", id="ssh-host")
+                yield Select([(host, host) for host in self.app.engine.access.ssh_hosts()], prompt="none", id="ssh-host")
                 yield Label("Its batch system", id="ssh-batch-label")
                 yield Select([(kind.value, kind.value) for kind in BatchKind if kind is not BatchKind.FORK], value="slurm", allow_blank=False, id="ssh-batch")
                 yield Label("Login name on the site (empty: the same as here)")
@@ -163,7 +153,7 @@ class AllocationWizardScreen(Screen[str | None]):
         found = self._resource_for(host)
         if found is not None:
             self.query_one("#resource", Select).value = found
-        way = route(host)
+        way = self.app.engine.access.ssh_host(host)
         self.query_one("#login-name", Input).value = way.user or ""
         self.query_one("#key-path", Input).value = next((f for f in way.identity_files if Path(f).is_file()), "")
         if not self.query_one("#name", Input).value:
@@ -176,17 +166,17 @@ class AllocationWizardScreen(Screen[str | None]):
         """The resource for a config Host that none logs in to yet: saved in resources.toml."""
         host = str(self.query_one("#ssh-host", Select).value)
         try:
-            resource = Resource(name=host, login_hosts=[host], batch=self.query_one("#ssh-batch", Select).value)
-        except ValidationError as exc:
-            self.problem("\n".join(field_problems(Resource, exc)))
+            resource = checked(Resource, {"name": host, "login_hosts": [host], "batch": self.query_one("#ssh-batch", Select).value}, "resource")
+            self.app.engine.save_resource(resource)
+        except VC3Error as exc:
+            self.problem("\n".join(exc.problems or [str(exc)]))
             return False
-        self.app.engine.save_resource(resource)
         resources = self.query_one("#resource", Select)
         resources.set_options(self._resources())
         resources.value = resource.name
         return True
 
-    @work(exclusive=True, group="wizard")
+    @engine_work(exclusive=True, group="wizard")
     async def action_next(self) -> None:
         step = self.step
         if step == "login":
@@ -222,48 +212,49 @@ class AllocationWizardScreen(Screen[str | None]):
                 account=self.query_one("#account", Input).value.strip() or None,
                 passphrase=self.query_one("#passphrase", Input).value or None,
             )  # fmt: skip
-        except ValidationError as exc:
-            self.problem("\n".join(field_problems(Allocation, exc)))
-            return False
-        except SITE_ERRORS as exc:
-            self.problem(str(exc))
+        except VC3Error as exc:
+            self.problem("\n".join(exc.problems or [str(exc)]))
             return False
         self.allocation = allocation
         self._key_made(allocation)
         return True
 
     def _key_made(self, allocation: Allocation) -> None:
-        pair = load_public(Path(allocation.key_path))
+        try:
+            pair = self.app.engine.access.key(allocation)
+        except VC3Error as exc:  # the key file moved or its mode changed: say so on the page
+            self.problem(str(exc))
+            return
         self.query_one("#key-made", Static).update(f"key {pair.private}\n{pair.fingerprint}")
-        self.query_one("#paste-line", Static).update(authorized_keys_script(pair.public_line))
+        self.query_one("#paste-line", Static).update(pair.paste_line)
         for field in ("#key-path", "#passphrase", "#login-name", "#account", "#resource", "#ssh-host", "#name"):
             self.query_one(field).disabled = True
 
     def action_copy(self) -> None:
         if self.allocation is not None and self.allocation.key_path:
-            self.app.copy_to_clipboard(authorized_keys_script(load_public(Path(self.allocation.key_path)).public_line))
+            self.app.copy_to_clipboard(self.app.engine.access.key(self.allocation).paste_line)
             self.query_one("#install-status", Static).update("copied: paste it into a shell on the site, then Next")
 
-    @work(exclusive=True, group="wizard")
+    @engine_work(exclusive=True, group="wizard")
     async def install(self) -> None:
         status = self.query_one("#install-status", Static)
         status.update("logging in ... answer the site's questions")
         try:
             landed = await self.app.engine.access.install_key(self.allocation)
-        except SITE_ERRORS as exc:
+        except VC3Error as exc:
             status.update(f"not installed: {exc}")
             return
         status.update(f"installed on {landed}; Next validates it")
         self.query_one("#next", Button).focus()
 
-    @work(exclusive=True, group="wizard")
+    @engine_work(exclusive=True, group="wizard")
     async def validate(self) -> None:
         report = self.query_one(ValidationReport)
         report.clear(f"validating {self.allocation.name} ...")
         self.query_one("#revalidate", Button).disabled = True
         try:
             allocation = await self.app.engine.access.validate(self.allocation, on_stage=report.add)
-        except SITE_ERRORS as exc:
+        except VC3Error as exc:
             report.clear(f"could not validate: {exc}")
         else:
             self.allocation = allocation

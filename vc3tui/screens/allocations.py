@@ -6,21 +6,18 @@ allocation at the step it needs (its own login for one a project imported), `v` 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header
 
-from vc3tui.engine.catalog import LOCAL
-from vc3tui.engine.engine import EngineError
-from vc3tui.engine.models import Allocation
-from vc3tui.engine.states import AllocationState
-from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.engine import LOCAL, Allocation, AllocationState
 from vc3tui.screens.allocation_wizard import AllocationWizardScreen
 from vc3tui.screens.confirm import ConfirmScreen
-from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
+from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.widgets.footer import KeyFooter
+from vc3tui.widgets.live import Coalescer, StoreChanged
 
 COLUMNS = (("Name", 12), ("Resource", 12), ("Login", 10), ("Account", 8), ("State", 16), ("Owner", 6), ("Reason", None))
 STATE_STYLE = {
@@ -40,7 +37,7 @@ def cells(allocation: Allocation) -> tuple[Text | str, ...]:
     )  # fmt: skip
 
 
-class AllocationsScreen(TableFilter, Screen[None]):
+class AllocationsScreen(ShowsEngineErrors, TableFilter, Screen[None]):
     TITLE = "Allocations"
     BINDINGS = [
         *FILTER_BINDINGS,
@@ -67,14 +64,14 @@ class AllocationsScreen(TableFilter, Screen[None]):
         for label, width in COLUMNS:
             table.add_column(label, width=width)
         self.query_one("#filter").display = False
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:
         """Polled too: a kept MFA login that drops moves its allocation to needs_login."""
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_screen_resume(self) -> None:
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     async def reload(self, select: str | None = None) -> None:
         """Read the allocations; the table is drawn again only when they changed (or to move to `select`)."""
@@ -109,27 +106,27 @@ class AllocationsScreen(TableFilter, Screen[None]):
         name = self.selected_name()
         return next((a for a in self.allocations if a.name == name), None)
 
-    @work
+    @engine_work
     async def action_create(self) -> None:
         await self._wizard(None, "login")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
-    @work
+    @engine_work
     async def action_open(self) -> None:
         allocation = self.selected()
         if allocation is not None:
             step = "install" if allocation.state is AllocationState.NEW else "validate"
             await self._wizard(allocation, step)
 
-    @work
+    @engine_work
     async def action_validate(self) -> None:
         allocation = self.selected()
         if allocation is not None:
             await self._wizard(allocation, "validate")
 
-    @work
+    @engine_work
     async def action_install(self) -> None:
         allocation = self.selected()
         if allocation is not None:
@@ -144,15 +141,12 @@ class AllocationsScreen(TableFilter, Screen[None]):
         name = await self.app.push_screen_wait(AllocationWizardScreen(allocation, step=step))
         await self.reload(select=name)
 
-    @work
+    @engine_work
     async def action_delete(self) -> None:
         allocation = self.selected()
         if allocation is None:
             return
         if await self.app.push_screen_wait(ConfirmScreen(f"Forget allocation {allocation.name}? Its key stays in your data dir; clusters using it stop getting pilots from it.", "Delete")):
-            try:
-                await self.app.engine.delete_allocation(allocation.name)
-            except EngineError as exc:
-                self.notify(str(exc), severity="error", markup=False)
+            await self.app.engine.delete_allocation(allocation.name)
             await self.reload()
 

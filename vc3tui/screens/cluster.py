@@ -7,23 +7,20 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Log, Sparkline, Static
 
-from vc3tui.engine.durations import format_duration
-from vc3tui.engine.models import Cluster
-from vc3tui.engine.states import PilotStage, PilotState
-from vc3tui.engine.store import PilotLine
-from vc3tui.live import Coalescer, StoreChanged
-from vc3tui.screens.filtering import TableFilter
+from vc3tui.cli.terminal import LocalTerminal
+from vc3tui.engine import Cluster, PilotLine, PilotStage, PilotState, format_duration
 from vc3tui.screens.pilot_log import PilotLogScreen
-from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
+from vc3tui.widgets.filtering import TableFilter
 from vc3tui.widgets.footer import KeyFooter
-from vc3tui.terminal import LocalTerminal
+from vc3tui.widgets.live import Coalescer, StoreChanged
+from vc3tui.widgets.resizing import RESIZE_BINDINGS, ResizeKeys
 
 PILOT_COLUMNS = ("Pilot", "Allocation", "Job", "Stage", "Age", "Reason")
 HISTORY = 120
@@ -79,7 +76,7 @@ def pilot_cells(facts: tuple[str, ...], colours: dict[str, str]) -> tuple[Text |
     return (index, allocation, Text(job), Text(stage, style=colours.get(STAGE_COLOUR.get(stage, ""), "")), pilot_age, Text(reason))
 
 
-class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
+class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
     BINDINGS = [
         Binding("escape", "clear_filter", "Back / clear filter"),
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -116,11 +113,11 @@ class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
         for label in PILOT_COLUMNS:
             table.add_column(label, key=label)
         self.query_one("#filter").display = False
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.cluster_ids is None or self.cluster_id in message.cluster_ids:
-            self.run_worker(self.coalescer.request())
+            self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def post_message_changed(self) -> None:
         self.post_message(StoreChanged(None))
@@ -192,7 +189,7 @@ class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
                         table.update_cell_at((row, column), cells[column])
             self.shown[tag] = facts
 
-    @work(exclusive=True, group="shell")
+    @engine_work(exclusive=True, group="shell")
     async def action_shell(self) -> None:
         """The app steps aside (suspended) while the shell has the terminal; factories keep going."""
         if self.cluster is None or not self.cluster.state.live:
@@ -203,9 +200,6 @@ class ClusterScreen(TableFilter, ResizeKeys, Screen[None]):
                 code = await self.app.engine.head_shell(self.cluster_id, LocalTerminal())
         except SuspendNotSupported:
             self.notify("a shell needs a real terminal", severity="warning")
-            return
-        except Exception as exc:  # the site's refusal is a message, not a crash
-            self.notify(f"shell on the head failed: {exc}", severity="error", markup=False)
             return
         self.notify(f"shell ended (status {code})", markup=False)
 

@@ -8,25 +8,18 @@ import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
-from vc3tui.engine.durations import format_duration
-from vc3tui.engine.catalog import LOCAL
-from vc3tui.engine.engine import ClusterRow, EngineError
-from vc3tui.engine.models import Allocation, Cluster
-from vc3tui.engine.projects import ProjectError
-from vc3tui.engine.states import AllocationState
-from vc3tui.engine.tomlfile import FileErrors
-from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.engine import LOCAL, Allocation, AllocationState, Cluster, ClusterRow, VC3Error, WorkerCount, checked, format_duration
 from vc3tui.screens.fields import Field, FieldsScreen
-from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.screens.resizing import RESIZE_BINDINGS, ResizeKeys
-from vc3tui.engine.numbers import whole_number
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
+from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.widgets.footer import KeyFooter
+from vc3tui.widgets.live import Coalescer, StoreChanged
+from vc3tui.widgets.resizing import RESIZE_BINDINGS, ResizeKeys
 
 COLUMNS = ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
 STATE_COLOUR = {
@@ -37,7 +30,6 @@ STATE_COLOUR = {
     "terminating": "status-drained",
     "terminated": "status-drained",
 }
-
 
 
 def getting_started(allocations: list[Allocation], user_resources: int) -> str:
@@ -62,7 +54,7 @@ def getting_started(allocations: list[Allocation], user_resources: int) -> str:
     return "\n".join(lines)
 
 
-class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
+class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
     TITLE = "Clusters"
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -89,10 +81,10 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
         self.query_one("#filter").display = False
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def post_message_changed(self) -> None:
         self.post_message(StoreChanged(None))
@@ -103,7 +95,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         if not self.rows:
             try:
                 user_resources = sum(origin == "user" for origin in engine.catalog.origin.values())
-            except FileErrors:
+            except VC3Error:
                 user_resources = 0  # the Resources view names the broken file and line
             self.query_one("#empty", Static).update(getting_started(await engine.allocations(), user_resources))
         self.show_rows()
@@ -145,7 +137,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
-    @work
+    @engine_work
     async def action_launch(self) -> None:
         engine = self.app.engine
         allocations = ["local", *sorted(a.name for a in await engine.allocations() if a.name != "local")]
@@ -157,7 +149,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
             self.notify(f"{name}: launched; this window manages it", markup=False)
             self.post_message_changed()
 
-    @work
+    @engine_work
     async def action_join(self) -> None:
         """Add pilots from my allocations to a teammate's shared cluster (from an imported project)."""
         engine = self.app.engine
@@ -175,22 +167,15 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         answer = await self.app.push_screen_wait(FieldsScreen("Join a shared cluster", fields, "Join"))
         if not answer:
             return
-        workers = whole_number(answer["workers"])
-        if workers is None:
-            self.notify(f"workers: expected a whole number, got {answer['workers']!r}", severity="error", markup=False)
-            return
-        try:
-            cluster = await engine.join(
-                answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None, workers=workers,
-                ticket=Path(answer["ticket"]).expanduser() if answer["ticket"] else None,
-            )  # fmt: skip
-        except (ProjectError, EngineError, FileErrors) as exc:
-            self.notify(str(exc), severity="error", markup=False, timeout=10)
-            return
+        cluster = await engine.join(
+            answer["cluster"], allocations=[answer["allocation"]] if answer["allocation"] else None,
+            workers=checked(WorkerCount, answer["workers"], "workers"),
+            ticket=Path(answer["ticket"]).expanduser() if answer["ticket"] else None,
+        )  # fmt: skip
         self.notify(f"{cluster.name}: joining {cluster.blueprint.head.address}; this window manages your pilots", markup=False)
         self.post_message_changed()
 
-    @work
+    @engine_work
     async def action_invite(self) -> None:
         """A join ticket for the selected cluster: what teammates' workers need to join it."""
         cluster = self.selected_cluster()
@@ -200,11 +185,7 @@ class ClustersScreen(TableFilter, ResizeKeys, Screen[None]):
         if not answer:
             return
         path = Path(answer["path"]).expanduser()
-        try:
-            await self.app.engine.invite(cluster.name, path)
-        except (ProjectError, EngineError, OSError) as exc:
-            self.notify(str(exc), severity="error", markup=False, timeout=10)
-            return
+        await self.app.engine.invite(cluster.name, path)
         self.notify(f"join ticket written to {path} (0600): pass it only to members, as you would a password", markup=False)
 
     def filter_changed(self) -> None:

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from vc3tui.engine.numbers import whole_number
+from vc3tui.engine import VC3Error, WorkerCount, checked
 
 
 class CountScreen(ModalScreen[int | None]):
@@ -26,9 +26,10 @@ class CountScreen(ModalScreen[int | None]):
             yield Static("", id="problem", classes="problem", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        count = whole_number(event.value.strip())
-        if count is None:
-            self.query_one("#problem", Static).update("a whole number of workers, 0 or more")
+        try:
+            count = checked(WorkerCount, event.value.strip(), "workers")
+        except VC3Error as exc:
+            self.query_one("#problem", Static).update(str(exc))
             return
         self.dismiss(count)
 

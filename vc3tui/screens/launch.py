@@ -1,33 +1,29 @@
-"""`n`: the launch form. Its fields are the `vc3tui blueprint new` flags, so a form and a command
-line make the same blueprint, checked the same way; it launches it, or saves it as a file.
+"""`n`: the launch form. Its fields are the `vc3tui blueprint new` flags, given to the same engine
+function, so a form and a command line make the same blueprint, checked the same way; it
+launches it, or saves it as a file.
 The environment is picked from named environments and the builder's recipes, never typed."""
 
 from __future__ import annotations
 
-import argparse
 import shlex
 from pathlib import Path
 
-from pydantic import ValidationError
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from vc3tui.engine.blueprint import blueprint_toml, check_blueprint, finding_lines
-from vc3tui.engine.durations import format_duration, parse_duration
-from vc3tui.engine.engine import EngineError
-from vc3tui.engine.models import AllocationUse, Blueprint, Environment, MiddlewareKind
-from vc3tui.engine.software import software_summary
-from vc3tui.engine.tomlfile import FileErrors, field_problems
-from vc3tui.new_blueprint import blueprint_from_flags
+from vc3tui.engine import (
+    LOCAL, AllocationUse, Blueprint, BlueprintValues, Environment, MiddlewareKind, VC3Error, format_duration, software_summary,
+)  # fmt: skip
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 
 MIDDLEWARE = [kind.value for kind in MiddlewareKind if kind is not MiddlewareKind.JUPYTERLAB]
 
 
-class LaunchScreen(ModalScreen[str | None]):
+class LaunchScreen(ShowsEngineErrors, ModalScreen[str | None]):
     """Dismissed with the launched cluster's name, or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+l", "launch", "Launch"), Binding("ctrl+s", "save", "Save")]
@@ -61,7 +57,7 @@ class LaunchScreen(ModalScreen[str | None]):
             yield Label("Software (each site's builder says at launch where every piece comes from)")
             yield Static("", id="software", markup=False)
             yield Label("Allocations (where the pilots run)")
-            yield SelectionList[str](*[(name, name, name == "local") for name in self.allocations], id="allocations")
+            yield SelectionList[str](*[(name, name, name == LOCAL) for name in self.allocations], id="allocations")
             yield Label("Workers, and each one's walltime")
             with Horizontal(classes="pair"):
                 yield Input("1", type="integer", id="workers")
@@ -91,7 +87,7 @@ class LaunchScreen(ModalScreen[str | None]):
         environment = self.query_one("#environment", Select).value
         middleware = MiddlewareKind(self.query_one("#middleware", Select).value)
         blueprint = Blueprint(
-            name="form", middleware=middleware, allocations=[AllocationUse(name="local")],
+            name="form", middleware=middleware, allocations=[AllocationUse(name=LOCAL)],
             environment=Environment(
                 name=environment if isinstance(environment, str) else None,
                 require=list(self.query_one("#packages", SelectionList).selected), pip=self.carried_pip,
@@ -102,36 +98,27 @@ class LaunchScreen(ModalScreen[str | None]):
     def value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def blueprint(self) -> Blueprint | None:
+    async def blueprint(self) -> Blueprint | None:
         """The form as a blueprint, or None with every problem shown, one line each."""
-        environment = self.query_one("#environment", Select).value
         try:
-            walltime = parse_duration(self.value("walltime"))
-            expiration = parse_duration(self.value("expiration")) if self.value("expiration") else None
             command = shlex.split(self.value("worker_command")) or None
-            workers = int(self.value("workers") or "0")
         except ValueError as exc:
-            self.problems([f"workers, walltime, expiration or command: {exc}"])
+            self.problems([f"worker command: {exc}"])
             return None
-        head = self.query_one("#head", Select).value
-        fields = argparse.Namespace(
-            name=self.value("name"), description=self.value("description"), middleware=self.query_one("#middleware", Select).value,
-            allocation=list(self.query_one("#allocations", SelectionList).selected), workers=workers, cores=1, memory_mb=1000,
+        environment = self.query_one("#environment", Select).value
+        values = BlueprintValues(
+            name=self.value("name"), description=self.value("description"), middleware=str(self.query_one("#middleware", Select).value),
+            allocations=list(self.query_one("#allocations", SelectionList).selected), workers=self.value("workers") or 0,
+            walltime=self.value("walltime"), expiration=self.value("expiration") or None,
             require=list(self.query_one("#packages", SelectionList).selected), pip=self.carried_pip,
             environment=environment if isinstance(environment, str) else None,
-            head=head, head_batch_job=False, head_address=self.value("head_address") or None, listen=None, jupyter=False,
-            worker_command=command,
+            head=str(self.query_one("#head", Select).value), head_address=self.value("head_address") or None, worker_command=command,
         )  # fmt: skip
         try:
-            blueprint = blueprint_from_flags(fields, walltime, expiration)
-        except ValidationError as exc:
-            self.problems(field_problems(Blueprint, exc))
+            return await self.app.engine.new_blueprint(values)
+        except VC3Error as exc:
+            self.problems(exc.problems or [str(exc)])
             return None
-        findings = check_blueprint(blueprint, allocations=set(self.allocations))
-        if findings:
-            self.problems(finding_lines(findings))
-            return None
-        return blueprint
 
     def problems(self, lines: list[str]) -> None:
         problems = self.query_one("#problems", Static)
@@ -141,17 +128,14 @@ class LaunchScreen(ModalScreen[str | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         {"cancel": self.action_cancel, "save": self.action_save, "launch": self.action_launch, "load": self.load}[event.button.id]()
 
-    @work(exclusive=True)
+    @engine_work(exclusive=True)
     async def load(self) -> None:
         """Fill the form from a blueprint file, checked as `vc3tui --run` checks it."""
         path = Path(self.value("source")).expanduser()
         try:
             blueprint = await self.app.engine.load_blueprint(path)
-        except FileErrors as exc:
-            self.problems([str(problem) for problem in exc.problems])
-            return
-        except OSError as exc:
-            self.problems([f"{path}: {exc.strerror}"])
+        except VC3Error as exc:
+            self.problems(exc.problems or [str(exc)])
             return
         fields = {"name": blueprint.name, "description": blueprint.description, "workers": str(blueprint.workers.count),
                   "walltime": format_duration(blueprint.workers.walltime),
@@ -172,8 +156,9 @@ class LaunchScreen(ModalScreen[str | None]):
         self.problems([])
         self.notify(f"loaded {path}" + (f" (pip: {' '.join(self.carried_pip)})" if self.carried_pip else ""), markup=False)
 
-    def action_save(self) -> None:
-        blueprint = self.blueprint()
+    @engine_work(exclusive=True)
+    async def action_save(self) -> None:
+        blueprint = await self.blueprint()
         if blueprint is None:
             return
         if not self.value("path"):
@@ -181,22 +166,22 @@ class LaunchScreen(ModalScreen[str | None]):
             return
         path = Path(self.value("path")).expanduser()
         try:
-            path.write_text(blueprint_toml(blueprint))
-        except OSError as exc:
-            self.problems([f"{path}: {exc.strerror}"])
+            await self.app.engine.save_blueprint(blueprint, path)
+        except VC3Error as exc:
+            self.problems([str(exc)])
             return
         self.problems([])
         self.notify(f"wrote {path}", markup=False)
 
-    @work(exclusive=True)
+    @engine_work(exclusive=True)
     async def action_launch(self) -> None:
-        blueprint = self.blueprint()
+        blueprint = await self.blueprint()
         if blueprint is None:
             return
         try:
             cluster = await self.app.engine.launch(blueprint)
-        except EngineError as exc:
-            self.problems([str(exc)])
+        except VC3Error as exc:
+            self.problems(exc.problems or [str(exc)])
             return
         self.dismiss(cluster.name)
 

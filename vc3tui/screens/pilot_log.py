@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Log, Static
 
+from vc3tui.engine import VC3Error
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.footer import KeyFooter
 
 
-class PilotLogScreen(ModalScreen[None]):
+class PilotLogScreen(ShowsEngineErrors, ModalScreen[None]):
     BINDINGS = [Binding("escape", "close", "Back"), Binding("r", "reload", "Reload")]
 
     def __init__(self, cluster_id: str, tag: str, label: str) -> None:
@@ -28,11 +29,11 @@ class PilotLogScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.action_reload()
 
-    @work(exclusive=True)
+    @engine_work(exclusive=True)
     async def action_reload(self) -> None:
         try:
             text = await self.app.engine.pilot_log(self.cluster_id, self.tag)
-        except Exception as exc:  # a site that cannot be reached is a message here, not a crash
+        except VC3Error as exc:  # a site that cannot be reached is said in the log's place
             text = f"could not fetch the log: {exc}"
         log = self.query_one(Log)
         log.clear()

@@ -4,25 +4,19 @@ shares an allocation, `b` a blueprint, `r` removes any of them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
-from vc3tui.engine.catalog import LOCAL
-from vc3tui.engine.engine import EngineError
-from vc3tui.engine.models import Member, Project
-from vc3tui.engine.projects import ProjectError, summary_lines
-from vc3tui.engine.tomlfile import FileErrors, validation_summary
-from vc3tui.live import Coalescer, StoreChanged
+from vc3tui.engine import LOCAL, Member, Project, checked, summary_lines
 from vc3tui.screens.fields import Field, FieldsScreen
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.footer import KeyFooter
+from vc3tui.widgets.live import Coalescer, StoreChanged
 
 COLUMNS = (("Name", 14), ("Members", 7), ("Allocations", 11), ("Blueprints", 10), ("Clusters", 8))
 EMPTY_HINT = (
@@ -31,7 +25,7 @@ EMPTY_HINT = (
 )
 
 
-class ProjectsScreen(Screen[None]):
+class ProjectsScreen(ShowsEngineErrors, Screen[None]):
     TITLE = "Projects"
     BINDINGS = [
         Binding("n", "create", "New"),
@@ -61,10 +55,10 @@ class ProjectsScreen(Screen[None]):
         table = self.query_one(DataTable)
         for label, width in COLUMNS:
             table.add_column(label, width=width)
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:
-        self.run_worker(self.coalescer.request())
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     async def reload(self, select: str | None = None) -> None:
         """Read the projects; the table is drawn again only when they changed (or to move to `select`)."""
@@ -107,39 +101,28 @@ class ProjectsScreen(Screen[None]):
         await self.reload(select=project.name)
         self.notify(message, markup=False)
 
-    def _failed(self, exc: Exception) -> None:
-        if isinstance(exc, FileErrors):
-            for problem in exc.problems:
-                self.notify(str(problem), severity="error", markup=False, timeout=20)
-        else:
-            text = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-            self.notify(text, severity="error", markup=False, timeout=10)
-
     def _project(self) -> Project | None:
         project = self.selected()
         if project is None:
             self.notify("no project yet: n starts one, i imports a file", severity="warning")
         return project
 
-    @work
+    @engine_work
     async def action_create(self) -> None:
         answer = await self._ask("Start a project (you are its first member)", [Field("name", "Project name"), Field("description", "What it is for")], "Create")
         if answer:
-            await self._run(lambda: self.app.engine.projects.create(answer["name"], answer["description"]), lambda p: f"project {p.name} started")
+            project = await self.app.engine.projects.create(answer["name"], answer["description"])
+            await self._done(project, f"project {project.name} started")
 
-    @work
+    @engine_work
     async def action_import_file(self) -> None:
         answer = await self._ask("Take in a project file", [Field("path", "Path of the .toml file", str(Path.cwd()) + "/")], "Import")
         if not answer:
             return
-        try:
-            project, report = await self.app.engine.projects.import_file(Path(answer["path"]).expanduser())
-        except (FileErrors, ProjectError, ValidationError, OSError) as exc:
-            self._failed(exc)
-            return
+        project, report = await self.app.engine.projects.import_file(Path(answer["path"]).expanduser())
         await self._done(project, f"project {project.name} imported: " + "; ".join(report))
 
-    @work
+    @engine_work
     async def action_export(self) -> None:
         project = self._project()
         if project is None:
@@ -147,9 +130,10 @@ class ProjectsScreen(Screen[None]):
         answer = await self._ask(f"Write {project.name} to a file for the other members", [Field("path", "Path", str(Path.cwd() / f"{project.name}.toml"))], "Export")
         if answer:
             path = Path(answer["path"]).expanduser()
-            await self._run(lambda: self.app.engine.export_project(project.name, path), lambda p: f"project {p.name} written to {path} (no logins, no keys)")
+            project = await self.app.engine.export_project(project.name, path)
+            await self._done(project, f"project {project.name} written to {path} (no logins, no keys)")
 
-    @work
+    @engine_work
     async def action_add_member(self) -> None:
         project = self._project()
         if project is None:
@@ -157,14 +141,11 @@ class ProjectsScreen(Screen[None]):
         fields = [Field("name", "Member name"), Field("email", "Email (optional)"), Field("fingerprint", "Their key's fingerprint, SHA256:... (optional)")]
         answer = await self._ask(f"Add a member to {project.name}", fields, "Add")
         if answer:
-            try:
-                member = Member(name=answer["name"], email=answer["email"], key_fingerprint=answer["fingerprint"])
-            except ValidationError as exc:
-                self._failed(exc)
-                return
-            await self._run(lambda: self.app.engine.projects.add_member(project.name, member), lambda p: f"{member.name} added to {p.name}")
+            member = checked(Member, {"name": answer["name"], "email": answer["email"], "key_fingerprint": answer["fingerprint"]}, "member")
+            project = await self.app.engine.projects.add_member(project.name, member)
+            await self._done(project, f"{member.name} added to {project.name}")
 
-    @work
+    @engine_work
     async def action_add_allocation(self) -> None:
         project = self._project()
         if project is None:
@@ -179,9 +160,10 @@ class ProjectsScreen(Screen[None]):
         ]  # fmt: skip
         answer = await self._ask(f"Share an allocation in {project.name}", fields, "Share")
         if answer:
-            await self._run(lambda: self.app.engine.projects.add_allocation(project.name, answer["allocation"], answer["owner"]), lambda p: f"{answer['allocation']} shared in {p.name}")
+            project = await self.app.engine.projects.add_allocation(project.name, answer["allocation"], answer["owner"])
+            await self._done(project, f"{answer['allocation']} shared in {project.name}")
 
-    @work
+    @engine_work
     async def action_add_blueprint(self) -> None:
         project = self._project()
         if project is None:
@@ -189,9 +171,10 @@ class ProjectsScreen(Screen[None]):
         answer = await self._ask(f"Share a blueprint in {project.name}", [Field("path", "Blueprint file", str(Path.cwd()) + "/")], "Share")
         if answer:
             path = Path(answer["path"]).expanduser()
-            await self._run(lambda: self.app.engine.projects.add_blueprint(project.name, path), lambda p: f"blueprint {path.stem} shared in {p.name}")
+            project = await self.app.engine.projects.add_blueprint(project.name, path)
+            await self._done(project, f"blueprint {path.stem} shared in {project.name}")
 
-    @work
+    @engine_work
     async def action_remove(self) -> None:
         project = self._project()
         if project is None:
@@ -209,14 +192,5 @@ class ProjectsScreen(Screen[None]):
             "allocation": lambda: projects.remove_allocation(project.name, name),
             "blueprint": lambda: projects.remove_blueprint(project.name, name),
         }[kind]
-        await self._run(remove, lambda p: f"{kind} {name} removed from {p.name}")
-
-    async def _run(self, change: Callable[[], Awaitable[Project]], message: Callable[[Project], str]) -> None:
-        """Carry out one change to a project and say what was done, or why not."""
-        try:
-            project = await change()
-        except (ProjectError, EngineError, FileErrors, ValidationError, OSError) as exc:
-            self._failed(exc)
-            return
-        await self._done(project, message(project))
-
+        project = await remove()
+        await self._done(project, f"{kind} {name} removed from {project.name}")

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from vc3tui.engine.questions import Question, QuestionKind
+from vc3tui.engine import Question, QuestionKind
 
 
 class QuestionScreen(ModalScreen[str | None]):

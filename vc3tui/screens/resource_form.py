@@ -4,16 +4,13 @@ changed)."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from vc3tui.engine.models import BatchKind, NodeShape, Resource
-from vc3tui.engine.tomlfile import field_problems
-from vc3tui.engine.numbers import whole_number
+from vc3tui.engine import BatchKind, Resource, VC3Error, checked
 
 TEXT_FIELDS = (
     ("name", "Name"), ("display_name", "Display name"), ("organization", "Organization"),
@@ -72,30 +69,26 @@ class ResourceFormScreen(ModalScreen[str | None]):
         self.action_save() if event.button.id == "save" else self.action_cancel()
 
     def action_save(self) -> None:
-        problems = self.query_one("#problems", Static)
-        text = {field: self.value(field) for field in ("port", "cores", "memory_mb", "disk_mb")}
-        number = {field: whole_number(value) if value else None for field, value in text.items()}
-        bad = [f"{field}: expected a whole number, got {text[field]!r}" for field, value in number.items() if value is None and text[field]]
-        if bad:
-            problems.update("\n".join(bad))
-            problems.scroll_visible()
-            return
+        """Checked by the Resource model itself, as resources.toml is: one line per problem."""
+        number = {field: self.value(field) or None for field in ("port", "cores", "memory_mb", "disk_mb")}
+        fields = {
+            "name": self.value("name"), "display_name": self.value("display_name"), "organization": self.value("organization"),
+            "login_hosts": self.value("login_hosts").split(), "port": number["port"], "batch": self.query_one("#batch", Select).value,
+            "partition": self.value("partition") or None,
+            "node": {"cores": number["cores"], "memory_mb": number["memory_mb"], "disk_mb": number["disk_mb"]},
+            "native_os": self.value("native_os") or "unknown", "features": self.value("features").split(),
+            "scratch_dir": self.value("scratch_dir") or None, "description": self.value("description"),
+            "shared_filesystem": self.query_one("#shared_filesystem", Checkbox).value,
+            **({field: getattr(self.resource, field) for field in CARRIED} if self.resource else {}),
+        }  # fmt: skip
         try:
-            resource = Resource(
-                name=self.value("name"), display_name=self.value("display_name"), organization=self.value("organization"),
-                login_hosts=self.value("login_hosts").split(), port=number["port"], batch=self.query_one("#batch", Select).value,
-                partition=self.value("partition") or None,
-                node=NodeShape(cores=number["cores"], memory_mb=number["memory_mb"], disk_mb=number["disk_mb"]),
-                native_os=self.value("native_os") or "unknown", features=self.value("features").split(),
-                scratch_dir=self.value("scratch_dir") or None, description=self.value("description"),
-                shared_filesystem=self.query_one("#shared_filesystem", Checkbox).value,
-                **({field: getattr(self.resource, field) for field in CARRIED} if self.resource else {}),
-            )  # fmt: skip
-        except ValidationError as exc:
-            problems.update("\n".join(field_problems(Resource, exc)))
+            resource = checked(Resource, fields, "resource")
+            self.app.engine.save_resource(resource)
+        except VC3Error as exc:
+            problems = self.query_one("#problems", Static)
+            problems.update("\n".join(exc.problems or [str(exc)]))
             problems.scroll_visible()
             return
-        self.app.engine.save_resource(resource)
         self.dismiss(resource.name)
 
     def action_cancel(self) -> None:

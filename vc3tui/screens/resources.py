@@ -5,17 +5,16 @@ one is overridden in the user's file), `d` removes a user resource, `a` shows re
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header
 
-from vc3tui.engine.models import Resource
-from vc3tui.engine.tomlfile import FileErrors
+from vc3tui.engine import LOCAL, Resource, VC3Error
 from vc3tui.screens.confirm import ConfirmScreen
-from vc3tui.screens.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.screens.resource_form import ResourceFormScreen
+from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
+from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
 from vc3tui.widgets.footer import KeyFooter
 
 COLUMNS = (("Name", 14), ("Organization", 28), ("Cores", 5), ("Memory", 7), ("Storage", 7), ("OS", 14), ("Features", 12), ("Batch", 6), ("From", 8))
@@ -36,7 +35,7 @@ def cells(resource: Resource, origin: str) -> tuple[Text | str, ...]:
     )  # fmt: skip
 
 
-class ResourcesScreen(TableFilter, Screen[None]):
+class ResourcesScreen(ShowsEngineErrors, TableFilter, Screen[None]):
     TITLE = "Resources"
     BINDINGS = [
         *FILTER_BINDINGS,
@@ -66,8 +65,8 @@ class ResourcesScreen(TableFilter, Screen[None]):
         try:
             catalog = self.app.engine.catalog
             current = self.selected()
-        except FileErrors as exc:  # a broken resources.toml is the user's to fix: say where
-            for problem in exc.problems:
+        except VC3Error as exc:  # a broken resources.toml is the user's to fix: say where
+            for problem in exc.problems or [str(exc)]:
                 self.notify(str(problem), severity="error", markup=False, timeout=20)
             return
         select = select or (current.name if current else None)
@@ -94,14 +93,14 @@ class ResourcesScreen(TableFilter, Screen[None]):
             return None
         return self.app.engine.catalog.get(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
-    @work
+    @engine_work
     async def action_add(self) -> None:
         await self._edit(None)
 
-    @work
+    @engine_work
     async def action_edit(self) -> None:
         resource = self.selected()
-        if resource is not None and resource.name != "local":
+        if resource is not None and resource.name != LOCAL:
             await self._edit(resource)
         elif resource is not None:
             self.notify("`local` is this machine, measured at each start; it is not edited", severity="warning")
@@ -112,7 +111,7 @@ class ResourcesScreen(TableFilter, Screen[None]):
             self.show_rows(select=name)
             self.notify(f"resource {name} saved in {self.app.engine.dirs.user_resources}", markup=False)
 
-    @work
+    @engine_work
     async def action_remove(self) -> None:
         resource = self.selected()
         if resource is None:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from vc3tui.engine.pilot import Markers, from_markers, parse_probe, render_probe
 from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, run_pilot_at, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
-from vc3tui.engine.models import BatchKind, Pilot, job_name
+from vc3tui.engine.models import BatchKind, Pilot
+from vc3tui.engine.tags import job_name
 from vc3tui.engine.states import PilotState
 from vc3tui.engine.numbers import whole_number
 

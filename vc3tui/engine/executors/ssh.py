@@ -3,8 +3,8 @@
 OpenSSH allows 10 sessions per connection and already fails at about 8 concurrent ones, so
 channels are bounded (4 by default) with one slot that only control commands (status, submit,
 cancel) may use: uploads and log fetches cannot starve the factory. MFA is answered once per
-connection through the question channel; when such a connection drops the allocation needs a
-new login, and the user is asked again. Commands are argv lists quoted with shlex; output is
+connection through the question channel (ssh_login.py); when such a connection drops the
+allocation needs a new login, and the user is asked again. Commands are argv lists quoted with shlex; output is
 taken after a marker, so a login shell that prints a banner cannot confuse a parser.
 """
 
@@ -19,20 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vc3tui.engine.errors import VC3Error
-from vc3tui.engine.sshlib import asyncssh
-
+from vc3tui.engine.executors.ssh_login import Login, LoginClient, unlock_key
 from vc3tui.engine.hostkeys import HostKeys
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Terminal
-from vc3tui.engine.questions import NoAnswer, QuestionChannel, QuestionKind
+from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.shell import DETACH, PUT, command_line, in_dir, kill_groups_script, with_env
 from vc3tui.engine.ssh_config import Route, route
+from vc3tui.engine.sshlib import asyncssh
 from vc3tui.engine.states import AllocationState
 
 MARK = "\x1evc3tui-output\x1e"
 ATTACHED = "vc3tui-attached"
 CHANNEL_RETRIES = 6
 RECONNECT_ATTEMPTS = 5
-MAX_AUTH_ROUNDS = 3
 
 
 class SSHError(VC3Error):
@@ -56,63 +55,6 @@ class SSHTarget:
     use_keys: bool = True
 
 
-class _Client(asyncssh.SSHClient):
-    """Routes password and keyboard-interactive prompts (password, OTP, Duo) to the user.
-
-    Three rounds at most per connection, so a mistyped answer is asked again but a wrong stored
-    answer cannot lock the account by exhausting the site's attempts.
-    """
-
-    def __init__(self, executor: SSHExecutor) -> None:
-        self.executor = executor
-        self.rounds = 0
-
-    def _another_round(self) -> bool:
-        self.rounds += 1
-        self.executor.interactive = True
-        if self.rounds > MAX_AUTH_ROUNDS:
-            self.executor.refusal = "the password or code was refused"
-            return False
-        return True
-
-    async def password_auth_requested(self) -> str | None:
-        if not self._another_round():
-            return None
-        try:
-            return await self.executor.questions.ask(
-                QuestionKind.PASSWORD, f"Password for {self.executor.who}:", about=self.executor.target.about
-            )
-        except NoAnswer as exc:
-            self.executor.refusal = str(exc)
-            return None
-
-    def kbdint_auth_requested(self) -> str:
-        return ""
-
-    async def kbdint_challenge_received(
-        self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
-    ) -> list[str] | None:
-        if prompts and not self._another_round():
-            return None
-        answers = []
-        for prompt, echo in prompts:
-            lowered = prompt.lower()
-            kind = QuestionKind.OTP if any(w in lowered for w in ("one-time", "otp", "code", "token", "passcode")) else QuestionKind.PASSWORD
-            if echo:
-                kind = QuestionKind.TEXT
-            self.executor.used_code |= kind is QuestionKind.OTP
-            try:
-                answers.append(
-                    await self.executor.questions.ask(
-                        kind, prompt, detail=instructions, about=self.executor.target.about, secret=not echo
-                    )
-                )
-            except NoAnswer as exc:
-                self.executor.refusal = str(exc)
-                return None
-        return answers
-
-
 class SSHExecutor:
     label = "ssh"
     python = "python3"
@@ -130,12 +72,9 @@ class SSHExecutor:
         self.questions = questions
         self.on_login = on_login
         self._asked_again = False
-        self._passphrase: str | None = None
+        self._passphrase = target.passphrase
         self.landed_on = ""
-        self.interactive = False
-        self.used_code = False
-        """The last login took a one-time code: a key alone does not get in, a new login asks again."""
-        self.refusal = ""
+        self.login = Login(questions, self.who, target.about)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._connecting = asyncio.Lock()
         self._any = asyncio.Semaphore(target.max_channels)
@@ -145,6 +84,16 @@ class SSHExecutor:
     @property
     def who(self) -> str:
         return f"{self.target.login + '@' if self.target.login else ''}{self.target.host}"
+
+    @property
+    def interactive(self) -> bool:
+        """The last login was answered by a person (a password or code)."""
+        return self.login.interactive
+
+    @property
+    def used_code(self) -> bool:
+        """The last login took a one-time code: a key alone does not get in, a new login asks again."""
+        return self.login.used_code
 
     # the connection
 
@@ -180,7 +129,7 @@ class SSHExecutor:
         known = self.host_keys.known() if trusted else await self._trust()
         options: dict = {
             "known_hosts": known,
-            "client_factory": lambda: _Client(self),
+            "client_factory": lambda: LoginClient(self.login),
             "keepalive_interval": 30,
             "keepalive_count_max": 3,
             "login_timeout": target.connect_timeout,
@@ -191,16 +140,18 @@ class SSHExecutor:
         if target.port is not None:
             options["port"] = target.port
         if target.key_path is not None:
-            options["client_keys"] = [await self._keypair(target.key_path)]
+            try:
+                key, self._passphrase = await unlock_key(target.key_path, self._passphrase, self.questions, target.about)
+            except VC3Error as exc:
+                raise SSHError(str(exc)) from None
+            options["client_keys"] = [key]
         if not target.use_keys:
             options |= {"client_keys": None, "agent_path": None, "preferred_auth": "keyboard-interactive,password"}
-        self.interactive = False
-        self.used_code = False
-        self.refusal = ""
+        self.login = Login(self.questions, self.who, target.about)
         try:
             return await asyncssh.connect(target.host, **options)
         except (asyncssh.PermissionDenied, asyncssh.ProtocolError):
-            why = self.refusal or "the site refused the key, password or code"
+            why = self.login.refusal or "the site refused the key, password or code"
             raise SSHError(f"{self.who}: permission denied: {why}; install the key (`vc3tui allocation install-key`) or check the login name") from None
         except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed, ConnectionResetError) as exc:
             if trusted:
@@ -219,27 +170,6 @@ class SSHExecutor:
     def route(self) -> Route:
         """Where the login goes, by ~/.ssh/config as it is now (HostName, Port, ProxyJump, ...)."""
         return route(self.target.host, self.target.port)
-
-    async def _keypair(self, path: Path) -> asyncssh.SSHKeyPair:
-        """The allocation's key; a passphrase-protected one is unlocked by asking the user once."""
-        if self._passphrase is None:
-            self._passphrase = self.target.passphrase
-        try:
-            return _load_keypair(path, self._passphrase)
-        except asyncssh.KeyEncryptionError:
-            if self._passphrase is not None:
-                raise SSHError(f"{path}: wrong passphrase") from None
-        except asyncssh.KeyImportError as exc:
-            if "assphrase" not in str(exc):
-                raise SSHError(f"{path}: cannot use the key ({exc})") from None
-        self._passphrase = await self.questions.ask(
-            QuestionKind.PASSWORD, f"Passphrase for {path.name}:", about=self.target.about, hint_when_unanswered="use an ssh-agent with the key loaded"
-        )
-        try:
-            return _load_keypair(path, self._passphrase)
-        except asyncssh.KeyEncryptionError:
-            self._passphrase = None
-            raise SSHError(f"{path}: wrong passphrase") from None
 
     def _lost(self, reason: str) -> None:
         self._conn = None
@@ -387,12 +317,6 @@ class SSHExecutor:
             conn = await self.connection()
             self._forwards[key] = await conn.forward_local_port("127.0.0.1", 0, host, port)
         return "127.0.0.1", self._forwards[key].get_port()
-
-
-def _load_keypair(path: Path, passphrase: str | None) -> asyncssh.SSHKeyPair:
-    """A key and, when `KEY-cert.pub` sits beside it, its OpenSSH certificate."""
-    cert = Path(f"{path}-cert.pub")
-    return asyncssh.load_keypairs([(str(path), str(cert)) if cert.exists() else str(path)], passphrase)[0]
 
 
 async def _pump(stream: asyncssh.SSHReader, fd: int, pid: list[str] | None = None) -> None:

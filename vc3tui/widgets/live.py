@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from textual.message import Message
 
-from vc3tui.engine.engine import Engine
+from vc3tui.engine import Engine
 
 POLL_SECONDS = 2.0
 """Views also refresh this often without events: other processes (a headless run, another

@@ -9,6 +9,7 @@ same name that is still live is resumed, never launched twice.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -16,11 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from vc3tui.engine.engine import ClusterRow, Engine, EngineError
-from vc3tui.engine.middleware.registry import middleware_for
-from vc3tui.engine.models import Event
-from vc3tui.engine.states import ClusterState
-from vc3tui.terminal import answer_on_terminal
+from vc3tui.engine import Blueprint, ClusterRow, ClusterState, Engine, Event, VC3Error
 
 TEARDOWN_TIMEOUT = 300.0
 
@@ -80,8 +77,13 @@ def _counts(row: ClusterRow) -> str:
     return f"requested {c.requested} running {c.running} queued {c.queued} error {c.error} joined {c.joined}"
 
 
-async def run_headless(path: Path, *, json_lines: bool, interactive: bool, verbose: bool = False) -> int:
-    engine = Engine(interactive=interactive)
+async def run_file(engine: Engine, args: argparse.Namespace) -> int:
+    """`vc3tui --run BLUEPRINT`: the entry point runs in the blueprint file's directory."""
+    blueprint = await engine.load_blueprint(args.run)
+    return await run(engine, blueprint, args.run.parent, json_lines=args.json, verbose=args.verbose)
+
+
+async def run(engine: Engine, blueprint: Blueprint, cwd: Path, *, json_lines: bool, verbose: bool = False) -> int:
     reporter = Reporter(json_lines)
     stop = asyncio.Event()
     received: list[int] = []
@@ -96,20 +98,19 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool, verbo
     cluster_id = None
     events: asyncio.Queue[Event | None] = engine.subscribe()
     reporting: asyncio.Task[None] | None = None
-    watchers: list[asyncio.Task[None]] = [asyncio.create_task(answer_on_terminal(engine.questions))]
+    watchers: list[asyncio.Task[None]] = []
     try:
-        blueprint = await engine.load_blueprint(path)
         existing = await engine.live_cluster(blueprint.name)
         if existing:
             if not await engine.manage(existing.id):
-                raise EngineError(f"cluster {existing.name!r} is managed by another running vc3tui; resize it from there")
+                raise VC3Error(f"cluster {existing.name!r} is managed by another running vc3tui; resize it from there")
             cluster_id = existing.id
             reporter.event(existing.name, "resume", f"resuming the live cluster ({existing.state})", await engine.status(existing.id))
         else:
             cluster_id = (await engine.launch(blueprint)).id
         reporting = asyncio.create_task(_report_events(engine, reporter, cluster_id, events))
         watchers.append(asyncio.create_task(_report_status(engine, reporter, cluster_id)))
-        code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, path.parent, verbose))
+        code = await _until_stopped(stop, _run(engine, reporter, cluster_id, blueprint.entry, cwd, verbose))
         if code is None:
             code = 128 + received[0]
         return code
@@ -124,13 +125,12 @@ async def run_headless(path: Path, *, json_lines: bool, interactive: bool, verbo
             events.put_nowait(None)  # report every event of the teardown, then stop
             await reporting
         loop.remove_signal_handler(signal.SIGINT)
-        await engine.close()
 
 
 async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path, verbose: bool) -> int:
     row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.cluster.state is ClusterState.RUNNING)
     # Work Queue: workers join only the user's own manager, so the head running is "ready"
-    manager_first = middleware_for(row.cluster.blueprint.middleware).entry_is_manager
+    manager_first = engine.entry_is_manager(row.cluster)
     if not manager_first:
         row = await engine.wait_for(cluster_id, lambda r: _ended(r) or r.counts.joined >= r.counts.requested)
     if row.cluster.state is not ClusterState.RUNNING:

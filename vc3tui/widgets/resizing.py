@@ -4,12 +4,12 @@ the store through the engine, so they work whichever process runs the cluster's 
 
 from __future__ import annotations
 
-from textual import work
 from textual.binding import Binding
 
-from vc3tui.engine.models import Cluster
+from vc3tui.engine import Cluster, VC3Error
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.screens.count import CountScreen
+from vc3tui.widgets.errors import engine_work
 
 RESIZE_BINDINGS = [
     Binding("plus", "resize(1)", "+1 worker", key_display="+"),
@@ -36,9 +36,9 @@ class ResizeKeys:
     async def action_resize(self, step: int) -> None:
         cluster = self._live()
         if cluster is not None:
-            await self._request(cluster, max(0, cluster.requested + step), cluster.peaceful)
+            await self._request(cluster, cluster.requested + step, cluster.peaceful)
 
-    @work
+    @engine_work
     async def action_set_count(self) -> None:
         cluster = self._live()
         if cluster is None:
@@ -52,7 +52,7 @@ class ResizeKeys:
         if cluster is not None:
             await self._request(cluster, cluster.requested, not cluster.peaceful)
 
-    @work
+    @engine_work
     async def action_terminate(self) -> None:
         cluster = self._live()
         if cluster is None:
@@ -64,7 +64,13 @@ class ResizeKeys:
             self.post_message_changed()
 
     async def _request(self, cluster: Cluster, count: int, peaceful: bool) -> None:
-        await self.app.engine.resize(cluster.id, count, peaceful=peaceful)
+        """Key actions run in turn, not as workers, so `+ + +` counts three; the engine says what
+        a count may be (so `-` at 0 tells why it did nothing)."""
+        try:
+            count = await self.app.engine.resize(cluster.id, count, peaceful=peaceful)
+        except VC3Error as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
         cluster.requested, cluster.peaceful = count, peaceful
         self.notify(f"{cluster.name}: {count} workers ({'peaceful' if peaceful else 'at once'})", markup=False)
         self.post_message_changed()

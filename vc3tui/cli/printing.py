@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 
@@ -17,3 +18,12 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None
     for row in text:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
+
+def stated(value: object) -> object:
+    """A fact the profile does not state shows as `-`."""
+    return "-" if value is None else value
+
+
+def when(seconds: float | None) -> str:
+    """A moment as local date and minute, or `-` for none."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"

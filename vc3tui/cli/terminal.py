@@ -11,7 +11,7 @@ import termios
 import tty
 from collections.abc import Iterator
 
-from vc3tui.engine.questions import QuestionChannel
+from vc3tui.engine import QuestionChannel
 
 
 async def answer_on_terminal(channel: QuestionChannel) -> None:
@@ -33,7 +33,6 @@ async def answer_on_terminal(channel: QuestionChannel) -> None:
             channel.cancel(question.id)
             continue
         channel.answer(question.id, answer)
-
 
 
 class LocalTerminal:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from vc3tui.engine.models import Allocation, StageResult
+from vc3tui.engine import Allocation, StageResult
 
 
 class ValidationReport(Vertical):
