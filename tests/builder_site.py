@@ -135,3 +135,21 @@ def runs(counter: Path) -> list[str]:
 def build_jobs(counter: Path) -> list[str]:
     """The SLURM job id each build ran in ('none' outside SLURM)."""
     return [line.split()[1] for line in counter.read_text().splitlines()] if counter.exists() else []
+
+
+RECORDER = """#!/bin/sh
+# Stand-in for {name} (not installable here): records its arguments and the variables the
+# builder hands it, one per line, then runs what follows the image ({name}) or its arguments.
+out="$VC3_TEST_RECORD"
+for a in "$0" "$@"; do printf '%s\\n' "$a"; done > "$out"
+env | grep -E '^(APPTAINERENV_|SINGULARITYENV_)' | sort > "$out.env"
+{run}
+"""
+
+
+def stand_in(bin_dir: Path, name: str, run: str) -> Path:
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text(RECORDER.format(name=name, run=run))
+    path.chmod(0o755)
+    return path

@@ -1,12 +1,26 @@
-"""Shared fixtures: every test gets its own VC3TUI_HOME, so nothing touches the real user dirs."""
+"""Shared fixtures (every test gets its own VC3TUI_HOME, so nothing touches the real user dirs),
+and each test marked with its tier, the folder it lives in: `./tests/run -m unit` runs one."""
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from vc3tui.engine import Engine
 from vc3tui.engine.paths import Dirs
+
+TIERS = ("unit", "sites", "app")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(tier)
 
 
 @pytest.fixture
@@ -125,3 +139,39 @@ def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             break
         parent.chmod(parent.stat().st_mode | 0o011)
     return folder
+
+
+@pytest.fixture
+def cleanup():
+    """Process groups a test started, killed at its end whatever happened."""
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+async def engine(home: Path) -> AsyncIterator[Engine]:
+    """An engine on the test's own home that never prompts, closed when the test ends however it
+    ends (a test that must close it earlier may: closing again does nothing)."""
+    engine = Engine(Dirs.from_environment(), interactive=False)
+    yield engine
+    await engine.close()
+
+
+@pytest.fixture
+async def new_engine(home: Path) -> AsyncIterator[Callable[..., Engine]]:
+    """Engine's own constructor, for tests that need several engines, other dirs or questions
+    answered; every engine it made is closed when the test ends."""
+    made: list[Engine] = []
+
+    def make(dirs: Dirs | None = None, *, interactive: bool = True) -> Engine:
+        made.append(Engine(dirs or Dirs.from_environment(), interactive=interactive))
+        return made[-1]
+
+    yield make
+    for engine in made:
+        await engine.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,4 +28,15 @@ async def wait_until_async(check: Callable[[], T], timeout: float, what: str) ->
         if result:
             return result
         await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_until_awaited(check: Callable[[], Awaitable[T]], timeout: float = 30, what: str = "the check to pass") -> T:
+    """wait_until_async for a check that is itself a coroutine (a status read from a site)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")

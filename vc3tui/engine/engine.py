@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-import shlex
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.services import Services
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.shell import in_dir, with_env
-from vc3tui.engine.sites import Sites, client_environment
+from vc3tui.engine.sites import Sites, client_environment, pilot_log
 from vc3tui.engine.software import builder_packages, with_middleware_software
 from vc3tui.engine.states import ClusterState
 from vc3tui.engine.store import AsyncStore, CycleWrites, PilotLine, Store, default_owner
@@ -70,6 +69,7 @@ class Engine:
         self.bus = EventBus(self.store, self.redactor)
         self.lease = Lease(self.store, default_owner())
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
+        self._closed = False
 
     @functools.cached_property
     def projects(self) -> Projects:
@@ -100,7 +100,11 @@ class Engine:
             return self.resources.remove(name)
 
     async def close(self) -> None:
-        """Stop managing (clusters keep running, their pilots end by their own timeouts)."""
+        """Stop managing (clusters keep running, their pilots end by their own timeouts). Closing
+        again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         for _, task in list(self._factories.values()):
             task.cancel()
         await asyncio.gather(*(task for _, task in self._factories.values()), return_exceptions=True)
@@ -310,15 +314,7 @@ class Engine:
         if cluster is None or pilot is None:
             raise EngineError(f"no pilot {tag} in this cluster")
         await self.sites.prepare(cluster)
-        site = self.sites.site(cluster, pilot.allocation)
-        pilot_dir = f"{site.workdir}/pilots/{tag}"
-        script = (
-            f"cd {shlex.quote(pilot_dir)} 2>/dev/null || {{ echo 'no pilot directory yet (the job has not started)'; exit 0; }}\n"
-            f"for f in worker.log build.log; do [ -s \"$f\" ] && {{ echo \"== $f\"; tail -n {int(lines)} \"$f\"; exit 0; }}; done\n"
-            "echo 'no output yet'\n"
-        )
-        result = await site.executor.run_script(script, timeout=60)
-        return self.redactor(result.stdout if result.ok else f"could not read the log: {result.summary()}")
+        return self.redactor(await pilot_log(self.sites.site(cluster, pilot.allocation), tag, lines))
 
     async def run_entry(self, cluster_id: str, argv: list[str], cwd: Path, *, stdout: int, stderr: int, builder_output: bool = False) -> int:
         """Run the blueprint's entry point on the head, in the cluster's environment, with its address.

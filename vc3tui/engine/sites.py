@@ -8,6 +8,7 @@ cluster uses are loaded once, so a cycle finds its sites without a store call.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 
@@ -144,3 +145,14 @@ def cluster_environment(cluster: Cluster) -> dict[str, str]:
 def client_environment(cluster: Cluster) -> dict[str, str]:
     """What a program on the head needs to use the cluster: its name and the manager's address."""
     return {**cluster_environment(cluster), **middleware_for(cluster.blueprint.middleware).client_environment(cluster)}
+
+
+async def pilot_log(site: Site, tag: str, lines: int) -> str:
+    """The end of a pilot's worker log, or its build log before the worker started."""
+    script = (
+        f"cd {shlex.quote(f'{site.workdir}/pilots/{tag}')} 2>/dev/null || {{ echo 'no pilot directory yet (the job has not started)'; exit 0; }}\n"
+        f"for f in worker.log build.log; do [ -s \"$f\" ] && {{ echo \"== $f\"; tail -n {int(lines)} \"$f\"; exit 0; }}; done\n"
+        "echo 'no output yet'\n"
+    )
+    result = await site.executor.run_script(script, timeout=60)
+    return result.stdout if result.ok else f"could not read the log: {result.summary()}"

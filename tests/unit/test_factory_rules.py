@@ -1,0 +1,112 @@
+"""The factory's rules: the pure ones table by table (autoscale, who goes first, backoff,
+conditions, joined stages), and the worker that never joins with the real tracker, sites and
+event bus of an engine. The manager there is a test double of the Middleware protocol that
+reports no workers (a real manager that never sees a worker takes 5 minutes to flag)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.factories import cluster as cluster_model
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.middleware.plain import PlainCommand
+from vc3tui.engine.models import Autoscale, Head, Pilot
+from vc3tui.engine.tags import pilot_tag
+from vc3tui.engine.scaling import Backoff, autoscale_step, cluster_conditions, joined_stage, next_backoff, shrink_order
+from vc3tui.engine.services import Changes
+from vc3tui.engine.states import ClusterCondition, PilotStage, PilotState
+from vc3tui.engine.tracking import JOIN_GRACE, PilotTracker
+
+
+class EmptyManager(PlainCommand):
+    """A manager that answers, and has seen no worker."""
+
+    has_manager = True
+
+    async def workers(self, executor, head):
+        return []
+
+
+def pilot(index: int, state: PilotState = PilotState.RUNNING, stage: PilotStage | None = PilotStage.WORKER_STARTED, started_ago: float = 10) -> Pilot:
+    made = Pilot(cluster_id="0123abcd", allocation="local", index=index, tag=pilot_tag("feedfacecafe", "0123abcd", index))
+    made.state, made.stage, made.started_at, made.created_at = state, stage, time.time() - started_ago, time.time() - started_ago
+    return made
+
+
+SCALE = Autoscale(min=1, max=10, step=3, idle=60)
+
+
+@pytest.mark.parametrize(
+    "demand,live,idle_since,now,target,idle_after",
+    [
+        (8, 2, None, 100.0, 5, None),  # up by at most `step`
+        (0, 0, None, 100.0, 1, None),  # never below min
+        (50, 9, None, 100.0, 10, None),  # never above max
+        (2, 5, None, 100.0, 5, 100.0),  # demand fell: wait, and remember since when
+        (2, 5, 50.0, 100.0, 5, 50.0),  # not idle for long enough yet
+        (2, 5, 30.0, 100.0, 2, 30.0),  # idle for 70 s of 60: down to the demand
+        (5, 5, 30.0, 100.0, 5, None),  # demand back: the idle time starts over
+    ],
+)
+def test_autoscale_follows_demand_within_its_bounds(demand, live, idle_since, now, target, idle_after) -> None:
+    step = autoscale_step(SCALE, demand, live, idle_since, now)
+    assert (step.target, step.idle_since) == (target, idle_after)
+    assert step.reason.startswith(f"demand {demand} workers, target {target} (min 1, max 10)")
+
+
+def test_a_shrink_removes_intents_then_queued_then_the_youngest_running() -> None:
+    old, young, queued, intent = pilot(0, started_ago=500), pilot(1, started_ago=5), pilot(2, PilotState.QUEUED, None, 1), pilot(3, PilotState.INTENT, None, 1)
+    assert shrink_order([old, young, queued, intent], [intent]) == [intent, queued, young, old]
+
+
+@pytest.mark.parametrize("previous,seconds", [(None, 30.0), (30.0, 60.0), (960.0, 1800.0), (1800.0, 1800.0)])
+def test_a_failing_allocation_waits_longer_each_time_up_to_half_an_hour(previous, seconds) -> None:
+    before = Backoff(0.0, previous, "old") if previous else None
+    backoff = next_backoff(before, "sbatch: error", 1000.0)
+    assert (backoff.seconds, backoff.until, backoff.error) == (seconds, 1000.0 + seconds, "sbatch: error")
+
+
+def test_conditions_say_what_the_cluster_is_doing() -> None:
+    cluster = cluster_model(count=3)
+    joined = pilot(0, stage=PilotStage.WORKER_JOINED)
+    draining = pilot(1, PilotState.DRAINING)
+    now = time.time()
+    backoffs = {"lab": Backoff(now + 30, 30, "sbatch: error: invalid partition"), "old": Backoff(now - 1, 30, "gone")}
+    conditions = {(c.kind, c.allocation): c.reason for c in cluster_conditions(cluster, [joined, draining], 3, backoffs, "", now)}
+    assert conditions == {
+        (ClusterCondition.BACKED_OFF, "lab"): "sbatch: error: invalid partition",
+        (ClusterCondition.DRAINING, None): "draining 1 worker",
+        (ClusterCondition.SCALING_UP, None): "1 of 3 workers joined",
+    }
+    cluster.expires_at = now + 60
+    at_target = cluster_conditions(cluster, [joined], 1, {}, "", now)
+    assert [(c.kind, c.reason) for c in at_target] == [(ClusterCondition.AT_TARGET, "1 worker joined"), (ClusterCondition.EXPIRING, "expires within the hour")]
+
+
+@pytest.mark.parametrize(
+    "stage,in_manager,after",
+    [
+        (PilotStage.WORKER_STARTED, True, PilotStage.WORKER_JOINED),
+        (PilotStage.WORKER_JOINED, False, PilotStage.WORKER_STARTED),
+        (PilotStage.READY, False, PilotStage.READY),
+    ],
+)
+def test_the_managers_word_sets_the_joined_stage(stage, in_manager, after) -> None:
+    one = pilot(0, stage=stage)
+    assert joined_stage(one, {one.tag} if in_manager else set()) is after
+
+
+async def test_worker_that_never_joined_is_flagged_once(home, engine: Engine) -> None:
+    cluster = cluster_model(count=2)
+    cluster.head = Head(address="tcp://127.0.0.1:1")
+    changes = Changes(engine.bus)
+    tracker = PilotTracker(engine.sites, EmptyManager(), changes)
+    late, fresh = pilot(0, started_ago=JOIN_GRACE + 60), pilot(1)
+    await tracker.mark_joined(cluster, [late, fresh])
+    assert late.reason.startswith("worker has not joined the manager") and "worker.log" in late.reason
+    assert fresh.reason == ""
+    assert [e.kind for e in changes.writes.events] == ["pilot"]
+    await tracker.mark_joined(cluster, [late, fresh])
+    assert len(changes.writes.events) == 1, "said once, not every cycle"
