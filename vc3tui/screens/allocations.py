@@ -9,14 +9,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Header
+from textual.widgets import DataTable
 
 from vc3tui.engine import LOCAL, Allocation, AllocationState
 from vc3tui.screens.allocation_wizard import AllocationWizardScreen
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.widgets.footer import KeyFooter
 from vc3tui.widgets.live import Coalescer, StoreChanged
 
 COLUMNS = (("Name", 12), ("Resource", 12), ("Login", 10), ("Account", 8), ("State", 16), ("Owner", 6), ("Reason", None))
@@ -54,16 +53,9 @@ class AllocationsScreen(ShowsEngineErrors, TableFilter, Screen[None]):
         self.allocations: list[Allocation] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable(id="allocations", cursor_type="row", zebra_stripes=True)
-        yield self.filter_box()
-        yield KeyFooter()
+        return self.table_view(columns=COLUMNS)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width)
-        self.query_one("#filter").display = False
         self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:

@@ -112,7 +112,6 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         table = self.query_one("#pilots", DataTable)
         for label in PILOT_COLUMNS:
             table.add_column(label, key=label)
-        self.query_one("#filter").display = False
         self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:

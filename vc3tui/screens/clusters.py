@@ -11,17 +11,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from vc3tui.engine import LOCAL, Allocation, AllocationState, Cluster, ClusterRow, VC3Error, WorkerCount, checked, format_duration
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.widgets.footer import KeyFooter
 from vc3tui.widgets.live import Coalescer, StoreChanged
 from vc3tui.widgets.resizing import RESIZE_BINDINGS, ResizeKeys
 
-COLUMNS = ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires")
+COLUMNS = tuple((label, None) for label in ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires"))
 STATE_COLOUR = {
     "running": "status-running",
     "starting_head": "status-queued",
@@ -72,15 +71,9 @@ class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         self.coalescer = Coalescer(self.reload)
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable(id="clusters", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="empty", classes="hint", markup=False)
-        yield self.filter_box()
-        yield KeyFooter()
+        return self.table_view(Static("", id="empty", classes="hint", markup=False), columns=COLUMNS)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
-        self.query_one("#filter").display = False
         self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def on_store_changed(self, message: StoreChanged) -> None:

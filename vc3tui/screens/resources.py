@@ -8,14 +8,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Header
+from textual.widgets import DataTable
 
 from vc3tui.engine import LOCAL, Resource, VC3Error
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.screens.resource_form import ResourceFormScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.widgets.footer import KeyFooter
 
 COLUMNS = (("Name", 14), ("Organization", 28), ("Cores", 5), ("Memory", 7), ("Storage", 7), ("OS", 14), ("Features", 12), ("Batch", 6), ("From", 8))
 """Columns and their widths: long organization names are cut, not allowed to push the rest off."""
@@ -48,16 +47,9 @@ class ResourcesScreen(ShowsEngineErrors, TableFilter, Screen[None]):
     show_retired = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable(id="resources", cursor_type="row", zebra_stripes=True)
-        yield self.filter_box()
-        yield KeyFooter()
+        return self.table_view(columns=COLUMNS)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width)
-        self.query_one("#filter").display = False
         self.show_rows()
 
     def show_rows(self, select: str | None = None) -> None:

@@ -3,8 +3,12 @@ the text, enter goes back to the table, esc clears it."""
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input
+from textual.widget import Widget
+from textual.widgets import DataTable, Header, Input
+
+from vc3tui.widgets.footer import KeyFooter
 
 FILTER_BINDINGS = [
     Binding("slash", "filter", "Filter", key_display="/"),
@@ -20,7 +24,22 @@ class TableFilter:
     filtered_table = "DataTable"
 
     def filter_box(self) -> Input:
-        return Input(placeholder="filter: any part of a row", id="filter")
+        """The filter Input, hidden until `/`."""
+        box = Input(placeholder="filter: any part of a row", id="filter")
+        box.display = False
+        return box
+
+    def table_view(self, *between: Widget, columns: tuple[tuple[str, int | None], ...] = ()) -> ComposeResult:
+        """A view that is one table: the header, the table (with `columns`, label and width), what
+        comes `between` it and the filter box, the footer."""
+        yield Header()
+        table = DataTable(id=self.filtered_table.removeprefix("#"), cursor_type="row", zebra_stripes=True)
+        for label, width in columns:
+            table.add_column(label, width=width)
+        yield table
+        yield from between
+        yield self.filter_box()
+        yield KeyFooter()
 
     def filter_changed(self) -> None:
         """Show the rows that match `text_filter` now."""

@@ -9,7 +9,7 @@ import shlex
 from collections.abc import Callable, Sequence
 
 from vc3tui.engine.crashpoints import crash_point
-from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, Submission
+from vc3tui.engine.interfaces import CommandFailed, CommandResult, Executor, PilotShape, Submission
 from vc3tui.engine.models import Pilot
 from vc3tui.engine.numbers import whole_number
 from vc3tui.engine.pilot import Markers, monitored_wrapper, parse_probe, render_probe
@@ -86,6 +86,14 @@ def pilot_dirs_lines(base: str, pilots: Sequence[Pilot]) -> list[str]:
     process delays the others' workers); elsewhere the wrapper makes its own."""
     tags = [shlex.quote(pilot.tag) for pilot in pilots]
     return [f"(cd {shlex.quote(base)} && mkdir -p {' '.join(tags[i:i + DIRS_PER_MKDIR])})" for i in range(0, len(tags), DIRS_PER_MKDIR)]
+
+
+def site_directives(shape: PilotShape, account_flag: str) -> list[str]:
+    """The queue, the account and the site's own options, as a batch script's directives."""
+    directives = [f"-q {shlex.quote(shape.partition)}"] if shape.partition else []
+    if shape.account:
+        directives.append(f"{account_flag} {shlex.quote(shape.account)}")
+    return directives + [shlex.quote(option) for option in shape.options]
 
 
 def run_pilot_at(pilots: Sequence[Pilot], wrapper_path: str, position: str) -> list[str]:

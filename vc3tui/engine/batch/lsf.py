@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Sequence
 
 from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, tag_prefix
+from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, site_directives, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -77,11 +77,7 @@ class LSFBatch:
             f"-W {max(1, -(-shape.walltime // 60))}",
             f"-o {shlex.quote(submission.workdir + '/pilots/lsf-%J_%I.out')}",
         ]
-        if shape.partition:
-            directives.append(f"-q {shlex.quote(shape.partition)}")
-        if shape.account:
-            directives.append(f"-P {shlex.quote(shape.account)}")
-        directives += [shlex.quote(option) for option in shape.options]
+        directives += site_directives(shape, "-P")
         lines = ["#!/bin/sh", *(f"#BSUB {d}" for d in directives)]
         return "\n".join(lines + run_pilot_at(pilots, wrapper_path, "$((LSB_JOBINDEX - 1))"))
 

@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 
 from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import cancel_ids, clock, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, tag_prefix
+from vc3tui.engine.batch.jobs import cancel_ids, clock, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, site_directives, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.tags import job_name
@@ -115,11 +115,7 @@ class PBSBatch:
         ]
         if self.torque:
             directives.append(f"-l mem={shape.memory_mb}mb")
-        if shape.partition:
-            directives.append(f"-q {shlex.quote(shape.partition)}")
-        if shape.account:
-            directives.append(f"-A {shlex.quote(shape.account)}")
-        directives += [shlex.quote(option) for option in shape.options]
+        directives += site_directives(shape, "-A")
         index = "PBS_ARRAYID" if self.torque else "PBS_ARRAY_INDEX"
         lines = ["#!/bin/sh", *(f"#PBS {d}" for d in directives)]
         return "\n".join(lines + run_pilot_at(pilots, wrapper_path, f"${index}"))

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
 from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import clock, queue_and_markers, run_wrapper, stage_and_submit, tag_prefix
+from vc3tui.engine.batch.jobs import clock, queue_and_markers, run_wrapper, stage_and_submit, site_directives, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -94,11 +94,7 @@ class SGEBatch:
         ]
         if shape.cores > 1:
             directives.append(f"-pe smp {shape.cores}")
-        if shape.partition:
-            directives.append(f"-q {shlex.quote(shape.partition)}")
-        if shape.account:
-            directives.append(f"-P {shlex.quote(shape.account)}")
-        directives += [shlex.quote(option) for option in shape.options]
+        directives += site_directives(shape, "-P")
         lines = ["#!/bin/sh", *(f"#$ {d}" for d in directives)]
         return "\n".join(lines + run_wrapper(wrapper_path, f'{shlex.quote(prefix)}-"$((SGE_TASK_ID - 1))"'))
 
