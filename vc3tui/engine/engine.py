@@ -29,7 +29,6 @@ from vc3tui.engine.events import EventBus
 from vc3tui.engine.fields import WorkerCount, checked
 from vc3tui.engine.interfaces import Terminal
 from vc3tui.engine.lease import Lease
-from vc3tui.engine.middleware import jupyter
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, Pilot, Resource
 from vc3tui.engine.paths import Dirs, write_whole
@@ -100,8 +99,7 @@ class Engine:
             return self.resources.remove(name)
 
     async def close(self) -> None:
-        """Stop managing (clusters keep running, their pilots end by their own timeouts). Closing
-        again does nothing."""
+        """Stop managing (clusters keep running; pilots end by their own timeouts); again does nothing."""
         if self._closed:
             return
         self._closed = True
@@ -349,6 +347,8 @@ class Engine:
         cluster = (await self.status(cluster_id)).cluster
         if not cluster.head:
             return None
+        from vc3tui.engine.middleware import jupyter  # HTTP: not needed to show a view
+
         await self.sites.prepare(cluster)
         site = self.sites.head_site(cluster)
         return await jupyter.url(site.executor, cluster.head, f"{site.workdir}/secrets")

@@ -66,15 +66,7 @@ class Executor(Protocol):
     """The Python that runs the engine's small helpers where this executor runs: this process's own
     here, `python3` on a site (validation checked it is there)."""
 
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float | None = None,
-    ) -> CommandResult: ...
+    async def run(self, argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None, timeout: float | None = None) -> CommandResult: ...
 
     async def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
         """Run a POSIX sh script fed on stdin, so its text never shows on a command line."""
@@ -86,15 +78,7 @@ class Executor(Protocol):
 
     async def get(self, path: str) -> bytes: ...
 
-    async def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        log_path: str,
-        pid_file: str = "",
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> int:
+    async def spawn(self, argv: Sequence[str], *, log_path: str, pid_file: str = "", cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
         """Start a detached session leader that outlives us and holds no channel; return its pid.
 
         The pid is also written to `pid_file` (when given), by a process that does not depend on

@@ -21,15 +21,7 @@ class LocalExecutor:
     label = "local"
     python = sys.executable
 
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float | None = None,
-    ) -> CommandResult:
+    async def run(self, argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None, timeout: float | None = None) -> CommandResult:
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -58,15 +50,7 @@ class LocalExecutor:
     async def get(self, path: str) -> bytes:
         return await asyncio.to_thread(Path(path).read_bytes)
 
-    async def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        log_path: str,
-        pid_file: str = "",
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> int:
+    async def spawn(self, argv: Sequence[str], *, log_path: str, pid_file: str = "", cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
         """Our child, but the leader of a session of its own, holding no pipe of ours: it outlives
         us, and is reaped if it ends while we run. Started by `sh` alone (a detaching interpreter
         cost each start a fiftieth of a second); it writes its pid file itself (START)."""

@@ -59,14 +59,7 @@ class SSHExecutor:
     label = "ssh"
     python = "python3"
 
-    def __init__(
-        self,
-        target: SSHTarget,
-        host_keys: HostKeys,
-        questions: QuestionChannel,
-        *,
-        on_login: Callable[[AllocationState, str], None] | None = None,
-    ) -> None:
+    def __init__(self, target: SSHTarget, host_keys: HostKeys, questions: QuestionChannel, *, on_login: Callable[[AllocationState, str], None] | None = None) -> None:
         self.target = target
         self.host_keys = host_keys
         self.questions = questions
@@ -186,15 +179,7 @@ class SSHExecutor:
 
     # commands
 
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float | None = None,
-    ) -> CommandResult:
+    async def run(self, argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None, timeout: float | None = None) -> CommandResult:
         result = await self._channel(command_line(argv, env, cwd), stdin, timeout, bulk=False)
         return CommandResult(tuple(argv), result.returncode, result.stdout, result.stderr)
 
@@ -256,15 +241,7 @@ class SSHExecutor:
                 async with sftp.open(path, "rb") as source:
                     return await source.read()
 
-    async def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        log_path: str,
-        pid_file: str = "",
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> int:
+    async def spawn(self, argv: Sequence[str], *, log_path: str, pid_file: str = "", cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
         """Detached on the login node: it holds no channel of ours once this returns."""
         result = await self.run([self.python, "-c", DETACH, log_path, cwd or "", pid_file, *argv], env=env, timeout=60)
         if not result.ok:
