@@ -37,9 +37,13 @@ async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None
 
 
 def offline_pip(bed, wheelhouse: Path) -> None:
-    """The site's user installs only from `wheelhouse`, as on a site without internet."""
+    """The site's user installs only from a copy of `wheelhouse` in their home, as on a site
+    without internet (a copy: the checkout may sit where only root can read, as a fresh clone in
+    a `mktemp -d` folder does)."""
+    copy = bed.home / "wheelhouse"
     config = bed.home / ".config" / "pip"
     config.mkdir(parents=True, exist_ok=True)
-    for path in (bed.home / ".config", config):
+    shutil.copytree(wheelhouse, copy, dirs_exist_ok=True)
+    for path in (bed.home / ".config", config, copy, *copy.iterdir()):
         shutil.chown(path, USER, USER)
-    bed.write_user_file(".config/pip/pip.conf", f"[global]\nno-index = true\nfind-links = {wheelhouse}\n", mode=0o644)
+    bed.write_user_file(".config/pip/pip.conf", f"[global]\nno-index = true\nfind-links = {copy}\n", mode=0o644)

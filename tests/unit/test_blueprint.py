@@ -113,7 +113,7 @@ BAD = [
     ("head placement without allocation", BASE + '[head]\nplacement = "allocation"\n', 5, "bp.toml:5: head: placement 'allocation' needs head.allocation"),
     ("jupyterlab as a middleware", BASE.replace('"dask"', '"jupyterlab"'), 2, "bp.toml:2: middleware: JupyterLab is a head service, not a middleware of its own; set [head] jupyter = true"),
     ("none middleware without command", BASE.replace('"dask"', '"none"'), 2, "bp.toml:2: middleware: middleware 'none' runs workers.command on each pilot"),
-    ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: is empty"),
+    ("empty entry", "entry = []\n" + BASE, 1, "bp.toml:1: entry: must not be empty"),
     ("unknown named environment", BASE + '[environment]\nname = "ghost"\n', 6, "bp.toml:6: environment.name: unknown environment 'ghost'"),
     ("bad variable name", BASE + '[environment]\nvariables = { "A;B" = "1" }\n', 6, "bp.toml:6: environment.variables: 'A;B' is not an environment variable name"),
     ("value where a table belongs", "workers = 3\n" + BASE, 1, "bp.toml:1: workers: expected a table, got 3"),

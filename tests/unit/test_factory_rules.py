@@ -14,7 +14,9 @@ from vc3tui.engine.engine import Engine
 from vc3tui.engine.middleware.plain import PlainCommand
 from vc3tui.engine.models import Autoscale, Head, Pilot
 from vc3tui.engine.tags import pilot_tag
-from vc3tui.engine.scaling import Backoff, autoscale_step, cluster_conditions, joined_stage, next_backoff, shrink_order
+from vc3tui.engine.scaling import (
+    MAX_START_FAILURES, Backoff, StartFailures, autoscale_step, cluster_conditions, joined_stage, next_backoff, shrink_order, start_verdict,
+)  # fmt: skip
 from vc3tui.engine.services import Changes
 from vc3tui.engine.states import ClusterCondition, PilotStage, PilotState
 from vc3tui.engine.tracking import JOIN_GRACE, PilotTracker
@@ -66,6 +68,39 @@ def test_a_failing_allocation_waits_longer_each_time_up_to_half_an_hour(previous
     before = Backoff(0.0, previous, "old") if previous else None
     backoff = next_backoff(before, "sbatch: error", 1000.0)
     assert (backoff.seconds, backoff.until, backoff.error) == (seconds, 1000.0 + seconds, "sbatch: error")
+
+
+def failed(index: int, allocation: str = "local", ran: float = 1, reason: str = "exit 1: pip: no such option --index-url") -> Pilot:
+    made = pilot(index, PilotState.FAILED, PilotStage.BUILDING, started_ago=ran)
+    made.allocation, made.ended_at, made.reason = allocation, time.time(), reason
+    return made
+
+
+@pytest.mark.parametrize(
+    ("before", "pilots", "waits", "cluster_fails"),
+    [
+        ({}, [failed(1)], {"local": 5}, False),
+        ({"local": StartFailures(1, "x")}, [failed(2)], {"local": 10}, False),
+        ({"local": StartFailures(3, "x")}, [failed(4)], {"local": 40}, False),
+        ({"local": StartFailures(MAX_START_FAILURES - 1, "x")}, [failed(5)], {"local": float("inf")}, True),
+        ({}, [failed(i) for i in range(MAX_START_FAILURES)], {"local": float("inf")}, True),
+        ({}, [failed(1, ran=3600)], {}, False),
+        ({"local": StartFailures(3, "x")}, [pilot(1, stage=PilotStage.WORKER_JOINED)], {}, False),
+        ({"hpc": StartFailures(MAX_START_FAILURES - 1, "x")}, [failed(1, "hpc")], {"hpc": float("inf")}, False),
+        ({"local": StartFailures(MAX_START_FAILURES, "x")}, [failed(1, "hpc")], {"hpc": 5}, False),
+    ],
+    ids=["first", "second doubles", "fourth", "fifth stops", "a batch at once", "a long run is no start failure", "a join clears", "another allocation still works", "one stopped, one failing"],
+)
+def test_pilots_failing_at_start_back_off_then_stop(before, pilots, waits, cluster_fails) -> None:
+    """The cluster here draws on `local` alone, or on `local` and `hpc` when `hpc` appears."""
+    uses_hpc = "hpc" in before or any(p.allocation == "hpc" for p in pilots)
+    verdict = start_verdict(before, pilots, ["local", "hpc"] if uses_hpc else ["local"], 1000.0)
+    assert {name: backoff.seconds for name, backoff in verdict.backoffs.items()} == waits
+    assert (verdict.cluster_failure is not None) == cluster_fails
+    if cluster_fails:
+        assert verdict.cluster_failure == "pilots on local fail at start: exit 1: pip: no such option --index-url"
+    if pilots[0].stage is PilotStage.WORKER_JOINED:
+        assert verdict.tally == {}
 
 
 def test_conditions_say_what_the_cluster_is_doing() -> None:

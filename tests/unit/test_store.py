@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.models import Allocation, Event
+from vc3tui.engine.paths import filesystem_type
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from vc3tui.engine.states import AllocationState, ClusterState, PilotState
-from vc3tui.engine.paths import filesystem_type
-from vc3tui.engine.store import AsyncStore, CycleWrites, Store, StoreError
+from vc3tui.engine.store import CycleWrites, Store, StoreError
 
 from tests import ROOT
 from tests.factories import cluster
@@ -319,3 +320,31 @@ def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) ->
         for worker in workers:
             worker.join(timeout=60)
         assert [results.get(timeout=5) for _ in workers] == ["ok"] * 4
+
+
+def spoil(store: Store, table: str, key: str, value: str) -> None:
+    """Write a row as an older version or a hand might have: valid JSON its model refuses."""
+    column = "id" if table == "clusters" else "name"
+    store._db.execute(f"UPDATE {table} SET data = ? WHERE {column} = ?", (value, key))
+
+
+def test_a_row_this_version_cannot_read_is_named_with_its_repair_and_the_rest_still_read(store: Store) -> None:
+    store.put_cluster(cluster("0123abcd", "good"))
+    store.put_cluster(cluster("4567abcd", "bad"))
+    store.put_allocation(Allocation(name="hpc", resource="local"))
+    store.put_allocation(Allocation(name="broken", resource="local"))
+    data = store._db.execute("SELECT data FROM clusters WHERE id = '4567abcd'").fetchone()[0]
+    spoil(store, "clusters", "4567abcd", data.replace('"weight":1.0', '"weight":null'))
+    spoil(store, "allocations", "broken", '{"name": "broken", "resource": "local", "max_pilots": 1e400}')
+    assert [c.name for c in store.clusters()] == ["good"]
+    assert [a.name for a in store.allocations()] == ["hpc"]
+    assert any("cluster bad (4567abcd) cannot be read" in w and "`vc3tui cluster forget 4567abcd`" in w for w in store.warnings)
+    assert any("allocation broken cannot be read" in w and "`vc3tui allocation delete broken`" in w for w in store.warnings)
+    with pytest.raises(StoreError, match="vc3tui cluster forget 4567abcd"):
+        store.cluster("4567abcd")
+    with pytest.raises(StoreError, match="terminate it first"):
+        store.forget_cluster("good")
+    assert store.forget_cluster("bad") == "4567abcd"
+    assert store.cluster("4567abcd") is None
+    assert store.delete_allocation("broken")
+    assert [a.name for a in store.allocations()] == ["hpc"]

@@ -23,7 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command or args.run is not None:
             from vc3tui.cli.commands import run_command
+            from vc3tui.cli.printing import shown_only
 
+            shown_only()
             return run_command(args)
         return open_app()
     except VC3Error as exc:

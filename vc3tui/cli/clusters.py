@@ -72,6 +72,12 @@ async def cluster_terminate(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cluster_forget(engine: Engine, args: argparse.Namespace) -> int:
+    cluster_id = await engine.forget(args.name)
+    print(f"cluster {args.name}: forgotten ({cluster_id}: its rows, pilots and events removed from the store)")
+    return 0
+
+
 async def cluster_manage(engine: Engine, args: argparse.Namespace) -> int:
     if await engine.live_cluster(args.name) is None and any(r.cluster.name == args.name for r in await engine.cluster_rows()):
         print(f"cluster {args.name}: already terminated; nothing to manage", flush=True)
@@ -110,5 +116,5 @@ async def cluster_invite(engine: Engine, args: argparse.Namespace) -> int:
 
 HANDLERS = {
     "list": cluster_list, "show": cluster_show, "resize": cluster_resize, "terminate": cluster_terminate,
-    "manage": cluster_manage, "extend": cluster_extend, "join": cluster_join, "invite": cluster_invite,
+    "manage": cluster_manage, "extend": cluster_extend, "join": cluster_join, "invite": cluster_invite, "forget": cluster_forget,
 }  # fmt: skip

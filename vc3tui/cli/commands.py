@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import sys
 
 from vc3tui.cli.terminal import answer_on_terminal
 from vc3tui.engine import Engine
@@ -28,4 +29,6 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await handler(engine, args)
     finally:
         answering.cancel()
+        for warning in engine.warnings:
+            print(f"vc3tui: warning: {warning}", file=sys.stderr)
         await engine.close()

@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from vc3tui.engine import Blueprint, ClusterRow, ClusterState, Engine, Event, VC3Error
+from vc3tui.cli.printing import terminal_control
+from vc3tui.engine import Blueprint, ClusterRow, ClusterState, Engine, Event, VC3Error, printable
 
 TEARDOWN_TIMEOUT = 300.0
 
@@ -63,12 +64,13 @@ class Reporter:
 
     def _clear(self) -> None:
         if self.live and self._status:
-            sys.stdout.write("\r\033[K")
+            terminal_control("\r\033[K")
             sys.stdout.flush()
 
     def _draw(self) -> None:
         if self.live and self._status and not self.paused:
-            sys.stdout.write("\r\033[K" + self._status[:200])
+            terminal_control("\r\033[K")
+            sys.stdout.write(printable(self._status)[:200])
             sys.stdout.flush()
 
 

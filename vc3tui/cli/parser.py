@@ -89,6 +89,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     terminate = cluster.add_parser("terminate", help="terminate a cluster")
     terminate.add_argument("name")
     terminate.add_argument("--no-peaceful", action="store_true")
+    forget = cluster.add_parser("forget", help="remove a terminated cluster (or one the store cannot read) and its pilots and events from the store")
+    forget.add_argument("name", help="its name or id")
     manage = cluster.add_parser("manage", help="run a live cluster's factory here until the cluster ends (the app hands clusters over this way)")
     manage.add_argument("name")
     extend = cluster.add_parser("extend", help="push a cluster's expiration back")

@@ -21,6 +21,7 @@ _WHERE = {
     "BlueprintValues": "blueprint", "blueprint_toml": "blueprint", "software_summary": "software", "summary_lines": "projects",
     "LOCAL": "catalog", "MAX_WORKERS": "fields", "WorkerCount": "fields", "checked": "fields",
     "format_duration": "durations", "parse_duration": "durations", "whole_number": "numbers", "shipped_dir": "paths",
+    "printable": "text", "printable_lines": "text",
 }  # fmt: skip
 
 __all__ = sorted(_WHERE)
@@ -53,3 +54,4 @@ if TYPE_CHECKING:
     from vc3tui.engine.software import software_summary
     from vc3tui.engine.states import AllocationState, ClusterState, PilotStage, PilotState
     from vc3tui.engine.store import PilotLine
+    from vc3tui.engine.text import printable, printable_lines

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vc3tui.engine.errors import VC3Error
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.catalog import LOCAL, Catalog
+from vc3tui.engine.errors import VC3Error
 from vc3tui.engine.executors.local import LocalExecutor
 from vc3tui.engine.fields import checked
 from vc3tui.engine.interfaces import Executor
@@ -25,7 +26,7 @@ from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.ssh_config import Route, config_path, host_entries, route
 from vc3tui.engine.states import AllocationState
-from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.store import Store
 
 if TYPE_CHECKING:
     from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget

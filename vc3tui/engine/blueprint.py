@@ -12,11 +12,13 @@ from pathlib import Path
 
 import tomlkit
 
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.catalog import LOCAL
+from vc3tui.engine.errors import EngineError
 from vc3tui.engine.fields import InvalidValue, checked
 from vc3tui.engine.middleware.registry import middleware_for
-from vc3tui.engine.models import Blueprint, HeadPlacement, MiddlewareKind
-from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.models import Blueprint, Environment, HeadPlacement, MiddlewareKind
+from vc3tui.engine.store import Store
 from vc3tui.engine.tomlfile import FileErrors, Loc, dotted, located, read_toml, validate_file
 
 Finding = tuple[Loc, str, str]
@@ -90,10 +92,6 @@ def check_blueprint(
         findings.append(
             (("middleware",), "middleware 'none' runs workers.command on each pilot", "set workers.command = [\"...\"]")
         )
-    if blueprint.workers.command is not None and not blueprint.workers.command:
-        findings.append((("workers", "command"), "is empty", 'give the command to run, e.g. ["./work.sh"]'))
-    if blueprint.entry is not None and not blueprint.entry:
-        findings.append((("entry",), "is empty", 'give the command to run on the head, e.g. ["python3", "job.py"]'))
     scale = blueprint.autoscale
     if scale and not scale.min <= blueprint.workers.count <= scale.max:
         findings.append(
@@ -208,3 +206,14 @@ def blueprint_toml(blueprint: Blueprint) -> str:
     for use in allocations:
         document["allocations"].append(use)
     return tomlkit.dumps(document)
+
+
+def resolve_environment(blueprint: Blueprint, environments: Collection[Environment]) -> Blueprint:
+    """A named environment is copied into the cluster, so later edits don't change a running one."""
+    env = blueprint.environment
+    if not env.named_only:
+        return blueprint
+    named = {e.name: e for e in environments}
+    if env.name not in named:
+        raise EngineError(f"unknown environment {env.name!r}; `vc3tui project list` shows the projects that name environments")
+    return blueprint.model_copy(update={"environment": named[env.name]})

@@ -19,6 +19,7 @@ import tomlkit
 from pydantic import Field
 
 from vc3tui.engine.models import Allocation, BatchKind, Name, NodeShape, Resource, Strict
+from vc3tui.engine.paths import update_file
 from vc3tui.engine.states import AllocationState
 from vc3tui.engine.tomlfile import KeyLines, read_toml, validate_file
 
@@ -131,28 +132,36 @@ def _native_os() -> str:
 
 def save_user_resource(user_file: Path, resource: Resource) -> None:
     """Add or replace one resource in the user's file, keeping everything else they wrote."""
-    document = tomlkit.parse(user_file.read_text()) if user_file.exists() else tomlkit.document()
-    tables = document.setdefault("resources", tomlkit.table(is_super_table=True))
-    body = resource.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
-    table = tomlkit.table()
-    for key, value in body.items():
-        if isinstance(value, dict):
-            inline = tomlkit.inline_table()
-            inline.update(value)
-            value = inline
-        table[key] = value
-    tables[resource.name] = table
-    user_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    user_file.write_text(tomlkit.dumps(document))
+
+    def change(text: str | None) -> str:
+        document = tomlkit.parse(text) if text is not None else tomlkit.document()
+        tables = document.setdefault("resources", tomlkit.table(is_super_table=True))
+        body = resource.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
+        table = tomlkit.table()
+        for key, value in body.items():
+            if isinstance(value, dict):
+                inline = tomlkit.inline_table()
+                inline.update(value)
+                value = inline
+            table[key] = value
+        tables[resource.name] = table
+        return tomlkit.dumps(document)
+
+    update_file(user_file, change)
 
 
 def remove_user_resource(user_file: Path, name: str) -> bool:
-    if not user_file.exists():
-        return False
-    document = tomlkit.parse(user_file.read_text())
-    tables = document.get("resources", {})
-    if name not in tables:
-        return False
-    del tables[name]
-    user_file.write_text(tomlkit.dumps(document))
-    return True
+    removed = False
+
+    def change(text: str | None) -> str | None:
+        nonlocal removed
+        document = tomlkit.parse(text or "")
+        tables = document.get("resources", {})
+        if name not in tables:
+            return None
+        del tables[name]
+        removed = True
+        return tomlkit.dumps(document)
+
+    update_file(user_file, change)
+    return removed

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_UNIT_RE = re.compile(r"(\d+)([smhdw])")
-_CLOCK_RE = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
+_UNIT_RE = re.compile(r"(\d{1,12})([smhdw])")
+_CLOCK_RE = re.compile(r"^(?:(\d{1,6})-)?(\d{1,9}):(\d{1,2})(?::(\d{1,2}))?$")
+
+MAX_DURATION = 366 * 86400
+"""The longest duration anything takes (a walltime, an extension, an idle time): a year."""
 
 DURATION_HINT = "write a duration like '90m', '2h', '1d12h' or '02:00:00'"
 
@@ -50,5 +53,15 @@ def _to_seconds(value: object) -> object:
     return value
 
 
-Duration = Annotated[int, BeforeValidator(_to_seconds), PlainSerializer(format_duration, return_type=str)]
-"""Seconds inside the engine; a readable string in files."""
+def _within_a_year(seconds: int) -> int:
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"longer than {format_duration(MAX_DURATION)}, the longest a duration may be")
+    return seconds
+
+
+Duration = Annotated[
+    int, BeforeValidator(_to_seconds), AfterValidator(_within_a_year), Field(ge=0, le=MAX_DURATION), PlainSerializer(format_duration, return_type=str)
+]
+"""Seconds inside the engine (at most a year); a readable string in files."""

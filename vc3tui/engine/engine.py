@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field
 
 from vc3tui.engine.access import SiteAccess
-from vc3tui.engine.blueprint import BlueprintValues, blueprint_from, blueprint_toml, load_known_blueprint
+from vc3tui.engine.async_store import AsyncStore, default_owner
+from vc3tui.engine.blueprint import BlueprintValues, blueprint_from, blueprint_toml, load_known_blueprint, resolve_environment
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, CatalogFiles
 from vc3tui.engine.durations import Duration
 from vc3tui.engine.errors import EngineError, file_errors
@@ -40,7 +41,7 @@ from vc3tui.engine.shell import in_dir, with_env
 from vc3tui.engine.sites import Sites, client_environment, pilot_log
 from vc3tui.engine.software import builder_packages, with_middleware_software
 from vc3tui.engine.states import ClusterState
-from vc3tui.engine.store import AsyncStore, CycleWrites, PilotLine, Store, default_owner
+from vc3tui.engine.store import CycleWrites, PilotLine, Store
 from vc3tui.engine.worker_secrets import WorkerSecrets
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ class Engine:
         """Record a new cluster and start managing it; a live cluster of that name is an error."""
         if await self.live_cluster(blueprint.name):
             raise EngineError(f"cluster {blueprint.name!r} is already running; resize or terminate it first")
-        blueprint = with_middleware_software(await self._resolve_environment(blueprint))
+        blueprint = with_middleware_software(resolve_environment(blueprint, await self.environments()))
         cluster = Cluster(
             id=secrets.token_hex(4),
             name=blueprint.name,
@@ -212,16 +213,6 @@ class Engine:
         await self.bus.commit(CycleWrites(events=[launched]))
         await self.manage(cluster.id)
         return cluster
-
-    async def _resolve_environment(self, blueprint: Blueprint) -> Blueprint:
-        """A named environment is copied into the cluster, so later edits don't change a running one."""
-        env = blueprint.environment
-        if env.named_only:
-            named = {e.name: e for e in await self.environments()}
-            if env.name not in named:
-                raise EngineError(f"unknown environment {env.name!r}")
-            return blueprint.model_copy(update={"environment": named[env.name]})
-        return blueprint
 
     async def manage(self, cluster_id: str) -> bool:
         """Run this cluster's factory here, unless a live process already does (the lease says)."""
@@ -238,6 +229,10 @@ class Engine:
         self._factories[cluster_id] = (factory, task)
         task.add_done_callback(lambda _: self._factories.pop(cluster_id, None))
         return True
+
+    async def forget(self, name: str) -> str:
+        """Remove a terminated cluster, or one the store cannot read, with its pilots and events."""
+        return await self.store.run(Store.forget_cluster, name)
 
     def manages(self, cluster_id: str) -> bool:
         return cluster_id in self._factories

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.models import Event
 from vc3tui.engine.redaction import Redactor
-from vc3tui.engine.store import AsyncStore, CycleWrites, Store
+from vc3tui.engine.store import CycleWrites, Store
 
 
 class EventBus:

@@ -10,6 +10,7 @@ before it is ever submitted a second time.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from vc3tui.engine.middleware import http
 from vc3tui.engine.models import Cluster, Pilot
 from vc3tui.engine.pilot import PILOT_TAG, monitor_environment
 from vc3tui.engine.removal import Removal
-from vc3tui.engine.scaling import Backoff, autoscale_step, cluster_conditions, next_backoff, shrink_order
+from vc3tui.engine.scaling import Backoff, StartFailures, autoscale_step, cluster_conditions, next_backoff, shrink_order, start_verdict
 from vc3tui.engine.services import Changes, Services
 from vc3tui.engine.site import Site
 from vc3tui.engine.sites import cluster_environment
@@ -52,6 +53,7 @@ class Factory:
         self.wake = asyncio.Event()
         self.removal = Removal(services.sites, middleware, self.pilots, self.changes, self.head, self.wake)
         self._backoff: dict[str, Backoff] = {}
+        self._start_failures: dict[str, StartFailures] = {}
         self._last_error = ""
         self._idle_since: float | None = None
         self._autoscale_reason = ""
@@ -169,6 +171,15 @@ class Factory:
         pilots = await self._live_pilots()
         unsubmitted = await self.pilots.refresh(cluster, pilots)
         await self.pilots.mark_joined(cluster, pilots)
+        verdict = start_verdict(self._start_failures, pilots, [a.name for a in cluster.blueprint.allocations], time.time())
+        self._start_failures = verdict.tally
+        for allocation, backoff in verdict.backoffs.items():
+            self._backoff[allocation] = backoff
+            wait = f"; retrying in {int(backoff.seconds)} s" if backoff.seconds < math.inf else ""
+            self.changes.event(cluster, "submit", f"allocation {allocation}: {backoff.error}{wait}")
+        if verdict.cluster_failure:
+            self.changes.move(cluster, ClusterState.FAILED, verdict.cluster_failure)
+            return
         live = [p for p in pilots if p.state in LIVE and p.state is not PilotState.DRAINING]
         target = await self._autoscale(cluster, len(live)) if cluster.blueprint.autoscale else cluster.requested
         if len(live) < target:

@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 from vc3tui.engine.errors import VC3Error
+from vc3tui.engine.paths import update_file
 from vc3tui.engine.sshlib import asyncssh
 
 from vc3tui.engine.questions import QuestionChannel, QuestionKind
@@ -40,10 +41,8 @@ class HostKeys:
         return list(self.known().match(host, "", port)[0])
 
     def add(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
-        self.own_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         line = f"{host_pattern(host, port)} {key.export_public_key('openssh').decode().strip()}\n"
-        with open(self.own_file, "a") as out:
-            out.write(line)
+        update_file(self.own_file, lambda text: (text or "") + line, 0o644)
 
     async def ensure_trusted(
         self, route: Route, questions: QuestionChannel, *, accept: str | None = None, about: str = ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vc3tui.engine.errors import VC3Error
+from vc3tui.engine.paths import create_new, write_whole
 from vc3tui.engine.sshlib import asyncssh
 
 
@@ -45,11 +46,9 @@ def create_key(data_dir: Path, allocation: str, host: str, passphrase: str | Non
     if private.exists():
         return load_public(private, passphrase)
     key = asyncssh.generate_private_key("ssh-ed25519", comment=f"vc3tui allocation {allocation} for {host}")
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(key.export_private_key("openssh", passphrase=passphrase))
+    create_new(private, key.export_private_key("openssh", passphrase=passphrase))
     public_line = key.export_public_key("openssh").decode().strip()
-    Path(f"{private}.pub").write_text(public_line + "\n")
+    write_whole(Path(f"{private}.pub"), (public_line + "\n").encode())
     return KeyPair(private, public_line, key.get_fingerprint("sha256"))
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.numbers import whole_number
-from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.store import Store
 
 LEASE_TTL = 30.0
 

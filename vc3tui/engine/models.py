@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vc3tui.engine.durations import Duration
 from vc3tui.engine.fields import (
-    BatchOption, BatchToken, BuilderRequirement, HostName, IPAddress, Login, ManagerAddress, Mount, Name, OsSpec, ScratchPath,
-    WorkerCount, restricted,
+    BatchOption, BatchToken, BuilderRequirement, Command, Cores, DiskMB, ExitCode, HostName, IPAddress, Login, ManagerAddress, MemoryMB, Mount,
+    Name, OsSpec, Pid, PilotCount, PipRequirement, PlainText, Port, RowId, ScratchPath, Seconds, Tally, Timestamp, VariableValue, Weight, WorkerCount, restricted,
 )  # fmt: skip
 from vc3tui.engine.kinds import BatchKind, Feature, HeadPlacement, MiddlewareKind
 from vc3tui.engine.states import (
@@ -41,29 +42,29 @@ class Strict(BaseModel):
 class NodeShape(Strict):
     """What one node offers; None where the site's guide does not say."""
 
-    cores: int | None = Field(None, gt=0)
-    memory_mb: int | None = Field(None, gt=0)
-    disk_mb: int | None = Field(None, gt=0)
+    cores: Cores | None = None
+    memory_mb: MemoryMB | None = None
+    disk_mb: DiskMB | None = None
 
 
 class Resource(Strict):
     """A site profile: where to log in, which batch system, what a node looks like."""
 
     name: Name
-    display_name: str = ""
-    organization: str = ""
-    description: str = ""
+    display_name: PlainText = ""
+    organization: PlainText = ""
+    description: PlainText = ""
     login_hosts: list[HostName] = Field(default_factory=list)
-    port: int | None = Field(None, ge=1, le=65535, description="the SSH port; empty: ~/.ssh/config's Port for the host, else 22")
+    port: Port | None = Field(None, description="the SSH port; empty: ~/.ssh/config's Port for the host, else 22")
     batch: BatchKind
     partition: BatchToken | None = None
     node: NodeShape = Field(default_factory=NodeShape)
-    native_os: str = "unknown"
+    native_os: PlainText = "unknown"
     features: list[Feature] = Field(default_factory=list)
     scratch_dir: ScratchPath | None = None
     shared_filesystem: bool = Field(True, description="compute nodes see the login node's files; false: pilots carry the builder")
-    docs_url: str = ""
-    mfa: str = Field("", description="how the site asks for a second factor, as its guide says; empty: not stated")
+    docs_url: PlainText = ""
+    mfa: PlainText = Field("", description="how the site asks for a second factor, as its guide says; empty: not stated")
     retired: int | None = Field(None, ge=1990, le=2100, description="the year the site went out of service; never offered for new allocations")
     poll_interval: Duration = 30
     max_channels: int = Field(4, ge=2, le=64)
@@ -79,7 +80,7 @@ class StageResult(Strict):
 
     stage: str
     ok: bool
-    seconds: float = 0.0
+    seconds: Seconds = 0.0
     detail: str = ""
     fix: str = ""
 
@@ -93,11 +94,11 @@ class Allocation(Strict):
     key_path: str | None = None
     account: BatchToken | None = None
     batch_options: list[BatchOption] = Field(default_factory=list)
-    max_pilots: int | None = Field(None, gt=0)
+    max_pilots: PilotCount | None = None
     owner: str | None = None
     workdir: str | None = None
     landed_on: str | None = None
-    certificate_expires: float | None = None
+    certificate_expires: Timestamp | None = None
     state: AllocationState = AllocationState.NEW
     reason: str = ""
     report: list[StageResult] = Field(default_factory=list)
@@ -113,10 +114,10 @@ class Environment(Strict):
 
     name: Name | None = None
     require: list[BuilderRequirement] = Field(default_factory=list, description="builder requirements NAME[:MIN[:MAX]]")
-    pip: list[str] = Field(default_factory=list, description="pip requirement specifiers")
+    pip: list[PipRequirement] = Field(default_factory=list, description="pip requirements (PEP 508), e.g. 'numpy>=1.26'")
     os: OsSpec | None = None
     mounts: list[Mount] = Field(default_factory=list)
-    variables: dict[str, str] = Field(default_factory=dict)
+    variables: dict[str, VariableValue] = Field(default_factory=dict, max_length=256)
 
     @property
     def named_only(self) -> bool:
@@ -134,11 +135,11 @@ class Environment(Strict):
 
 class WorkerSpec(Strict):
     count: WorkerCount = 1
-    cores: int = Field(1, gt=0)
-    memory_mb: int = Field(1000, gt=0)
-    disk_mb: int = Field(1000, gt=0)
+    cores: Cores = 1
+    memory_mb: MemoryMB = 1000
+    disk_mb: DiskMB = 1000
     walltime: Annotated[Duration, Field(gt=0)] = 3600
-    command: list[str] | None = None
+    command: Command | None = None
     idle_timeout: Duration = Field(900, description="a worker idle this long ends its pilot; 0: never")
     head_timeout: Duration = Field(300, description="a pilot whose head is unreachable this long ends; 0: never")
 
@@ -147,8 +148,8 @@ class AllocationUse(Strict):
     """One allocation a blueprint draws pilots from, with its share."""
 
     name: Name
-    weight: float = Field(1.0, gt=0)
-    max_pilots: int | None = Field(None, gt=0)
+    weight: Weight = 1.0
+    max_pilots: PilotCount | None = None
 
 
 class HeadSpec(Strict):
@@ -186,7 +187,7 @@ class Autoscale(Strict):
 
     min: WorkerCount = 0
     max: Annotated[WorkerCount, Field(gt=0)]
-    step: int = Field(10, gt=0)
+    step: PilotCount = 10
     idle: Annotated[Duration, Field(gt=0)] = 300
 
     @model_validator(mode="after")
@@ -200,13 +201,13 @@ class Blueprint(Strict):
     """A cluster recipe; its file form is TOML. Checks that span fields live in blueprint.py."""
 
     name: Name
-    description: str = ""
+    description: PlainText = ""
     middleware: MiddlewareKind
     environment: Environment = Field(default_factory=Environment)
     workers: WorkerSpec = Field(default_factory=WorkerSpec)
     allocations: list[AllocationUse] = Field(min_length=1)
     head: HeadSpec = Field(default_factory=HeadSpec)
-    entry: list[str] | None = None
+    entry: Command | None = None
     autoscale: Autoscale | None = None
     peaceful: bool = True
     expiration: Annotated[Duration, Field(gt=0)] | None = None
@@ -216,7 +217,7 @@ class Member(Strict):
     """A person in a project; the fingerprint says which key is theirs, the key itself stays with them."""
 
     name: Name
-    email: str = ""
+    email: PlainText = ""
     key_fingerprint: Annotated[str, restricted(r"(SHA256:[A-Za-z0-9+/]{43})?", "key fingerprint", "copy the SHA256:... that `ssh-keygen -lf KEY.pub` prints")] = ""
 
 
@@ -246,7 +247,7 @@ class Project(Strict):
     """What a team shares as one TOML file: who is in it, where they run, what they run."""
 
     name: Name
-    description: str = ""
+    description: PlainText = ""
     members: list[Member] = Field(default_factory=list)
     resources: list[Resource] = Field(default_factory=list)
     environments: list[Environment] = Field(default_factory=list)
@@ -257,8 +258,7 @@ class Project(Strict):
     @model_validator(mode="after")
     def _unique_names(self) -> "Project":
         for field in ("members", "resources", "environments", "blueprints", "allocations", "clusters"):
-            names = [item.name for item in getattr(self, field)]
-            twice = sorted({name for name in names if names.count(name) > 1})
+            twice = sorted(name for name, seen in Counter(item.name for item in getattr(self, field)).items() if seen > 1)
             if twice:
                 raise ValueError(f"{field}: {', '.join(map(str, twice))} listed twice; give each a unique name")
         return self
@@ -270,7 +270,7 @@ class Condition(Strict):
     kind: ClusterCondition
     reason: str = ""
     allocation: Name | None = None
-    since: float = Field(default_factory=time.time)
+    since: Timestamp = Field(default_factory=time.time)
 
     @model_validator(mode="after")
     def _scope(self) -> "Condition":
@@ -287,13 +287,13 @@ class Head(Strict):
     host: str = "localhost"
     hostname: str = ""
     workdir: str = ""
-    pid: int | None = None
+    pid: Pid | None = None
     job_id: str | None = None
     external: bool = False
     secrets: bool = True
     """Workers get the manager's secrets: every head vc3tui starts; an external one given head.secrets."""
-    started_at: float | None = None
-    ports: dict[str, int] = Field(default_factory=dict)
+    started_at: Timestamp | None = None
+    ports: dict[str, Port] = Field(default_factory=dict)
     address: str = ""
 
 
@@ -312,8 +312,8 @@ class Cluster(Strict):
     peaceful: bool = True
     terminate_requested: bool = False
     target: WorkerCount | None = Field(None, description="the autoscaler's current target (factory-owned)")
-    created_at: float = Field(default_factory=time.time)
-    expires_at: float | None = None
+    created_at: Timestamp = Field(default_factory=time.time)
+    expires_at: Timestamp | None = None
     head: Head | None = None
 
     def move(self, state: ClusterState, reason: str) -> None:
@@ -333,18 +333,18 @@ class Pilot(Strict):
 
     cluster_id: str
     allocation: Name
-    index: int = Field(ge=0)
+    index: Tally
     tag: str
     state: PilotState = PilotState.INTENT
     stage: PilotStage | None = None
     job_id: str | None = None
     host: str | None = None
     reason: str = ""
-    exit_code: int | None = None
-    created_at: float = Field(default_factory=time.time)
-    submitted_at: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
+    exit_code: ExitCode | None = None
+    created_at: Timestamp = Field(default_factory=time.time)
+    submitted_at: Timestamp | None = None
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
 
     def move(self, state: PilotState, reason: str = "") -> bool:
         """Apply a state change; True when it changed anything worth an event."""
@@ -361,11 +361,11 @@ class ClusterCounts(Strict):
     """The numbers every view shows: error counts failed and held pilots; joined counts running
     pilots whose worker the middleware reports."""
 
-    requested: int = 0
-    running: int = 0
-    queued: int = 0
-    error: int = 0
-    joined: int = 0
+    requested: Tally = 0
+    running: Tally = 0
+    queued: Tally = 0
+    error: Tally = 0
+    joined: Tally = 0
 
 
 class Event(Strict):
@@ -374,5 +374,5 @@ class Event(Strict):
     cluster_id: str | None = None
     kind: str
     message: str
-    at: float = Field(default_factory=time.time)
-    id: int | None = None
+    at: Timestamp = Field(default_factory=time.time)
+    id: RowId | None = None

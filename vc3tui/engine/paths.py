@@ -6,8 +6,10 @@ checkout they are the top-level `builder/` and `themes/` folders.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +107,26 @@ def write_whole(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def create_new(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write a file that must not exist yet (a private key): never over another."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def update_file(path: Path, change: Callable[[str | None], str | None], mode: int = 0o600) -> None:
+    """Read-modify-write a file of the user's under an exclusive lock (a `.NAME.lock` beside it),
+    written whole: two vc3tui processes changing it at once each keep the other's change.
+    `change` gets the text (None: no file yet) and returns the new text, or None to leave it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            text = path.read_text() if path.exists() else None
+            new = change(text)
+            if new is not None:
+                write_whole(path, new.encode(), mode)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

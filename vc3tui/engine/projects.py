@@ -30,11 +30,12 @@ from vc3tui.engine.models import (
     Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, ManagerAddress, Member,
     MiddlewareKind, Name, Project, SharedCluster, Strict,
 )  # fmt: skip
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.paths import Dirs, write_whole
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.states import AllocationState
-from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.store import Store
 from vc3tui.engine.tomlfile import FileErrors, field_problems, located, read_toml, validate_file
 
 HINTS = {
@@ -238,7 +239,7 @@ class Projects:
         project.clusters = others + mine
         project = await self.save(project)
         with file_errors(path, "write the project file"):
-            path.write_text(project_toml(project, self.me))
+            write_whole(path, project_toml(project, self.me).encode())
         return project
 
     def write_ticket(self, cluster: Cluster, secrets: dict[str, bytes], path: Path) -> list[str]:
@@ -319,7 +320,7 @@ class Projects:
         for blueprint in project.blueprints:
             path = folder / f"{blueprint.name}.toml"
             with file_errors(path, "write the blueprint"):
-                path.write_text(blueprint_toml(blueprint))
+                write_whole(path, blueprint_toml(blueprint).encode())
             written.append(path)
         return written
 

@@ -4,6 +4,7 @@ site, store or clock is touched here: the factory hands in what it saw and the t
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from vc3tui.engine.states import ClusterCondition, PilotStage, PilotState
 FIRST_BACKOFF = 30.0
 MAX_BACKOFF = 1800.0
 EXPIRING_WITHIN = 3600.0
+START_WINDOW = 300.0
+"""A pilot that fails within this long of starting (or before it starts) failed at start."""
+MAX_START_FAILURES = 5
+"""Failures at start in a row after which an allocation gets no more pilots from this cluster."""
+START_BACKOFF = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,51 @@ def next_backoff(previous: Backoff | None, error: str, now: float) -> Backoff:
     """30 s after the first failure, doubling after each one after, up to 30 min."""
     seconds = FIRST_BACKOFF if previous is None else min(MAX_BACKOFF, 2 * previous.seconds)
     return Backoff(now + seconds, seconds, error)
+
+
+@dataclass(frozen=True)
+class StartFailures:
+    """Pilots of one allocation that failed at start, in a row, and the last one's reason."""
+
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartVerdict:
+    """What a cycle's failures at start mean: the new tally, the allocations to back off (or stop:
+    an endless wait) and, when every allocation has stopped, why the cluster fails."""
+
+    tally: dict[str, StartFailures]
+    backoffs: dict[str, Backoff]
+    cluster_failure: str | None
+
+
+def start_verdict(previous: Mapping[str, StartFailures], pilots: Sequence[Pilot], allocations: Collection[str], now: float) -> StartVerdict:
+    """Each of this cycle's pilots that has just failed at start adds one to its allocation's
+    tally (a worker that joined clears it); an allocation whose tally grew waits START_BACKOFF,
+    doubling with each failure in a row, and gets no more pilots after MAX_START_FAILURES."""
+    tally = dict(previous)
+    for pilot in pilots:
+        if pilot.stage is PilotStage.WORKER_JOINED:
+            tally.pop(pilot.allocation, None)
+        elif pilot.state is PilotState.FAILED and (pilot.started_at is None or (pilot.ended_at or 0) - pilot.started_at < START_WINDOW):
+            before = tally.get(pilot.allocation, StartFailures(0, ""))
+            tally[pilot.allocation] = StartFailures(before.count + 1, pilot.reason or "no reason given")
+    backoffs = {}
+    for allocation, failures in tally.items():
+        if failures != previous.get(allocation):
+            error = f"pilots fail at start ({failures.count} in a row): {failures.reason}"
+            if failures.count >= MAX_START_FAILURES:
+                backoffs[allocation] = Backoff(math.inf, math.inf, f"no more pilots here: {error}")
+            else:
+                seconds = min(MAX_BACKOFF, START_BACKOFF * 2 ** (failures.count - 1))
+                backoffs[allocation] = Backoff(now + seconds, seconds, error)
+    stopped = sorted(a for a, f in tally.items() if f.count >= MAX_START_FAILURES)
+    failure = None
+    if stopped and set(allocations) <= set(stopped):
+        failure = f"pilots on {', '.join(stopped)} fail at start: {tally[stopped[-1]].reason}"
+    return StartVerdict(tally, backoffs, failure)
 
 
 def cluster_conditions(

@@ -6,6 +6,9 @@ were made by it.
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 MIGRATIONS: list[str] = [
     # 1: the first shipped schema.
     """
@@ -56,3 +59,18 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def set_journal_mode(db: sqlite3.Connection, wanted: str) -> None:
+    """Set once per file (it is kept in the file). SQLite answers "locked" at once, without
+    waiting, when another process is creating the same new file: wait for it here."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != wanted:
+                db.execute(f"PRAGMA journal_mode = {wanted}")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.events import EventBus
 from vc3tui.engine.lease import Lease
 from vc3tui.engine.models import Cluster, Event
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.sites import Sites
 from vc3tui.engine.states import ClusterState
-from vc3tui.engine.store import AsyncStore, CycleWrites
+from vc3tui.engine.store import CycleWrites
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tomlkit
 
-from vc3tui.engine.paths import Dirs
+from vc3tui.engine.paths import Dirs, update_file
 
 
 def settings_path(dirs: Dirs) -> Path:
@@ -26,10 +26,13 @@ def setting(dirs: Dirs, key: str) -> str | None:
 
 def remember(dirs: Dirs, key: str, value: str) -> None:
     """Save one setting, keeping the rest of the file and its comments."""
-    path = settings_path(dirs)
-    try:
-        document = tomlkit.parse(path.read_text())
-    except (OSError, tomlkit.exceptions.ParseError):
-        document = tomlkit.document()
-    document[key] = value
-    path.write_text(tomlkit.dumps(document))
+
+    def change(text: str | None) -> str:
+        try:
+            document = tomlkit.parse(text or "")
+        except tomlkit.exceptions.ParseError:
+            document = tomlkit.document()
+        document[key] = value
+        return tomlkit.dumps(document)
+
+    update_file(settings_path(dirs), change)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from vc3tui.engine.access import SiteAccess
+from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION
 from vc3tui.engine.errors import EngineError
@@ -21,7 +22,7 @@ from vc3tui.engine.models import Allocation, Cluster, HeadPlacement
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.site import Site
 from vc3tui.engine.staging import embedded_builder, stage_builder
-from vc3tui.engine.store import AsyncStore, Store
+from vc3tui.engine.store import Store
 
 
 class Sites:

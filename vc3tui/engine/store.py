@@ -7,22 +7,20 @@ through `AsyncStore`, which keeps SQLite on one thread of its own so no call blo
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-from vc3tui.engine.errors import VC3Error
+
 from vc3tui.engine.models import USER_INTENT_FIELDS, Allocation, Cluster, ClusterCounts, Environment, Event, Pilot, Project
 from vc3tui.engine.paths import NETWORK_FILESYSTEMS, filesystem_type
-from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
+from vc3tui.engine.store_rows import M, StoreError, allocation_repair, cluster_repair, parsed, readable_json
+from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION, set_journal_mode
 from vc3tui.engine.states import PilotState
 from vc3tui.engine.tags import pilot_tag
 
@@ -46,10 +44,6 @@ class PilotLine(NamedTuple):
     submitted_at: float | None
     started_at: float | None
     ended_at: float | None
-
-
-class StoreError(VC3Error):
-    """The database cannot be used as it is; the message says what to do."""
 
 
 @dataclass
@@ -82,7 +76,7 @@ class Store:
             self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._journal_mode("wal" if self.wal else "delete")
+            set_journal_mode(self._db, "wal" if self.wal else "delete")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -91,20 +85,6 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
-
-    def _journal_mode(self, wanted: str) -> None:
-        """Set once per file (it is kept in the file). SQLite answers "locked" at once, without
-        waiting, when another process is creating the same new file: wait for it here."""
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != wanted:
-                    self._db.execute(f"PRAGMA journal_mode = {wanted}")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -145,6 +125,17 @@ class Store:
             db.execute("INSERT INTO meta (key, value) VALUES ('installation_id', ?)", (value,))
             return value
 
+    def _readable(self, model: type[M], data: str, what: str, repair: str) -> M | None:
+        """A stored row as its model; a row this version cannot read (an older one wrote it, or a
+        hand) is skipped with a warning that names it and the command that removes it."""
+        try:
+            return parsed(model, data, what, repair)
+        except StoreError as exc:
+            if str(exc) not in self.warnings:
+                self.warnings.append(str(exc))
+            return None
+
+    # allocations, environments, projects: whole models as JSON, keyed by name
     # allocations, environments, projects: whole models as JSON, keyed by name
 
     def put_allocation(self, allocation: Allocation) -> None:
@@ -155,11 +146,11 @@ class Store:
 
     def allocation(self, name: str) -> Allocation | None:
         row = self._db.execute("SELECT data FROM allocations WHERE name = ?", (name,)).fetchone()
-        return Allocation.model_validate_json(row[0]) if row else None
+        return parsed(Allocation, row[0], *allocation_repair(name)) if row else None
 
     def allocations(self) -> list[Allocation]:
-        rows = self._db.execute("SELECT data FROM allocations ORDER BY name")
-        return [Allocation.model_validate_json(row[0]) for row in rows]
+        rows = self._db.execute("SELECT name, data FROM allocations ORDER BY name")
+        return [a for name, data in rows if (a := self._readable(Allocation, data, *allocation_repair(name)))]
 
     def delete_allocation(self, name: str) -> bool:
         return self._db.execute("DELETE FROM allocations WHERE name = ?", (name,)).rowcount > 0
@@ -173,8 +164,9 @@ class Store:
         )
 
     def environments(self) -> list[Environment]:
-        rows = self._db.execute("SELECT data FROM environments ORDER BY name")
-        return [Environment.model_validate_json(row[0]) for row in rows]
+        rows = self._db.execute("SELECT name, data FROM environments ORDER BY name")
+        repair = "import the project that named it again (`vc3tui project import FILE --replace`)"
+        return [e for name, data in rows if (e := self._readable(Environment, data, f"environment {name}", repair))]
 
     def put_project(self, project: Project) -> None:
         self._db.execute(
@@ -182,7 +174,9 @@ class Store:
         )
 
     def projects(self) -> list[Project]:
-        return [Project.model_validate_json(row[0]) for row in self._db.execute("SELECT data FROM projects")]
+        rows = self._db.execute("SELECT name, data FROM projects ORDER BY name")
+        repair = "import its file again (`vc3tui project import FILE --replace`)"
+        return [p for name, data in rows if (p := self._readable(Project, data, f"project {name}", repair))]
 
     # clusters
 
@@ -191,20 +185,38 @@ class Store:
             self._write_cluster(db, cluster)
 
     def cluster(self, cluster_id: str) -> Cluster | None:
-        row = self._db.execute("SELECT data FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
-        return Cluster.model_validate_json(row[0]) if row else None
+        row = self._db.execute("SELECT id, name, data FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+        return self._cluster(row) if row else None
 
     def live_cluster_named(self, name: str) -> Cluster | None:
         row = self._db.execute(
-            "SELECT data FROM clusters WHERE name = ? AND state != 'terminated' ORDER BY updated_at DESC",
+            "SELECT id, name, data FROM clusters WHERE name = ? AND state != 'terminated' ORDER BY updated_at DESC",
             (name,),
         ).fetchone()
-        return Cluster.model_validate_json(row[0]) if row else None
+        return self._cluster(row) if row else None
 
     def clusters(self, *, include_terminated: bool = True) -> list[Cluster]:
         where = "" if include_terminated else "WHERE state != 'terminated'"
-        rows = self._db.execute(f"SELECT data FROM clusters {where} ORDER BY name, updated_at")
-        return [Cluster.model_validate_json(row[0]) for row in rows]
+        rows = self._db.execute(f"SELECT id, name, data FROM clusters {where} ORDER BY name, updated_at")
+        return [c for id_, name, data in rows if (c := self._readable(Cluster, data, *cluster_repair(id_, name)))]
+
+    def _cluster(self, row: sqlite3.Row) -> Cluster:
+        return parsed(Cluster, row[2], *cluster_repair(row[0], row[1]))
+
+    def forget_cluster(self, key: str) -> str:
+        """Remove a terminated cluster, or one this version cannot read, by id or name, with its
+        pilots, events and lease; returns its id."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, name, data, state FROM clusters WHERE id = ? OR name = ? ORDER BY updated_at DESC", (key, key)).fetchall()
+            live = [r for r in rows if r[3] != "terminated"]
+            if not rows:
+                raise StoreError(f"no cluster with the name or id {key!r}; `vc3tui cluster list --all` shows them")
+            chosen = live[0] if live else rows[0]
+            if chosen[3] != "terminated" and readable_json(Cluster, chosen[2]):
+                raise StoreError(f"cluster {chosen[1]} is {chosen[3]}; terminate it first (`vc3tui cluster terminate {chosen[1]}`)")
+            for table, column in (("pilots", "cluster_id"), ("events", "cluster_id"), ("leases", "cluster_id"), ("clusters", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (chosen[0],))
+        return chosen[0]
 
     def update_cluster(self, cluster_id: str, **intent: Any) -> Cluster:
         """Write user intent (a size, a terminate request); any process may, the lease holder acts."""
@@ -212,10 +224,10 @@ class Store:
         if unknown:
             raise ValueError(f"not user intent: {sorted(unknown)}")
         with self.transaction() as db:
-            row = db.execute("SELECT data FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+            row = db.execute("SELECT id, name, data FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
             if row is None:
                 raise KeyError(cluster_id)
-            cluster = Cluster.model_validate_json(row[0])
+            cluster = self._cluster(row)
             for key, value in intent.items():
                 setattr(cluster, key, value)
             self._write_cluster(db, cluster)
@@ -360,29 +372,3 @@ def _pilot_from_row(row: sqlite3.Row) -> Pilot:
     values = dict(row)
     values["index"] = values.pop("idx")
     return Pilot(**{key: value for key, value in values.items() if value is not None})
-
-
-T = TypeVar("T")
-
-
-class AsyncStore:
-    """The store for asyncio code: every call runs on the store's own thread, never on the loop."""
-
-    def __init__(self, path: Path) -> None:
-        """Open (and migrate) the database on the thread that will serve it; done once at start-up."""
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vc3tui-store")
-        self.store = self._thread.submit(Store, path).result()
-
-    async def run(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """`await astore.run(Store.clusters)`: call a Store method on the store's thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, lambda: method(self.store, *args, **kwargs))
-
-    async def close(self) -> None:
-        await self.run(Store.close)
-        self._thread.shutdown(wait=True)
-
-
-def default_owner() -> str:
-    """Who holds a lease: host and pid, so a person can tell which process it is."""
-    return f"{os.uname().nodename}:{os.getpid()}"

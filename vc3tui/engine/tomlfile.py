@@ -7,7 +7,9 @@ tomllib gives no positions, so `KeyLines` scans the text once to learn on which 
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,25 +140,23 @@ def _scan_value(text: str, depth: int, open_string: str | None) -> tuple[int, st
     return depth, open_string
 
 
+MAX_FILE_BYTES = 1 << 20
+"""The largest blueprint, project, ticket or resources file read: 1 MB."""
+MAX_DEPTH = 32
+"""How deeply tables and arrays may nest in such a file (a blueprint needs 4)."""
+
+
 def read_toml(path: Path, what: str) -> tuple[dict[str, Any], KeyLines]:
-    """Parse a TOML file; any reason it cannot be read is a FileErrors with a fix."""
+    """Parse a TOML file that is a regular file of at most MAX_FILE_BYTES, nested at most
+    MAX_DEPTH deep, with no NUL in any string; any reason it cannot be used is a FileErrors with a fix."""
     name = str(path)
-    problem = None
-    if not path.exists():
-        problem = FileProblem(name, 0, "", f"no such {what} file", "check the path")
-    elif path.is_dir():
-        problem = FileProblem(name, 0, "", "is a directory", f"give the path of a {what} .toml file")
-    if problem:
-        raise FileErrors([problem])
+    raw = _read_regular(path, what)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except PermissionError:
-        raise FileErrors([FileProblem(name, 0, "", "permission denied", "make the file readable (chmod u+r)")]) from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise FileErrors([FileProblem(name, line, "", "is not UTF-8 text", f"save the {what} as UTF-8 TOML")]) from None
-    except OSError as exc:
-        raise FileErrors([FileProblem(name, 0, "", f"cannot be read: {exc.strerror}", "check the path")]) from None
+    lines = KeyLines(text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -166,7 +166,60 @@ def read_toml(path: Path, what: str) -> tuple[dict[str, Any], KeyLines]:
         raise FileErrors(
             [FileProblem(name, int(match.group(1)) if match else 0, "", f"invalid TOML: {message}", "see https://toml.io for the syntax")]
         ) from None
-    return data, KeyLines(text)
+    except RecursionError:
+        raise FileErrors([FileProblem(name, 0, "", f"nests arrays or tables more than {MAX_DEPTH} deep", f"a {what} needs far fewer levels")]) from None
+    problem = _shape_problem(data)
+    if problem:
+        loc, message, hint = problem
+        raise FileErrors([located(path, lines, loc, message, hint)])
+    return data, lines
+
+
+def _read_regular(path: Path, what: str) -> bytes:
+    """The file's bytes, refusing before any read what is not a regular file of a sane size (a
+    FIFO or a device would block or never end)."""
+    name = str(path)
+
+    def problem(message: str, hint: str) -> FileErrors:
+        return FileErrors([FileProblem(name, 0, "", message, hint)])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise problem(f"no such {what} file", "check the path") from None
+    except PermissionError:
+        raise problem("permission denied", "make the file readable (chmod u+r)") from None
+    except OSError as exc:
+        raise problem(f"cannot be read: {exc.strerror}", "check the path") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise problem("is a directory", f"give the path of a {what} .toml file")
+        if not stat.S_ISREG(info.st_mode):
+            raise problem("is not a regular file (a pipe, a device or a socket)", f"give the path of a {what} .toml file")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            raw = file.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
+        if info.st_size > MAX_FILE_BYTES or len(raw) > MAX_FILE_BYTES:
+            raise problem(f"is larger than {MAX_FILE_BYTES >> 20} MB, the most a {what} file may be", f"check that this is a {what} file")
+    finally:
+        os.close(fd)
+    return raw
+
+
+def _shape_problem(data: dict[str, Any]) -> tuple[Loc, str, str] | None:
+    """The first place nested too deeply or holding a NUL (which no argument or variable can carry)."""
+    stack: list[tuple[Loc, Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            return loc[:MAX_DEPTH], f"nests arrays or tables more than {MAX_DEPTH} deep", "flatten it"
+        if isinstance(value, str) and "\x00" in value:
+            return loc, "holds a NUL character", "remove the \\u0000"
+        if isinstance(value, dict):
+            stack.extend(((*loc, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*loc, index), item) for index, item in enumerate(value))
+    return None
 
 
 def validate_file(

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from vc3tui.engine import LOCAL, Allocation, AllocationState
+from vc3tui.engine import Allocation, AllocationState, LOCAL, printable
 from vc3tui.screens.allocation_wizard import AllocationWizardScreen
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
@@ -32,7 +32,7 @@ def cells(allocation: Allocation) -> tuple[Text | str, ...]:
     state = "needs your login" if allocation.state is AllocationState.NEEDS_LOGIN and not allocation.key_path else allocation.state.value
     return (
         Text(allocation.name), Text(allocation.resource), Text(allocation.login or "-"), Text(allocation.account or "-"),
-        Text(state, style=STATE_STYLE[allocation.state]), Text(allocation.owner or "you"), Text(allocation.reason or "-", no_wrap=True, overflow="ellipsis"),
+        Text(state, style=STATE_STYLE[allocation.state]), Text(allocation.owner or "you"), Text(printable(allocation.reason) or "-", no_wrap=True, overflow="ellipsis"),
     )  # fmt: skip
 
 

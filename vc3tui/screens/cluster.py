@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Log, Sparkline, Static
 
 from vc3tui.cli.terminal import LocalTerminal
-from vc3tui.engine import Cluster, PilotLine, PilotStage, PilotState, format_duration
+from vc3tui.engine import Cluster, PilotLine, PilotStage, PilotState, format_duration, printable
 from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import TableFilter
@@ -67,7 +67,7 @@ def age(seconds: int) -> str:
 def pilot_facts(line: PilotLine, now: float) -> tuple[str, ...]:
     """A row's plain strings: compared with the last refresh's before any cell is built."""
     since = line.started_at or line.submitted_at or line.created_at
-    return (str(line.index), line.allocation, line.job_id or "-", stage_of(line), age(int((line.ended_at or now) - since)), line.reason or "")
+    return (str(line.index), line.allocation, line.job_id or "-", stage_of(line), age(int((line.ended_at or now) - since)), printable(line.reason or ""))
 
 
 def pilot_cells(facts: tuple[str, ...], colours: dict[str, str]) -> tuple[Text | str, ...]:
@@ -141,17 +141,17 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         log = self.query_one("#events", Log)
         for event in events:
             if event.id and event.id > self.last_event:
-                log.write_line(f"{time.strftime('%H:%M:%S', time.localtime(event.at))}  {event.kind}: {event.message}")
+                log.write_line(f"{time.strftime('%H:%M:%S', time.localtime(event.at))}  {event.kind}: {printable(event.message)}")
                 self.last_event = event.id
 
     def facts(self, counts) -> Text:
         cluster = self.cluster
         lines = [
-            f"{cluster.name}  {cluster.state}: {cluster.reason}",
+            f"{cluster.name}  {cluster.state}: {printable(cluster.reason)}",
             f"{cluster.blueprint.middleware.value}, {counts.requested} requested, {counts.running} running, "
             f"{counts.queued} queued, {counts.error} error; {'peaceful' if cluster.peaceful else 'at once'} resizing",
         ]
-        lines += [f"  {c.kind}{' (' + c.allocation + ')' if c.allocation else ''}: {c.reason}" for c in cluster.conditions]
+        lines += [f"  {c.kind}{' (' + c.allocation + ')' if c.allocation else ''}: {printable(c.reason)}" for c in cluster.conditions]
         head = cluster.head
         if head and head.address:
             where = head.hostname or head.host

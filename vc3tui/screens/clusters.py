@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from vc3tui.engine import LOCAL, Allocation, AllocationState, Cluster, ClusterRow, VC3Error, WorkerCount, checked, format_duration
+from vc3tui.engine import Allocation, AllocationState, Cluster, ClusterRow, LOCAL, VC3Error, WorkerCount, checked, format_duration, printable
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
@@ -197,7 +197,7 @@ def cells(row: ClusterRow, colours: dict[str, str], now: float | None = None) ->
     return (
         Text(cluster.name),
         Text(cluster.state, style=colours.get(STATE_COLOUR[cluster.state], "")),
-        Text(reason),
+        Text(printable(reason)),
         cluster.blueprint.middleware.value,
         str(counts.requested),
         str(counts.running),

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Log, Static
 
-from vc3tui.engine import VC3Error
+from vc3tui.engine import VC3Error, printable_lines
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.footer import KeyFooter
 
@@ -37,7 +37,7 @@ class PilotLogScreen(ShowsEngineErrors, ModalScreen[None]):
             text = f"could not fetch the log: {exc}"
         log = self.query_one(Log)
         log.clear()
-        log.write(text)
+        log.write(printable_lines(text))
         self.query_one("#title", Static).update(f"log of {self.label}")
 
     def action_close(self) -> None:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from vc3tui.engine import Allocation, StageResult
+from vc3tui.engine import Allocation, StageResult, printable
 
 
 class ValidationReport(Vertical):
@@ -36,9 +36,9 @@ class ValidationReport(Vertical):
     def add(self, stage: StageResult) -> None:
         """One finished stage (called by the engine as each stage ends)."""
         mark = Text("ok", style="green") if stage.ok else Text("FAIL", style="bold red")
-        self.query_one(DataTable).add_row(stage.stage, mark, f"{stage.seconds:.2f}s", Text(stage.detail, overflow="fold"))
+        self.query_one(DataTable).add_row(stage.stage, mark, f"{stage.seconds:.2f}s", Text(printable(stage.detail), overflow="fold"))
         if not stage.ok:
-            self.query_one("#verdict", Static).update(f"{stage.stage} failed: {stage.detail}\nfix: {stage.fix}")
+            self.query_one("#verdict", Static).update(f"{stage.stage} failed: {printable(stage.detail)}\nfix: {printable(stage.fix)}")
 
     def show(self, allocation: Allocation) -> None:
         """A finished report: every stage, and the allocation's state and reason."""
@@ -47,4 +47,4 @@ class ValidationReport(Vertical):
             self.add(stage)
         failed = next((stage for stage in allocation.report if not stage.ok), None)
         fix = f"\nfix: {failed.fix}" if failed and failed.fix else ""
-        self.query_one("#verdict", Static).update(f"{allocation.name} is {allocation.state}: {allocation.reason}{fix}")
+        self.query_one("#verdict", Static).update(f"{allocation.name} is {allocation.state}: {printable(allocation.reason)}{fix}")
