@@ -19,6 +19,7 @@ from vc3tui.engine.paths import filesystem_type
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 from vc3tui.engine.states import AllocationState, ClusterState, PilotState
 from vc3tui.engine.store import CycleWrites, Store, StoreError
+from vc3tui.engine.store_rows import database_problem
 
 from tests import ROOT
 from tests.factories import cluster
@@ -206,8 +207,24 @@ def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="move the file aside"):
+    with pytest.raises(StoreError, match="is not a vc3tui store or it is damaged .*; move it aside to start afresh"):
         Store(path)
+
+
+def test_sqlite_failures_say_their_true_cause(store: Store) -> None:
+    """A read-only file, a lock held too long: SQLite's own errors, each turned into its cause."""
+    read_only = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.Error) as caught:
+        read_only.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+    assert "is read-only here" in str(database_problem(caught.value, store.path))
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    waiting = sqlite3.connect(store.path, timeout=0)
+    with pytest.raises(sqlite3.Error) as caught:
+        waiting.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+    holder.execute("ROLLBACK")
+    assert "another vc3tui process held it locked" in str(database_problem(caught.value, store.path))
+    assert str(database_problem(caught.value, store.path)).startswith(f"{store.path}: cannot use the store: ")
 
 
 MOUNTINFO = textwrap.dedent(

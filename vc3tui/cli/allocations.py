@@ -11,6 +11,8 @@ from vc3tui.engine import Allocation, Engine, QuestionKind, StageResult, VC3Erro
 
 async def allocation_create(engine: Engine, args: argparse.Namespace) -> int:
     passphrase = None
+    if args.passphrase and args.no_input:
+        raise VC3Error("--passphrase asks for the passphrase on the terminal, and --no-input forbids asking; drop one of them")
     if args.passphrase:
         # the names first: a typo should not cost two passphrase prompts
         checked(Allocation, {"name": args.name, "resource": args.resource, "login": args.login, "account": args.account}, "allocation")

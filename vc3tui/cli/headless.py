@@ -117,16 +117,18 @@ async def run(engine: Engine, blueprint: Blueprint, cwd: Path, *, json_lines: bo
             code = 128 + received[0]
         return code
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        if cluster_id is not None:
-            await _teardown(engine, cluster_id, stop, received)
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        if reporting is not None:
-            events.put_nowait(None)  # report every event of the teardown, then stop
-            await reporting
-        loop.remove_signal_handler(signal.SIGINT)
+        try:
+            if cluster_id is not None:
+                await _teardown(engine, cluster_id, stop, received)
+        finally:
+            for task in watchers:
+                task.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+            if reporting is not None:
+                events.put_nowait(None)  # report every event of the teardown, then stop
+                await reporting
+            for number in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(number)
 
 
 async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[str] | None, cwd: Path, verbose: bool) -> int:
@@ -147,9 +149,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
         reporter.event(row.cluster.name, "jupyter", f"JupyterLab: {url}", None)
     if not entry:
         reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C or `vc3tui cluster terminate`", row)
-        ended = (ClusterState.TERMINATING, ClusterState.TERMINATED)
-        await engine.wait_for(cluster_id, lambda r: r.cluster.state in ended)
-        return 0
+        row = await engine.wait_for(cluster_id, _ended)
+        return 1 if row.cluster.state is ClusterState.FAILED else 0
     reporter.pause()
     try:
         # with --json, stdout carries only JSON lines: the entry point's output goes to stderr
@@ -179,10 +180,13 @@ async def _until_stopped(stop: asyncio.Event, work) -> int | None:
 
 
 async def _teardown(engine: Engine, cluster_id: str, stop: asyncio.Event, received: list[int]) -> None:
-    """Terminate peacefully; a further Ctrl-C or SIGTERM turns it into an immediate cancel."""
+    """Terminate peacefully; a further Ctrl-C or SIGTERM turns it into an immediate cancel. The
+    wait is bounded: past TEARDOWN_TIMEOUT, or when managing the cluster fails, one line says
+    what is left to do."""
     seen = len(received)
     stop.clear()
     await engine.terminate(cluster_id, peaceful=True)
+    await engine.manage(cluster_id)  # the factory may have stopped (a failure, a lost lease)
     waiting = asyncio.ensure_future(
         engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, TEARDOWN_TIMEOUT)
     )
@@ -192,7 +196,11 @@ async def _teardown(engine: Engine, cluster_id: str, stop: asyncio.Event, receiv
             seen = len(received)
             stop.clear()
             await engine.terminate(cluster_id, peaceful=False)
-    waiting.result()
+    try:
+        waiting.result()
+    except TimeoutError:
+        name = (await engine.status(cluster_id)).cluster.name
+        raise VC3Error(f"{name} was not torn down in {TEARDOWN_TIMEOUT:.0f} s; `vc3tui cluster show {name}` says what is left, `vc3tui cluster terminate {name} --no-peaceful` ends it") from None
 
 
 async def _report_events(engine: Engine, reporter: Reporter, cluster_id: str, events: asyncio.Queue[Event | None]) -> None:

@@ -142,6 +142,7 @@ def add_project_parsers(commands: argparse._SubParsersAction) -> None:
     take = project.add_parser("import", help="take in a project file: resources, blueprints, allocations needing your login")
     take.add_argument("file", type=Path)
     take.add_argument("--as", dest="me", metavar="NAME", help="your member name (remembered; default: your login name)")
+    take.add_argument("--replace", action="store_true", help="let the file replace resources and allocations you already have (it says which)")
     member = project.add_parser("add-member", help="add (or update) a member")
     member.add_argument("name")
     member.add_argument("member")

@@ -45,7 +45,7 @@ async def project_export(engine: Engine, args: argparse.Namespace) -> int:
 async def project_import(engine: Engine, args: argparse.Namespace) -> int:
     if args.me:
         engine.projects.call_me(args.me)
-    project, report = await engine.projects.import_file(args.file)
+    project, report = await engine.projects.import_file(args.file, replace=args.replace)
     print(f"project {project.name} imported:")
     for line in report:
         print(f"  {line}")

@@ -144,7 +144,7 @@ class SiteAccess:
     ) -> tuple[Allocation, KeyPair]:
         """A new allocation with its key pair; or the user's login and key for one a project
         imported ("needs your login"), keeping its resource, account and owner."""
-        from vc3tui.engine.keys import certificate_expiry, create_key, load_public
+        from vc3tui.engine.keys import certificate_expiry, create_key, key_file, load_public
 
         fresh = checked(Allocation, {"name": name, "resource": resource, "login": login, "account": account}, "allocation")  # before any file is made
         existing = await self.store.run(Store.allocation, name)
@@ -162,14 +162,21 @@ class SiteAccess:
         if key_path is None and site.login_hosts:
             # the key the user's ~/.ssh/config names for that host is the one to use
             key_path = next((Path(f) for f in route(host).identity_files if Path(f).is_file()), None)
+        made = key_path is None and not key_file(self.dirs.data, name).exists()
         pair = load_public(key_path, passphrase) if key_path else create_key(self.dirs.data, name, host, passphrase)
-        allocation = existing.model_copy() if claimed else fresh
-        allocation.login, allocation.key_path = login, str(pair.private)
-        allocation.account = account or allocation.account
-        allocation.certificate_expires = certificate_expiry(pair.private)
-        if claimed:
-            allocation.state, allocation.reason = AllocationState.NEW, "your login; install the key and validate"
-        await self.store.run(Store.put_allocation, allocation)
+        try:
+            allocation = existing.model_copy() if claimed else fresh
+            allocation.login, allocation.key_path = login, str(pair.private)
+            allocation.account = account or allocation.account
+            allocation.certificate_expires = certificate_expiry(pair.private)
+            if claimed:
+                allocation.state, allocation.reason = AllocationState.NEW, "your login; install the key and validate"
+            await self.store.run(Store.put_allocation, allocation)
+        except BaseException:
+            if made:  # a pair made for a row that was never written is an orphan
+                for path in (pair.private, Path(f"{pair.private}.pub")):
+                    path.unlink(missing_ok=True)
+            raise
         return allocation, pair
 
     async def install_key(self, allocation: Allocation, *, accept_host_key: str | None = None) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from vc3tui.engine.store import Store
+from vc3tui.engine.store_rows import database_problem
 
 T = TypeVar("T")
 
@@ -25,7 +27,10 @@ class AsyncStore:
     async def run(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`await astore.run(Store.clusters)`: call a Store method on the store's thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, lambda: method(self.store, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._thread, lambda: method(self.store, *args, **kwargs))
+        except sqlite3.Error as exc:
+            raise database_problem(exc, self.store.path) from None
 
     async def close(self) -> None:
         await self.run(Store.close)

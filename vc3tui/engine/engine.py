@@ -61,6 +61,7 @@ class Engine:
     def __init__(self, dirs: Dirs | None = None, *, interactive: bool = True) -> None:
         self.dirs = (dirs or Dirs.from_environment()).ensure()
         self.store = AsyncStore(self.dirs.database)
+        self.installation_id = self.store.store.installation_id
         self.redactor = Redactor()
         self.questions = QuestionChannel(interactive=interactive, on_secret=self.redactor.add)
         self.resources = CatalogFiles(self.dirs.user_resources, self.dirs.cache)
@@ -70,16 +71,13 @@ class Engine:
         self.lease = Lease(self.store, default_owner())
         self._factories: dict[str, tuple[Factory, asyncio.Task[None]]] = {}
         self._closed = False
+        self._broken: dict[str, BaseException] = {}
 
     @functools.cached_property
     def projects(self) -> Projects:
         from vc3tui.engine.projects import Projects  # not needed to show the first view
 
         return Projects(self.dirs, self.store, self.resources, self.redactor)
-
-    @property
-    def installation_id(self) -> str:
-        return self.store.store.installation_id
 
     @property
     def warnings(self) -> list[str]:
@@ -222,13 +220,19 @@ class Engine:
             return False
         from vc3tui.engine.factory import Factory  # the loop, its head and gate: not needed to show a view
 
+        self._broken.pop(cluster_id, None)
         cluster = await self.store.run(Store.cluster, cluster_id)
         services = Services(self.store, self.bus, self.lease, self.sites, self.redactor, self.installation_id)
         factory = Factory(cluster_id, middleware_for(cluster.blueprint.middleware), services)
         task = asyncio.create_task(factory.run(), name=f"factory-{cluster.name}")
         self._factories[cluster_id] = (factory, task)
-        task.add_done_callback(lambda _: self._factories.pop(cluster_id, None))
+        task.add_done_callback(functools.partial(self._factory_ended, cluster_id))
         return True
+
+    def _factory_ended(self, cluster_id: str, task: asyncio.Task[None]) -> None:
+        self._factories.pop(cluster_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            self._broken[cluster_id] = task.exception()
 
     async def forget(self, name: str) -> str:
         """Remove a terminated cluster, or one the store cannot read, with its pilots and events."""
@@ -283,9 +287,8 @@ class Engine:
             self._factories[cluster_id][0].wake.set()
 
     async def wait_for(self, cluster_id: str, done: Callable[[ClusterRow], bool], timeout: float | None = None) -> ClusterRow:
-        """Read the store again after each commit of this process (a factory here), and at least
-        every 0.2 s (one in another process) until `done(row)`; a factory that stops early ends the
-        wait too."""
+        """Read the store after each commit here, and at least every 0.2 s (a factory elsewhere),
+        until `done(row)`; a factory here that stopped early or broke ends the wait too."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             row = await self.status(cluster_id)
@@ -293,6 +296,9 @@ class Engine:
                 return row
             if row.cluster.state in (ClusterState.TERMINATED, ClusterState.FAILED) and not self.manages(cluster_id):
                 return row
+            if cluster_id in self._broken:
+                error = self._broken[cluster_id]
+                raise EngineError(f"managing {row.cluster.name} stopped: {type(error).__name__}: {error}; `vc3tui cluster manage {row.cluster.name}` resumes it")
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"cluster {row.cluster.name} did not get there in {timeout:.0f} s: {row.cluster.reason}")
             await self.bus.next_commit(0.2)
@@ -382,10 +388,9 @@ class Engine:
 
     # events
 
-    async def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[Event]:
         """Every event committed by this process's factories, as it happens."""
-        async for event in self.bus.events():
-            yield event
+        return self.bus.events()
 
     def subscribe(self) -> asyncio.Queue[Event]:
         return self.bus.subscribe()

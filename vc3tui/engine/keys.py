@@ -40,9 +40,14 @@ def key_dir(data_dir: Path) -> Path:
     return path
 
 
+def key_file(data_dir: Path, allocation: str) -> Path:
+    """Where the key pair vc3tui makes for `allocation` lives."""
+    return key_dir(data_dir) / f"{allocation}_ed25519"
+
+
 def create_key(data_dir: Path, allocation: str, host: str, passphrase: str | None = None) -> KeyPair:
     """Make an ed25519 pair for `allocation`; an existing pair is kept, never overwritten."""
-    private = key_dir(data_dir) / f"{allocation}_ed25519"
+    private = key_file(data_dir, allocation)
     if private.exists():
         return load_public(private, passphrase)
     key = asyncssh.generate_private_key("ssh-ed25519", comment=f"vc3tui allocation {allocation} for {host}")
@@ -73,6 +78,8 @@ def check_private_key_file(private: Path) -> None:
         mode = private.stat().st_mode
     except FileNotFoundError:
         raise KeyFileError(f"{private}: no such key file; create the allocation again or give an existing key") from None
+    if not stat.S_ISREG(mode):
+        raise KeyFileError(f"{private}: is not a file; give the private key's file, e.g. ~/.ssh/id_ed25519")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"{private}: permissions {oct(mode & 0o777)} are too open; run: chmod 600 {shlex.quote(str(private))}")
 

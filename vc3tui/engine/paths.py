@@ -97,7 +97,6 @@ def filesystem_type(path: Path, mountinfo: str | None = None) -> str:
 def write_whole(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write a file whole or not at all (a temporary beside it, then renamed over it): a reader,
     or a crash, never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)

@@ -27,11 +27,12 @@ from vc3tui.engine.catalog import LOCAL, CatalogFiles
 from vc3tui.engine.errors import VC3Error, file_errors
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import (
-    Allocation, AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, ManagerAddress, Member,
+    AllocationDescriptor, AllocationUse, Blueprint, Cluster, HeadPlacement, HeadSpec, ManagerAddress, Member,
     MiddlewareKind, Name, Project, SharedCluster, Strict,
 )  # fmt: skip
 from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.paths import Dirs, write_whole
+from vc3tui.engine.project_import import ImportPlan, plan_import
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.settings import remember, setting
 from vc3tui.engine.states import AllocationState
@@ -281,32 +282,32 @@ class Projects:
             write_whole(folder / name, secret, 0o600)
         return ticket.address, folder
 
-    async def import_file(self, path: Path) -> tuple[Project, list[str]]:
+    async def would_replace(self, path: Path) -> list[str]:
+        """What of the user's importing this file would replace (asked before an import)."""
+        return (await self._import_plan(load_project(path), False)).replaces
+
+    async def _import_plan(self, project: Project, replace: bool) -> ImportPlan:
+        existing = {a.name: a for a in await self.store.run(Store.allocations)}
+        return plan_import(project, self.resources.catalog, existing, replace=replace)
+
+    async def import_file(self, path: Path, *, replace: bool = False) -> tuple[Project, list[str]]:
         """Take in a project file: its resources, environments and blueprints, and its allocations
-        as "needs your login". Returns the project and one line per thing done or kept."""
+        as "needs your login". Replacing a resource or allocation of the user's takes `replace`.
+        Returns the project and one line per thing done or kept."""
         project = load_project(path)
-        report = []
-        catalog = self.resources.catalog
-        for resource in project.resources:
-            if catalog.origin.get(resource.name) == "user" and catalog.get(resource.name) != resource:
-                report.append(f"resource {resource.name}: yours kept (it differs from the project's)")
-            elif catalog.get(resource.name) != resource:
-                self.resources.save(resource)
-                report.append(f"resource {resource.name}: added to your resources")
+        plan = await self._import_plan(project, replace)
+        if plan.refused:
+            raise ProjectError(f"{path} names {'; '.join(plan.refused)}, which no project may replace; ask its owner to rename it")
+        if plan.replaces and not replace:
+            raise ProjectError(f"{path} would replace {'; '.join(plan.replaces)}; nothing was imported: run again with --replace to take the project's")
+        for resource in plan.resources:
+            self.resources.save(resource)
+        for allocation in plan.allocations:
+            await self.store.run(Store.put_allocation, allocation)
+        report = plan.report
         for environment in project.environments:
             await self.store.run(Store.put_environment, environment)
             report.append(f"environment {environment.name}: saved")
-        for descriptor in project.allocations:
-            existing = await self.store.run(Store.allocation, descriptor.name)
-            if existing is not None:
-                report.append(f"allocation {descriptor.name}: yours kept ({existing.state})")
-                continue
-            allocation = Allocation(
-                name=descriptor.name, resource=descriptor.resource, owner=descriptor.owner, account=descriptor.account,
-                state=AllocationState.NEEDS_LOGIN, reason=f"from project {project.name}: log in with your own account",
-            )  # fmt: skip
-            await self.store.run(Store.put_allocation, allocation)
-            report.append(f"allocation {descriptor.name}: needs your login on {descriptor.resource} (`vc3tui allocation create {descriptor.name} {descriptor.resource} --login YOU`)")
         for path_written in self.write_blueprints(project):
             report.append(f"blueprint {path_written.stem}: {path_written}")
         await self.save(project)
@@ -335,10 +336,16 @@ class Projects:
         """The blueprint that adds pilots from my allocations to another member's cluster: a cluster
         of my own whose head is theirs (external), with the blueprint's environment and worker
         shape; `ticket` brings the secrets its workers need."""
-        matches = [(p, c) for p, c in await self.joinable(live) if c.name == name]
+        joinable = await self.joinable(live)
+        matches = [(p, c) for p, c in joinable if c.name == name]
         if not matches:
-            shared = {c.name for p in await self.all() for c in p.clusters}
-            hint = f"shared clusters: {', '.join(sorted(shared))}" if shared else "import the project file its owner exported after launching it"
+            named = [c for p in await self.all() for c in p.clusters if c.name == name]
+            if any(c.owner == self.me for c in named):
+                raise ProjectError(f"{name} is your own cluster; resize it instead (`vc3tui cluster resize {name} N`)")
+            if named:
+                raise ProjectError(f"you already run a cluster named {name} here; `vc3tui cluster list` shows it")
+            others = sorted(c.name for _, c in joinable)
+            hint = f"you can join: {', '.join(others)}" if others else "import the project file its owner exported after launching it"
             raise ProjectError(f"no shared cluster {name!r} to join ({hint})")
         project, shared = matches[0]
         if shared.ticket and ticket is None:

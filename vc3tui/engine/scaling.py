@@ -84,16 +84,17 @@ class StartVerdict:
 
 
 def start_verdict(previous: Mapping[str, StartFailures], pilots: Sequence[Pilot], allocations: Collection[str], now: float) -> StartVerdict:
-    """Each of this cycle's pilots that has just failed at start adds one to its allocation's
-    tally (a worker that joined clears it); an allocation whose tally grew waits START_BACKOFF,
+    """Each of this cycle's pilots that has just failed at start (joined or not: a worker that
+    ends within START_WINDOW never did work) adds one to its allocation's tally (a live joined
+    worker clears it); an allocation whose tally grew waits START_BACKOFF,
     doubling with each failure in a row, and gets no more pilots after MAX_START_FAILURES."""
     tally = dict(previous)
     for pilot in pilots:
-        if pilot.stage is PilotStage.WORKER_JOINED:
-            tally.pop(pilot.allocation, None)
-        elif pilot.state is PilotState.FAILED and (pilot.started_at is None or (pilot.ended_at or 0) - pilot.started_at < START_WINDOW):
+        if pilot.state is PilotState.FAILED and (pilot.started_at is None or (pilot.ended_at or 0) - pilot.started_at < START_WINDOW):
             before = tally.get(pilot.allocation, StartFailures(0, ""))
             tally[pilot.allocation] = StartFailures(before.count + 1, pilot.reason or "no reason given")
+        elif pilot.stage is PilotStage.WORKER_JOINED and not pilot.state.ended:
+            tally.pop(pilot.allocation, None)
     backoffs = {}
     for allocation, failures in tally.items():
         if failures != previous.get(allocation):

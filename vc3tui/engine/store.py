@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from vc3tui.engine.models import USER_INTENT_FIELDS, Allocation, Cluster, ClusterCounts, Environment, Event, Pilot, Project
 from vc3tui.engine.paths import NETWORK_FILESYSTEMS, filesystem_type
-from vc3tui.engine.store_rows import M, StoreError, allocation_repair, cluster_repair, parsed, readable_json
+from vc3tui.engine.store_rows import M, StoreError, allocation_repair, cluster_repair, database_problem, parsed, readable_json
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION, set_journal_mode
 from vc3tui.engine.states import PilotState
 from vc3tui.engine.tags import pilot_tag
@@ -79,9 +79,9 @@ class Store:
             set_journal_mode(self._db, "wal" if self.wal else "delete")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open the store ({exc}); move the file aside to start afresh") from exc
-        self.installation_id = self._installation_id()
+            self.installation_id = self._installation_id()
+        except sqlite3.Error as exc:
+            raise database_problem(exc, path) from None
 
     def close(self) -> None:
         self._db.close()

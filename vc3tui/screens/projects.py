@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from vc3tui.engine import LOCAL, Member, Project, checked, summary_lines
+from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.footer import KeyFooter
@@ -119,7 +120,11 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
         answer = await self._ask("Take in a project file", [Field("path", "Path of the .toml file", str(Path.cwd()) + "/")], "Import")
         if not answer:
             return
-        project, report = await self.app.engine.projects.import_file(Path(answer["path"]).expanduser())
+        path = Path(answer["path"]).expanduser()
+        replaces = await self.app.engine.projects.would_replace(path)
+        if replaces and not await self.app.push_screen_wait(ConfirmScreen(f"{path.name} would replace what you have: {'; '.join(replaces)}.", "Replace")):
+            return
+        project, report = await self.app.engine.projects.import_file(path, replace=bool(replaces))
         await self._done(project, f"project {project.name} imported: " + "; ".join(report))
 
     @engine_work
