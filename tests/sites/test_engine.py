@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from vc3tui.engine.blueprint import resolve_environment
 from vc3tui.engine.engine import Engine, EngineError
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
@@ -100,7 +101,7 @@ async def test_named_environment_is_copied_into_the_cluster(dirs: Dirs, new_engi
     blueprint = dask_blueprint(0).model_copy(update={"environment": Environment(name="team")})
     with pytest.raises(EngineError, match="unknown environment 'ghost'"):
         await engine.launch(blueprint.model_copy(update={"environment": Environment(name="ghost")}))
-    resolved = await engine._resolve_environment(blueprint)
+    resolved = resolve_environment(blueprint, await engine.environments())
     assert resolved.environment.pip == ["six"]
 
 

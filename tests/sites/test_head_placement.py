@@ -52,10 +52,12 @@ def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def run_manager(engine: Engine, cluster_id: str, out: Path, log: Path, tasks: int) -> int:
-    """The entry point (a real Work Queue manager) run on the head through the engine."""
+    """The entry point (a real Work Queue manager) run on the head through the engine, from a
+    copy beside `out` (the site's user may not read the checkout, as in a `mktemp -d` clone)."""
+    manager = shutil.copy(MANAGER, out.parent / MANAGER.name)
     with out.open("wb") as sink:
         return await engine.run_entry(
-            cluster_id, ["/usr/bin/python3", str(MANAGER), str(log), str(tasks), "1"], ROOT, stdout=sink.fileno(), stderr=sys.stderr.fileno()
+            cluster_id, ["/usr/bin/python3", str(manager), str(log), str(tasks), "1"], out.parent, stdout=sink.fileno(), stderr=sys.stderr.fileno()
         )
 
 

@@ -1,8 +1,11 @@
-"""Files are checked before they are parsed: kind, size, nesting and NUL bytes, each one line
-naming the file (and the line and field where there is one), in time linear in the input."""
+"""Hostile files and text: files are checked before they are parsed (kind, size, nesting, NUL
+bytes), each problem one line naming the file (and the line and field where there is one), in
+time linear in the input; control characters never reach a terminal; a failed write says its
+true cause; parallel writers keep each other's changes."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -11,7 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vc3tui.engine.blueprint import load_blueprint
+from vc3tui.engine.errors import VC3Error, file_errors
 from vc3tui.engine.models import Environment, Member, Project
+from vc3tui.engine.paths import update_file
+from vc3tui.engine.text import CONTROL, printable, printable_lines
 from vc3tui.engine.tomlfile import MAX_DEPTH, MAX_FILE_BYTES, FileErrors
 
 BASE = 'name = "x"\nmiddleware = "none"\n[workers]\ncommand = ["sleep", "1"]\n[[allocations]]\nname = "local"\n'
@@ -84,3 +90,47 @@ def test_duplicate_detection_is_linear() -> None:
     members = [Member(name=f"m{i}") for i in range(200_000)]
     with pytest.raises(ValueError, match="m7 listed twice"):
         Project(name="big", members=[*members, Member(name="m7")])
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_printable_text_never_carries_a_control_character(text: str) -> None:
+    shown = printable(text)
+    assert not CONTROL.search(shown)
+    assert not CONTROL.search(printable_lines(text).replace("\n", "").replace("\t", ""))
+    if not CONTROL.search(text):
+        assert shown == text
+
+
+@given(st.text(min_size=1, max_size=50).filter(lambda t: CONTROL.search(t) is not None))
+def test_plain_text_fields_refuse_any_control_character(text: str) -> None:
+    with pytest.raises(ValueError, match="holds the control character"):
+        Project(name="p", description=text)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        (errno.ENOSPC, "the disk is full; free some space on it and try again"),
+        (errno.EROFS, "the filesystem is read-only"),
+        (errno.ENOENT, "the folder /no/such does not exist; create it first or choose another path"),
+        (errno.EACCES, "permission denied; check who may write /no/such"),
+        (errno.EISDIR, "it is a directory; give a file's path"),
+    ],
+)
+def test_a_failed_write_says_its_true_cause(code: int, says: str) -> None:
+    with pytest.raises(VC3Error) as caught, file_errors("/no/such/team.toml", "write the project file"):
+        raise OSError(code, os.strerror(code))
+    assert str(caught.value).startswith(f"/no/such/team.toml: cannot write the project file: {says}")
+
+
+@given(st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=8), min_size=2, max_size=12, unique=True))
+@settings(max_examples=20, deadline=None)
+def test_parallel_updates_of_one_file_keep_every_change(lines: list[str]) -> None:
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "shared.txt"
+        with ThreadPoolExecutor(max_workers=len(lines)) as pool:
+            list(pool.map(lambda line: update_file(path, lambda text: (text or "") + line + "\n"), lines))
+        assert sorted(path.read_text().splitlines()) == sorted(lines)
