@@ -1,5 +1,5 @@
 """Allocations over SSH against a real OpenSSH sshd: keys, host keys, MFA once, certificates,
-reconnects, channel limits, noisy shells, injection, and every bad input failing at its stage."""
+reconnects, channel limits, noisy shells and injection (validation stage by stage: test_ssh_validation)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,12 @@ import pytest
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.executors.ssh import SSHError
 from vc3tui.engine.hostkeys import HostKeyError
-from vc3tui.engine.models import Allocation, BatchKind, Resource
-from vc3tui.engine.paths import Dirs
 from vc3tui.engine.questions import QuestionKind
 from vc3tui.engine.staging import stage_files, staged_path
 from vc3tui.engine.states import AllocationState
-from vc3tui.engine.store import Store
 
-from tests.testbed.sshd import PASSWORD, USER
+from tests.ssh_site import Answers, add_resource, engine_with, fingerprint
+from tests.testbed.sshd import USER
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,44 +33,6 @@ pytestmark = pytest.mark.timeout(120)
 def site(ssh_site):
     """Here every test's site is the plain sshd (not SLURM's login node)."""
     return ssh_site
-
-
-def fingerprint(sshd) -> str:
-    return asyncssh.read_public_key(sshd.root / "host_ed25519.pub").get_fingerprint("sha256")
-
-
-def add_resource(engine: Engine, name: str, port: int, batch: BatchKind = BatchKind.FORK, scratch: str | None = None) -> None:
-    engine.save_resource(
-        Resource(name=name, login_hosts=["127.0.0.1"], port=port, batch=batch, scratch_dir=scratch),
-    )
-
-
-class Answers:
-    """Answers the engine's questions as a user would, and counts what was asked."""
-
-    def __init__(self, engine: Engine, replies: dict[QuestionKind, object]) -> None:
-        self.asked: Counter[QuestionKind] = Counter()
-        self.prompts: list[str] = []
-
-        async def answer() -> None:
-            async for question in engine.questions.questions():
-                self.asked[question.kind] += 1
-                self.prompts.append(question.prompt)
-                reply = replies.get(question.kind)
-                if reply is None:
-                    engine.questions.cancel(question.id)
-                else:
-                    engine.questions.answer(question.id, reply() if callable(reply) else reply)
-
-        self.task = asyncio.create_task(answer())
-
-
-async def engine_with(new_engine: Callable[..., Engine], site, *, name: str = "lab1", port: int | None = None, batch: BatchKind = BatchKind.FORK, replies=None, scratch=None):
-    engine = new_engine()
-    add_resource(engine, "lab", port or site.port, batch, scratch)
-    answers = Answers(engine, replies or {QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: PASSWORD, QuestionKind.OTP: site.totp})
-    allocation, pair = await engine.access.create(name, "lab", USER)
-    return engine, answers, allocation, pair
 
 
 async def test_key_installed_by_password_then_used_idempotently(site, new_engine: Callable[..., Engine]) -> None:
@@ -335,132 +295,3 @@ async def test_put_writes_any_bytes_whole_with_its_mode_or_says_why_not(site, ne
 
 
 # bad input: each fails at its own stage with a reason and a fix, and the allocation keeps its report
-
-
-async def failed_stage(engine: Engine, allocation: Allocation) -> tuple[str, str, str]:
-    validated = await engine.access.validate(allocation)
-    last = validated.report[-1]
-    assert not last.ok and validated.state is not AllocationState.READY
-    assert engine.store.store.allocation(allocation.name).report[-1] == last
-    return last.stage, last.detail, last.fix
-
-
-async def test_closed_port_fails_at_tcp_connect(site, new_engine: Callable[..., Engine]) -> None:
-    from tests.testbed.sshd import free_port
-
-    engine, answers, allocation, _ = await engine_with(new_engine, site, port=free_port())
-    stage, detail, fix = await failed_stage(engine, allocation)
-    assert stage == "TCP connect" and "does not answer" in detail and "port" in fix
-
-
-async def test_wrong_password_and_wrong_code_fail_at_authenticate(site, new_engine: Callable[..., Engine]) -> None:
-    engine, answers, allocation, _ = await engine_with(new_engine, site, replies={QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: "wrong"})
-    stage, detail, fix = await failed_stage(engine, allocation)
-    assert stage == "authenticate" and "permission denied" in detail and "install the key" in fix
-    engine, answers, allocation, _ = await engine_with(
-        new_engine, site, name="lab2", port=site.mfa_port, replies={QuestionKind.HOST_KEY: "yes", QuestionKind.PASSWORD: PASSWORD, QuestionKind.OTP: "000000"}
-    )
-    stage, detail, _ = await failed_stage(engine, allocation)
-    assert stage == "authenticate" and "permission denied" in detail
-
-
-async def test_loose_key_permissions_are_refused_with_the_fix(site, new_engine: Callable[..., Engine]) -> None:
-    engine, answers, allocation, pair = await engine_with(new_engine, site)
-    pair.private.chmod(0o644)
-    with pytest.raises(Exception, match=r"too open; run: chmod 600"):
-        await engine.access.validate(allocation)
-    assert engine.store.store.allocation("lab1").state is AllocationState.NEW
-
-
-async def test_missing_batch_command_fails_at_its_stage(site, new_engine: Callable[..., Engine]) -> None:
-    engine, answers, allocation, _ = await engine_with(new_engine, site, batch=BatchKind.LSF)
-    await engine.access.install_key(allocation)
-    stage, detail, fix = await failed_stage(engine, allocation)
-    assert (stage, detail) == ("batch commands", "bsub, bjobs, bkill not found on PATH")
-    assert "lsf" in fix and "module" in fix
-
-
-async def test_scratch_dir_is_expanded_on_the_site_and_checked(site, new_engine: Callable[..., Engine]) -> None:
-    engine, answers, allocation, _ = await engine_with(new_engine, site, scratch="$HOME/scratch-missing")
-    await engine.access.install_key(allocation)
-    stage, detail, fix = await failed_stage(engine, allocation)
-    assert stage == "scratch writable" and f"{site.home}/scratch-missing" in detail
-
-
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare")
-def test_unknown_host_fails_at_resolve(home: Path) -> None:
-    """In a network namespace of its own (no network at all), so the lookup leaves no trace outside."""
-    store = Store(Dirs.from_environment().ensure().database)
-    store.put_allocation(Allocation(name="far", resource="faraway", login="bob", key_path=None))
-    store.close()
-    Dirs.from_environment().user_resources.write_text("[resources.faraway]\nbatch = 'slurm'\nlogin_hosts = ['no-such-host.vc3tui-test.invalid']\n")
-    result = subprocess.run(
-        ["unshare", "--net", sys.executable, "-m", "vc3tui", "--no-input", "allocation", "validate", "far"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    if "unshare failed" in result.stderr:
-        pytest.skip("network namespaces are not allowed here")
-    assert result.returncode == 1, result.stderr
-    assert "FAIL resolve host" in result.stdout and "does not resolve" in result.stdout
-    assert "check the host name" in result.stdout
-
-
-INTERACT = """
-import asyncio, sys, termios
-from vc3tui.engine.engine import Engine
-from vc3tui.engine.paths import Dirs
-from vc3tui.cli.terminal import LocalTerminal
-
-async def main():
-    engine = Engine(Dirs.from_environment(), interactive=False)
-    try:
-        executor = engine.access.executor(await engine.allocation(sys.argv[1]))
-        before = termios.tcgetattr(0)
-        code = await executor.interact(["sh", "-c", 'echo "interact-ok $GREETING"; tty; read line; echo "got $line"; exit 3'], env={"GREETING": "it's me"}, cwd=sys.argv[2], terminal=LocalTerminal())
-        print(f"status {code} restored {termios.tcgetattr(0) == before}", flush=True)
-    finally:
-        await engine.close()
-
-asyncio.run(main())
-"""
-
-
-async def test_an_interactive_shell_runs_over_the_kept_connection_with_a_terminal(site, new_engine: Callable[..., Engine]) -> None:
-    """What `s` in the cluster view uses: a remote command with its own terminal, our keyboard
-    passed through raw, and our terminal as it was afterwards (run on a pseudo-terminal here)."""
-    import pty
-    import subprocess
-    import sys
-
-    engine, answers, allocation, _ = await engine_with(new_engine, site)
-    try:
-        await engine.access.install_key(allocation)
-    finally:
-        answers.task.cancel()
-        await engine.close()
-    leader, follower = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-c", INTERACT, allocation.name, str(site.home)], stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
-    output = b""
-    try:
-        deadline = asyncio.get_running_loop().time() + 60
-        sent = False
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                chunk = await asyncio.to_thread(os.read, leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-            if b"/dev/pts/" in output and not sent:
-                os.write(leader, b"typed through\r")
-                sent = True
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(10)
-        os.close(leader)
-    text = output.decode(errors="replace")
-    assert "interact-ok it's me" in text and "/dev/pts/" in text, text
-    assert "got typed through" in text and "status 3 restored True" in text, text
