@@ -58,15 +58,23 @@ class VC3App(ShowsEngineErrors, App[None]):
         self.theme = chosen if chosen in self.available_themes else DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
 
     def on_mount(self) -> None:
-        for problem in [*self._theme_problems, *self.engine.warnings]:
-            self.notify(problem, severity="warning", markup=False, timeout=10)
+        self._warned: set[str] = set()
+        self.warn_once(self._theme_problems)
         self.watch(self, "theme", self._save_theme, init=False)
         if self.watch_store:
             self.run_worker(feed(self.engine, self._broadcast), name="engine-feed", group="feed")
         self.answer_questions()
 
+    def warn_once(self, problems: list[str]) -> None:
+        """A notice per problem, and the store's (a row it cannot read, say) as they are found."""
+        for problem in [*problems, *self.engine.warnings]:
+            if problem not in self._warned:
+                self._warned.add(problem)
+                self.notify(problem, severity="warning", markup=False, timeout=10)
+
     def _broadcast(self, message: StoreChanged) -> None:
         """Every screen on the stack hears it: the one under a dialog keeps its counts current."""
+        self.warn_once([])
         for screen in self.screen_stack:
             screen.post_message(StoreChanged(message.cluster_ids))
 

@@ -36,7 +36,7 @@ from vc3tui.engine.states import (
 class Strict(BaseModel):
     """Unknown keys are errors: a typo in a file must not be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class NodeShape(Strict):

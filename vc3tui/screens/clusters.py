@@ -92,6 +92,7 @@ class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
                 user_resources = 0  # the Resources view names the broken file and line
             self.query_one("#empty", Static).update(getting_started(await engine.allocations(), user_resources))
         self.show_rows()
+        self.app.warn_once([])  # reading the clusters may have found a row the store cannot read
 
     def show_rows(self) -> None:
         table = self.query_one(DataTable)
