@@ -98,3 +98,36 @@ def test_a_run_killed_half_way_is_swept_by_the_next(tmp_path: Path) -> None:
     assert not [p for p in Path("/run/netns").iterdir() if p.name.startswith(f"vc3t-{run_id}-")]
     assert wait_until(lambda: not running(int(pid)), 10, "its daemon to be gone too")
     assert not (topology.STATE_DIR / f"{run_id}.json").exists()
+
+
+@pytest.fixture
+def two_sites():
+    from tests.testbed.two_sites import TwoSites
+
+    net = Topology().up()
+    sites = TwoSites(net)
+    try:
+        yield sites.start()
+    finally:
+        sites.stop()
+        net.down()
+
+
+def test_two_sites_share_nothing_but_the_kernel(two_sites) -> None:
+    """Each site's job runs on its own nodes, writes to its own home, has its own job ids, and
+    cannot reach the laptop; the laptop reaches each login node's sshd."""
+    script = "cd $HOME && hostname > where.txt && python3 -c 'import socket; socket.create_connection((\"10.77.10.1\", 22), 2)' 2>> where.txt"
+    ids = {}
+    for site in ("a", "b"):
+        submitted = two_sites.slurm(site, ["sbatch", "--parsable", "--uid=vc3test", "--export=NONE", "-o", "/dev/null", "--wrap", f"HOME=/home/vc3test; {script}"])
+        assert submitted.returncode == 0, submitted.stderr
+        ids[site] = int(submitted.stdout.strip())
+    assert ids["a"] >= 1000 and ids["b"] >= 2000
+    for site in ("a", "b"):
+        where = two_sites.home(site) / "where.txt"
+        assert wait_until(lambda: where.exists() and "Error" in where.read_text(), 30, f"site {site}'s job")
+        hostname, *error = where.read_text().splitlines()
+        assert hostname.startswith(f"site{site}-node") and "Network is unreachable" in error[-1]
+    net = two_sites.net
+    assert wait_until(lambda: net.can_connect("laptop", net.address_of("a-login", "laptop"), 22), 10, "a's sshd")
+    assert net.can_connect("laptop", net.address_of("bastion", "laptop"), 22)

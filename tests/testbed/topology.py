@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -79,6 +80,7 @@ class Topology:
     run_id: str = field(default_factory=lambda: f"{os.getpid()}-{int(time.time())}")
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vc3tui-topology-", dir="/tmp")))
     pids: list[int] = field(default_factory=list)
+    binds: dict[str, list[tuple[Path, Path]]] = field(default_factory=dict)
 
     @property
     def hosts(self) -> list[str]:
@@ -192,11 +194,16 @@ class Topology:
     def nft(self, host: str, rules: str) -> None:
         subprocess.run(["ip", "netns", "exec", self.namespace(host), "nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
 
+    def bind(self, host: str, source: Path, target: Path) -> None:
+        """What `host` sees at `target` from now on (a site's own home, a node's own run dir)."""
+        self.binds.setdefault(host, []).append((source, target))
+
     def command(self, host: str, argv: list[str]) -> list[str]:
-        """`argv` as run on `host`: its network, its own hostname and /etc/hosts, in a mount
+        """`argv` as run on `host`: its network, its own hostname, /etc/hosts and binds, in a mount
         namespace of its own (`ip netns exec` would hide /sys/fs/cgroup, which slurmd needs)."""
-        hosts = self.root / f"{host}.hosts"
-        setup = f'hostname {self.hostname(host)} && mount --bind {hosts} /etc/hosts && exec "$@"'
+        binds = [(self.root / f"{host}.hosts", Path("/etc/hosts")), *self.binds.get(host, [])]
+        mounts = " && ".join(f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in binds)
+        setup = f'hostname {self.hostname(host)} && {mounts} && exec "$@"'
         return ["nsenter", f"--net=/run/netns/{self.namespace(host)}", "unshare", "--uts", "--mount", "--propagation", "private", "sh", "-c", setup, "sh", *argv]
 
     def run(self, host: str, argv: list[str], **kwargs) -> subprocess.CompletedProcess:

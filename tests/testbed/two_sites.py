@@ -1,0 +1,173 @@
+"""Two sites on the topology test bed, sharing nothing but the kernel: each its own sshd on its
+login node, its own SLURM (slurmctld there, slurmd on each compute node), its own home for the
+test user (bind-mounted over it on every host of the site) and its own job ids; the bastion runs
+an sshd too, for ProxyJump. One munged serves both SLURMs (its socket is a file).
+
+Daemons are spawned through the topology, so they are recorded by pid in its state file and a
+run killed half-way is swept by the next (facts in ../shared/TESTBED.md, "Network namespaces").
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.testbed.sshd import PASSWORD, SSHD, USER
+from tests.testbed.topology import NODES, SITES, SSH_PORT, Topology, site_address
+
+SLURMCTLD_PORT = 6817
+SLURMD_PORT = 6818
+FIRST_JOB_ID = {"a": 1000, "b": 2000}
+
+
+def ensure_user() -> Path:
+    """The test user (kept between runs, as the sshd test bed keeps it), with its password set."""
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", USER], check=True)
+    subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n", text=True, check=True)
+    return Path(pwd.getpwnam(USER).pw_dir)
+
+
+@dataclass
+class TwoSites:
+    net: Topology
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.net.root
+
+    def home(self, site: str) -> Path:
+        """The test user's home as site `site`'s hosts see it."""
+        return self.root / f"home-{site}"
+
+    def conf(self, site: str) -> Path:
+        return self.root / f"slurm-{site}" / "slurm.conf"
+
+    def start(self) -> "TwoSites":
+        user_home = ensure_user()
+        subprocess.run(["install", "-d", "-m", "755", "/run/sshd"], check=True)
+        self._start_munge()
+        for site in SITES:
+            home = self.home(site)
+            (home / ".ssh").mkdir(parents=True, mode=0o700)
+            for path in (home, home / ".ssh"):
+                shutil.chown(path, USER, USER)
+            for host in ("login", *NODES):
+                self.net.bind(f"{site}-{host}", home, user_home)
+            self._start_slurm(site)
+            self._start_sshd(f"{site}-login", {"SLURM_CONF": str(self.conf(site))})
+        self._start_sshd("bastion", {})
+        for site in SITES:
+            self._wait_idle(site)
+        return self
+
+    def stop(self) -> None:
+        for site in SITES:
+            if f"slurmctld-{site}" in self.processes:
+                self.slurm(site, ["scancel", "--full", "--quiet", f"--user={USER}"])
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+    # the daemons
+
+    def _spawn(self, name: str, host: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.root / f"{name}.out", "w")
+        self.processes[name] = self.net.spawn(host, argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def _start_munge(self) -> None:
+        munge = self.root / "munge"
+        munge.mkdir()
+        shutil.chown(munge, "munge", "munge")
+        key = munge / "munge.key"
+        subprocess.run(["mungekey", "-c", "-k", str(key)], check=True)
+        shutil.chown(key, "munge", "munge")
+        key.chmod(0o400)
+        self._spawn("munged", "laptop", [
+            "runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground", f"--socket={munge / 'socket'}", f"--key-file={key}",
+            f"--pid-file={munge / 'munged.pid'}", f"--log-file={munge / 'munged.log'}", f"--seed-file={munge / 'munged.seed'}",
+        ])  # fmt: skip
+        deadline = time.monotonic() + 15
+        while not (munge / "socket").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"munged did not start; see {munge / 'munged.log'}")
+            time.sleep(0.05)
+        os.chmod(munge, 0o755)
+
+    def _start_slurm(self, site: str) -> None:
+        folder = self.conf(site).parent
+        for name in ("state", "spool", "log", "run"):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o755)
+        nodes = [f"site{site}-{node}" for node in NODES]
+        lines = [
+            f"ClusterName=site{site}",
+            f"SlurmctldHost=site{site}-login({site_address(site, 'login')})",
+            f"SlurmctldPort={SLURMCTLD_PORT}", f"SlurmdPort={SLURMD_PORT}", "SlurmUser=root", "SlurmdUser=root",
+            f"AuthInfo=socket={self.root / 'munge' / 'socket'}",
+            f"StateSaveLocation={folder / 'state'}", f"SlurmdSpoolDir={folder / 'spool' / '%n'}",
+            f"SlurmctldPidFile={folder / 'slurmctld.pid'}", f"SlurmdPidFile={folder / 'run' / 'slurmd.pid'}",
+            f"SlurmctldLogFile={folder / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={folder / 'log' / 'slurmd-%n.log'}",
+            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none", "JobCompType=jobcomp/none", "MpiDefault=none", "SwitchType=switch/none",
+            "MailProg=/bin/true", "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU", "SchedulerType=sched/builtin",
+            "SchedulerParameters=batch_sched_delay=0", "ReturnToService=2", "KillWait=5", "MinJobAge=30", f"FirstJobId={FIRST_JOB_ID[site]}",
+            "SlurmdParameters=config_overrides",
+            *(f"NodeName={name} NodeAddr={site_address(site, node)} CPUs=4 RealMemory=4000 State=UNKNOWN" for name, node in zip(nodes, NODES)),
+            f"PartitionName=debug Nodes={','.join(nodes)} Default=YES MaxTime=INFINITE State=UP",
+        ]  # fmt: skip
+        self.conf(site).write_text("\n".join(lines) + "\n")
+        self.conf(site).chmod(0o644)
+        self._spawn(f"slurmctld-{site}", f"{site}-login", ["slurmctld", "-D", "-f", str(self.conf(site))])
+        for node in NODES:
+            # each slurmd writes its pid file at the same path: a run dir of its own there
+            own_run = folder / f"run-{node}"
+            own_run.mkdir(exist_ok=True)
+            self.net.bind(f"{site}-{node}", own_run, folder / "run")
+            self._spawn(f"slurmd-{site}-{node}", f"{site}-{node}", ["slurmd", "-D", "-N", f"site{site}-{node}", "-f", str(self.conf(site))])
+
+    def _start_sshd(self, host: str, env: dict[str, str]) -> None:
+        folder = self.root / f"sshd-{host}"
+        folder.mkdir()
+        key = folder / "host_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        config = folder / "sshd.conf"
+        config.write_text("\n".join([
+            f"Port {SSH_PORT}", "ListenAddress 0.0.0.0", f"HostKey {key}", f"PidFile {folder / 'sshd.pid'}", "UsePAM yes",
+            f"AllowUsers {USER}", "PubkeyAuthentication yes", "PasswordAuthentication yes", "KbdInteractiveAuthentication yes",
+            "LogLevel VERBOSE", "Subsystem sftp internal-sftp", "AllowTcpForwarding yes", *(f"SetEnv {k}={v}" for k, v in env.items()), "",
+        ]))  # fmt: skip
+        self._spawn(f"sshd-{host}", host, [SSHD, "-D", "-f", str(config), "-E", str(folder / "sshd.log")])
+
+    def host_key(self, host: str) -> Path:
+        return self.root / f"sshd-{host}" / "host_ed25519.pub"
+
+    # using a site
+
+    def slurm(self, site: str, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """A SLURM command on the site's login node, as root."""
+        return self.net.run(f"{site}-login", argv, env={**os.environ, "SLURM_CONF": str(self.conf(site))}, **kwargs)
+
+    def _wait_idle(self, site: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        states = ""
+        while time.monotonic() < deadline:
+            states = self.slurm(site, ["sinfo", "-h", "-o", "%t"]).stdout.split()
+            if states and all(state in ("idle", "mix", "alloc") for state in states):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"site {site}'s slurmd did not register ({states}); see {self.conf(site).parent / 'log'}")
