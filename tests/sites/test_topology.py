@@ -131,3 +131,12 @@ def test_two_sites_share_nothing_but_the_kernel(two_sites) -> None:
     net = two_sites.net
     assert wait_until(lambda: net.can_connect("laptop", net.address_of("a-login", "laptop"), 22), 10, "a's sshd")
     assert net.can_connect("laptop", net.address_of("bastion", "laptop"), 22)
+
+
+def test_a_test_can_stand_on_the_laptop(hosts: Topology) -> None:
+    import socket
+
+    with hosts.entered("laptop"):
+        socket.create_connection((hosts.address_of("a-login", "laptop"), 22), 2).close()
+        with pytest.raises(OSError):
+            socket.create_connection((hosts.address_of("a-node1", "a-login"), 8000), 1)

@@ -14,6 +14,8 @@ next one; only what a state file names is removed, namespaces by name, processes
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import shlex
@@ -22,10 +24,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 STATE_DIR = Path("/run/vc3tui-topology")
+CLONE_NEWNET = 0x40000000
 SSH_PORT = 22
 
 
@@ -215,6 +219,23 @@ class Topology:
         self.pids.append(process.pid)
         self._save()
         return process
+
+    @contextlib.contextmanager
+    def entered(self, host: str) -> Iterator[None]:
+        """This thread on `host`'s network for a while: an engine made here talks from there, and
+        the processes and threads it starts stay there. (Only the network: names in `host`'s
+        /etc/hosts are not seen here, so use addresses.)"""
+        libc = ctypes.CDLL(None, use_errno=True)
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.namespace(host)}", os.O_RDONLY)
+        try:
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"cannot enter {host}'s network")
+            yield
+        finally:
+            libc.setns(own, CLONE_NEWNET)
+            os.close(own)
+            os.close(target)
 
     def can_connect(self, host: str, address: str, port: int, timeout: float = 1.0) -> bool:
         probe = f"import socket,sys\ntry:\n socket.create_connection(({address!r},{port}),{timeout}).close()\nexcept OSError:\n sys.exit(1)"
