@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results import note, paired_ratio, record  # noqa: E402
-from tests.sites import slurm_allocation  # noqa: E402
+from tests.slurm_site import slurm_allocation  # noqa: E402
 from tests.testbed import slurm as slurm_bed  # noqa: E402
 from tests.testbed import sshd as sshd_bed  # noqa: E402
 from vc3tui.engine.engine import Engine  # noqa: E402

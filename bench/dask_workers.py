@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.beds import alternate, record_times, slurm_over_ssh, time_to_workers  # noqa: E402
 from bench.results import note  # noqa: E402
-from tests.sites import offline_pip  # noqa: E402
+from tests.slurm_site import offline_pip  # noqa: E402
 from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadSpec, MiddlewareKind, WorkerSpec  # noqa: E402
 
 WORKERS = 8

@@ -36,13 +36,17 @@ from vc3tui.engine.batch.slurm import SlurmBatch, parse_squeue  # noqa: E402
 from vc3tui.engine.pilot import parse_probe  # noqa: E402
 from vc3tui.engine.batch.jobs import expand  # noqa: E402
 from vc3tui.engine.executors.ssh import SSHExecutor, SSHTarget  # noqa: E402
-from vc3tui.engine.factory import Factory  # noqa: E402
 from vc3tui.engine.hostkeys import HostKeys  # noqa: E402
 from vc3tui.engine.interfaces import CommandResult, PilotShape, Submission  # noqa: E402
 from vc3tui.engine.keys import create_key  # noqa: E402
 from vc3tui.engine.middleware.plain import PlainCommand  # noqa: E402
-from vc3tui.engine.models import Pilot, pilot_tag  # noqa: E402
+from vc3tui.engine.models import Pilot  # noqa: E402
+from vc3tui.engine.tags import pilot_tag  # noqa: E402
 from vc3tui.engine.questions import QuestionChannel  # noqa: E402
+from vc3tui.engine.scaling import cluster_conditions, start_verdict  # noqa: E402
+from vc3tui.engine.services import Changes  # noqa: E402
+from vc3tui.engine.store import CycleWrites  # noqa: E402
+from vc3tui.engine.tracking import PilotTracker  # noqa: E402
 from tests.factories import cluster as cluster_model  # noqa: E402
 
 N = 500
@@ -126,16 +130,18 @@ def factory_cpu(count: int = 10_000) -> list[float]:
     markers = "".join(f"{p.tag} - 0 worker_started - node{p.index % 50}\n" for p in tracked)
     executor = Synthetic(f"{squeue}@@vc3tui-squeue-status 0\n{markers}")
     cluster = cluster_model(count=count)
-    factory = Factory(engine=None, cluster_id=cluster.id, middleware=PlainCommand())
+    tracker = PilotTracker(sites=None, middleware=PlainCommand(), changes=Changes(bus=None))  # no site, no manager: nothing to ask
     batch = SlurmBatch()
 
     async def cycle() -> float:
         started = time.process_time()
         statuses = await batch.status(executor, tracked, "/w")
         for pilot in tracked:
-            factory._apply(cluster, pilot, statuses[pilot.tag])
-        await factory._mark_joined(cluster, tracked)
-        factory._conditions(cluster, tracked, count)
+            tracker.apply(cluster, pilot, statuses[pilot.tag])
+        await tracker.mark_joined(cluster, tracked)
+        start_verdict({}, tracked, ["local"], time.time())
+        cluster_conditions(cluster, tracked, count, {}, "", time.time())
+        tracker.changes.writes = CycleWrites()
         return time.process_time() - started
 
     async def cycles() -> tuple[float, list[float]]:

@@ -10,8 +10,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomlkit
-
 from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.catalog import LOCAL
 from vc3tui.engine.errors import EngineError
@@ -195,6 +193,8 @@ def blueprint_toml(blueprint: Blueprint) -> str:
     body = blueprint.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     body.setdefault("middleware", blueprint.middleware.value)
     allocations = body.pop("allocations", [{"name": use.name} for use in blueprint.allocations])
+    import tomlkit  # writing a file: not needed to read or check one
+
     document = tomlkit.document()
     for key in ("name", "description", "middleware", "entry", "peaceful", "expiration"):
         if key in body:

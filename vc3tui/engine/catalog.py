@@ -7,7 +7,6 @@ every `resource add` or edit; the user's entries override shipped ones of the sa
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from pydantic import Field
 
 from vc3tui.engine.models import Allocation, BatchKind, Name, NodeShape, Resource, Strict
@@ -65,6 +63,14 @@ class CatalogFiles:
             self._catalog = load_catalog(self.user_file, scratch=self.scratch)
         return self._catalog
 
+    def has_user_resources(self) -> bool:
+        """Whether the user has added a site of their own, read from their file alone (cheap: the
+        first view asks, before anyone needs the whole catalog); an unreadable file counts as none."""
+        try:
+            return bool(tomllib.loads(self.user_file.read_text()).get("resources")) if self.user_file.exists() else False
+        except (OSError, tomllib.TOMLDecodeError):
+            return False
+
     def save(self, resource: Resource) -> None:
         """Add or replace a resource in the user's file."""
         save_user_resource(self.user_file, resource)
@@ -110,7 +116,7 @@ def local_resource(scratch: Path | None = None) -> Resource:
         name=LOCAL,
         display_name="This machine",
         organization="you",
-        description=f"{platform.node()}: pilots run as local processes",
+        description=f"{os.uname().nodename}: pilots run as local processes",
         batch=BatchKind.FORK,
         node=NodeShape(cores=os.cpu_count() or 1, memory_mb=max(memory_mb, 1), disk_mb=max(disk_mb, 1)),
         native_os=_native_os(),
@@ -123,7 +129,7 @@ def _native_os() -> str:
     try:
         text = Path("/etc/os-release").read_text()
     except OSError:
-        return platform.system().lower()
+        return os.uname().sysname.lower()
     info = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     dist = info.get("ID", "linux").strip('"')
     version = info.get("VERSION_ID", "").strip('"')
@@ -134,6 +140,8 @@ def save_user_resource(user_file: Path, resource: Resource) -> None:
     """Add or replace one resource in the user's file, keeping everything else they wrote."""
 
     def change(text: str | None) -> str:
+        import tomlkit  # keeps comments and layout; only a change needs it, not reading
+
         document = tomlkit.parse(text) if text is not None else tomlkit.document()
         tables = document.setdefault("resources", tomlkit.table(is_super_table=True))
         body = resource.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
@@ -154,6 +162,8 @@ def remove_user_resource(user_file: Path, name: str) -> bool:
     removed = False
 
     def change(text: str | None) -> str | None:
+        import tomlkit  # keeps comments and layout; only a change needs it, not reading
+
         nonlocal removed
         document = tomlkit.parse(text or "")
         tables = document.get("resources", {})

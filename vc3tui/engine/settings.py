@@ -6,8 +6,6 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import tomlkit
-
 from vc3tui.engine.paths import Dirs, update_file
 
 
@@ -28,6 +26,8 @@ def remember(dirs: Dirs, key: str, value: str) -> None:
     """Save one setting, keeping the rest of the file and its comments."""
 
     def change(text: str | None) -> str:
+        import tomlkit  # keeps the user's comments; not needed to read a setting
+
         try:
             document = tomlkit.parse(text or "")
         except tomlkit.exceptions.ParseError:

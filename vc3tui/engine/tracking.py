@@ -16,6 +16,7 @@ from vc3tui.engine.scaling import joined_stage
 from vc3tui.engine.services import Changes
 from vc3tui.engine.sites import Sites
 from vc3tui.engine.states import PilotStage, PilotState
+from vc3tui.engine.text import CONTROL, printable
 
 JOIN_GRACE = 300.0
 """A worker started this long ago that the manager has not seen is said to be missing."""
@@ -60,6 +61,8 @@ class PilotTracker:
         return unsubmitted
 
     def apply(self, cluster: Cluster, pilot: Pilot, status: JobStatus) -> None:
+        if status.reason and CONTROL.search(status.reason):
+            status = replace(status, reason=printable(status.reason))  # a site's words, shown and never acted on
         if (
             status.state is pilot.state
             and (status.stage in (None, pilot.stage) or pilot.stage is PilotStage.WORKER_JOINED)

@@ -67,7 +67,7 @@ def age(seconds: int) -> str:
 def pilot_facts(line: PilotLine, now: float) -> tuple[str, ...]:
     """A row's plain strings: compared with the last refresh's before any cell is built."""
     since = line.started_at or line.submitted_at or line.created_at
-    return (str(line.index), line.allocation, line.job_id or "-", stage_of(line), age(int((line.ended_at or now) - since)), printable(line.reason or ""))
+    return (str(line.index), line.allocation, line.job_id or "-", stage_of(line), age(int((line.ended_at or now) - since)), line.reason or "")
 
 
 def pilot_cells(facts: tuple[str, ...], colours: dict[str, str]) -> tuple[Text | str, ...]:
@@ -105,7 +105,6 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
                 yield Sparkline([], id="workers")
         yield DataTable(id="pilots", cursor_type="row", zebra_stripes=True)
         yield Log(id="events", highlight=False, max_lines=500)
-        yield self.filter_box()
         yield KeyFooter()
 
     def on_mount(self) -> None:

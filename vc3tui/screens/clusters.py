@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from vc3tui.engine import Allocation, AllocationState, Cluster, ClusterRow, LOCAL, VC3Error, WorkerCount, checked, format_duration, printable
+from vc3tui.engine import Allocation, AllocationState, Cluster, ClusterRow, LOCAL, WorkerCount, checked, format_duration, printable
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
@@ -31,7 +31,7 @@ STATE_COLOUR = {
 }
 
 
-def getting_started(allocations: list[Allocation], user_resources: int) -> str:
+def getting_started(allocations: list[Allocation], user_resources: bool) -> str:
     """What an empty store shows: the next step from a login somewhere to a running cluster."""
     mine = [a for a in allocations if a.name != LOCAL]
     ready = [a.name for a in mine if a.state is AllocationState.READY]
@@ -86,11 +86,7 @@ class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         engine = self.app.engine
         self.rows = await engine.cluster_rows()
         if not self.rows:
-            try:
-                user_resources = sum(origin == "user" for origin in engine.catalog.origin.values())
-            except VC3Error:
-                user_resources = 0  # the Resources view names the broken file and line
-            self.query_one("#empty", Static).update(getting_started(await engine.allocations(), user_resources))
+            self.query_one("#empty", Static).update(getting_started(await engine.allocations(), engine.resources.has_user_resources()))
         self.show_rows()
         self.app.warn_once([])  # reading the clusters may have found a row the store cannot read
 

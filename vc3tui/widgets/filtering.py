@@ -23,30 +23,31 @@ class TableFilter:
     text_filter = ""
     filtered_table = "DataTable"
 
-    def filter_box(self) -> Input:
-        """The filter Input, hidden until `/`."""
-        box = Input(placeholder="filter: any part of a row", id="filter")
-        box.display = False
-        return box
-
     def table_view(self, *between: Widget, columns: tuple[tuple[str, int | None], ...] = ()) -> ComposeResult:
         """A view that is one table: the header, the table (with `columns`, label and width), what
-        comes `between` it and the filter box, the footer."""
+        comes `between` it and the footer, the footer (the filter box goes above it at `/`)."""
         yield Header()
         table = DataTable(id=self.filtered_table.removeprefix("#"), cursor_type="row", zebra_stripes=True)
         for label, width in columns:
             table.add_column(label, width=width)
         yield table
         yield from between
-        yield self.filter_box()
         yield KeyFooter()
 
     def filter_changed(self) -> None:
         """Show the rows that match `text_filter` now."""
         raise NotImplementedError
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+    def _filter_box(self) -> Input | None:
+        found = self.query("#filter")
+        return found.first(Input) if found else None
+
+    async def action_filter(self) -> None:
+        """Show the filter box (made at the first `/`: a view starts faster without it)."""
+        box = self._filter_box()
+        if box is None:
+            box = Input(placeholder="filter: any part of a row", id="filter")
+            await self.mount(box, before=self.query_one(KeyFooter))
         box.display = True
         box.focus()
 
@@ -60,8 +61,8 @@ class TableFilter:
             self.query_one(self.filtered_table, DataTable).focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        if not box.display and not self.text_filter:
+        box = self._filter_box()
+        if box is None or (not box.display and not self.text_filter):
             self.action_back_out()
             return
         box.value, box.display = "", False

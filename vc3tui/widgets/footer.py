@@ -23,13 +23,21 @@ class KeyFooter(Footer):
         self._rebuild_pending = True
         self.call_after_refresh(self._rebuild)
 
-    async def _rebuild(self) -> None:
-        self._rebuild_pending = False
-        shown = tuple(
+    def compose(self):
+        if self._bindings_ready:  # Footer shows no key before; what it shows now needs no rebuild
+            self._shown = self._keys()
+        yield from super().compose()
+
+    def _keys(self) -> tuple:
+        return tuple(
             (binding.key, binding.action, binding.description, enabled, tooltip)
             for _, binding, enabled, tooltip in self.screen.active_bindings.values()
             if binding.show
         )
+
+    async def _rebuild(self) -> None:
+        self._rebuild_pending = False
+        shown = self._keys()
         if shown != self._shown:
             self._shown = shown
             await self.recompose()

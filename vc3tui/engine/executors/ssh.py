@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vc3tui.engine.errors import VC3Error
+from vc3tui.engine.executors.relay import RELAY, ConnectBack
 from vc3tui.engine.executors.ssh_login import Login, LoginClient, unlock_key
 from vc3tui.engine.hostkeys import HostKeys
 from vc3tui.engine.interfaces import CommandFailed, CommandResult, Terminal
@@ -73,6 +74,7 @@ class SSHExecutor:
         self._any = asyncio.Semaphore(target.max_channels)
         self._bulk = asyncio.Semaphore(max(1, target.max_channels - 1))
         self._forwards: dict[tuple[str, int], asyncssh.SSHListener] = {}
+        self._relays: dict[int, tuple[ConnectBack, asyncssh.SSHClientProcess]] = {}
 
     @property
     def who(self) -> str:
@@ -167,6 +169,7 @@ class SSHExecutor:
     def _lost(self, reason: str) -> None:
         self._conn = None
         self._forwards.clear()
+        self._relays.clear()
         if self.interactive and self.on_login:
             self._asked_again = True
             self.on_login(AllocationState.NEEDS_LOGIN, f"{reason}; the site asks for a password or code again at the next login")
@@ -294,6 +297,27 @@ class SSHExecutor:
             conn = await self.connection()
             self._forwards[key] = await conn.forward_local_port("127.0.0.1", 0, host, port)
         return "127.0.0.1", self._forwards[key].get_port()
+
+
+    async def connect_back(self, local_port: int, *, relay_port: int = 0) -> ConnectBack:
+        """A port on the login node, open to its compute nodes, whose connections reach
+        `local_port` on this machine; `relay_port` asks for the same port again (a reconnect),
+        0 for any. Kept while the connection lasts; asked again after a reconnect, it is rebuilt."""
+        kept = self._relays.get(local_port)
+        if kept and not kept[1].is_closing() and self._conn is not None and not self._conn.is_closed():
+            return kept[0]
+        conn = await self.connection()
+        forward = await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", local_port)
+        command = f"{self.python} -c {shlex.quote(RELAY)} 0.0.0.0 {int(relay_port)} {forward.get_port()}"
+        process = await conn.create_process(command, encoding="utf-8")
+        line = await asyncio.wait_for(process.stdout.readline(), self.target.command_timeout)
+        if not line.strip().isdigit():
+            process.close()
+            error = (await process.stderr.read()).strip().splitlines()
+            raise SSHError(f"{self.who}: cannot start the connect-back relay: {error[-1] if error else 'no port reported'}")
+        relay = ConnectBack(self.landed_on, int(line), local_port)
+        self._relays[local_port] = (relay, process)
+        return relay
 
 
 async def _pump(stream: asyncssh.SSHReader, fd: int, pid: list[str] | None = None) -> None:

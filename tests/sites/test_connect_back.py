@@ -1,0 +1,91 @@
+"""Connect-back through the SSH connection vc3tui already holds, on the namespace test bed: a
+compute node that cannot reach the laptop reaches a server there through the relay on its login
+node, and the relay ends with the connection."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import asyncssh
+import pytest
+
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.models import Allocation, BatchKind, Resource
+from vc3tui.engine.paths import Dirs
+
+from tests.testbed import topology
+from tests.testbed.sshd import USER
+from tests.testbed.topology import Topology
+from tests.testbed.two_sites import TwoSites
+from tests.waiting import wait_until_awaited
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
+
+ECHO = "import socket, sys\nclient = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)\nclient.sendall(b'hello from the node')\nprint(client.recv(100).decode())"
+
+
+@pytest.fixture
+def sites():
+    net = Topology().up()
+    two = TwoSites(net)
+    try:
+        yield two.start()
+    finally:
+        two.stop()
+        net.down()
+
+
+async def site_allocation(engine: Engine, sites: TwoSites, site: str) -> Allocation:
+    """An allocation on `site` with its key installed, reached at the login node's address as the laptop sees it."""
+    host = sites.net.address_of(f"{site}-login", "laptop")
+    engine.save_resource(Resource(name=f"site{site}", login_hosts=[host], port=22, batch=BatchKind.SLURM, poll_interval=1))
+    engine.access.host_keys.add(host, 22, asyncssh.read_public_key(sites.host_key(f"{site}-login")))
+    allocation, pair = await engine.access.create(site, f"site{site}", USER)
+    keys = sites.home(site) / ".ssh" / "authorized_keys"
+    keys.write_text(pair.public_line + "\n")
+    keys.chmod(0o600)
+    shutil.chown(keys, USER, USER)
+    return allocation
+
+
+async def echo_server(reply: bytes) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+async def test_a_node_reaches_the_laptop_through_the_relay(sites: TwoSites, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    net = sites.net
+    with net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=False)
+        try:
+            allocation = await site_allocation(engine, sites, "a")
+            executor = engine.access.executor(allocation)
+            server = await echo_server(b"the laptop answers")
+            port = server.sockets[0].getsockname()[1]
+            relay = await executor.connect_back(port)
+            assert relay.host == "sitea-login"
+            direct = await asyncio.to_thread(net.run, "a-node1", ["python3", "-c", ECHO, "10.77.10.1", str(port)])
+            assert direct.returncode != 0, "the node cannot reach the laptop by itself"
+            through = await asyncio.to_thread(net.run, "a-node1", ["python3", "-c", ECHO, relay.host, str(relay.port)])
+            assert through.stdout.strip() == "the laptop answers", through.stderr
+            assert await executor.connect_back(port) == relay, "one relay per port while the connection lasts"
+            await executor.close()
+
+            async def relay_gone() -> bool:
+                return (await asyncio.to_thread(net.run, "a-node1", ["python3", "-c", ECHO, relay.host, str(relay.port)])).returncode != 0
+
+            await wait_until_awaited(relay_gone, 10, "the relay to end with the connection")
+            rebuilt = await executor.connect_back(port, relay_port=relay.port)
+            assert rebuilt.port == relay.port, "a reconnect rebuilds the relay at the same address"
+            again = await asyncio.to_thread(net.run, "a-node1", ["python3", "-c", ECHO, relay.host, str(relay.port)])
+            assert again.stdout.strip() == "the laptop answers"
+            server.close()
+        finally:
+            await engine.close()
