@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncssh
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import BatchKind, Resource
+from vc3tui.engine.models import Allocation, BatchKind, Resource
 from vc3tui.engine.states import AllocationState
 
 from tests.testbed.sshd import USER
@@ -32,8 +32,15 @@ async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None
     existing = (bed.home / ".ssh" / "authorized_keys").read_text() if (bed.home / ".ssh" / "authorized_keys").exists() else ""
     bed.write_user_file(".ssh/authorized_keys", existing + pair.public_line + "\n")
     validated = await engine.access.validate(allocation)
+    assert_validated(validated)
+
+
+def assert_validated(validated: Allocation) -> None:
+    """Ready, its test job run on a node, and that node able to reach this machine (on loopback)."""
     assert validated.state is AllocationState.READY, validated.report[-1]
-    assert validated.report[-1].stage == "test job" and "vc3tui-test-job ran on" in validated.report[-1].detail
+    stages = {stage.stage: stage for stage in validated.report}
+    assert "vc3tui-test-job ran on" in stages["test job"].detail
+    assert validated.reach is not None and validated.reach.this_machine and validated.reach.through_login, stages["reachability"].detail
 
 
 def offline_pip(bed, wheelhouse: Path) -> None:

@@ -11,9 +11,11 @@ import asyncssh
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import Allocation, BatchKind, Resource
+from vc3tui.engine.models import Allocation, AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
 from vc3tui.engine.paths import Dirs
+from vc3tui.engine.states import AllocationState, ClusterState
 
+from tests import ROOT
 from tests.testbed import topology
 from tests.testbed.sshd import USER
 from tests.testbed.topology import Topology
@@ -89,3 +91,51 @@ async def test_a_node_reaches_the_laptop_through_the_relay(sites: TwoSites, tmp_
             server.close()
         finally:
             await engine.close()
+
+
+async def test_validation_finds_which_way_back_a_node_has(sites: TwoSites, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    with sites.net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=False)
+        try:
+            validated = await engine.access.validate(await site_allocation(engine, sites, "a"))
+        finally:
+            await engine.close()
+    stages = {stage.stage: stage for stage in validated.report}
+    assert validated.state is AllocationState.READY, validated.report[-1]
+    assert stages["reachability"].detail == "compute nodes reach: the login node \u2714, this machine \u2716 (through the login node \u2714)"
+    assert (validated.reach.this_machine, validated.reach.through_login, validated.reach.login_node) == (False, True, True)
+
+
+MANAGER = ROOT / "tests" / "blueprints" / "wq_manager.py"
+
+
+async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(sites: TwoSites, tmp_path, monkeypatch) -> None:
+    """The head on the laptop, pilots on site a's nodes (which cannot reach the laptop): workers are
+    told the relay on their login node and the user's manager gets its tasks done there."""
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    blueprint = Blueprint(
+        name="relayed",
+        middleware=MiddlewareKind.WORKQUEUE,
+        workers=WorkerSpec(count=2, walltime=1800, idle_timeout=60),
+        allocations=[AllocationUse(name="a")],
+    )
+    with sites.net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=False)
+        try:
+            await engine.access.validate(await site_allocation(engine, sites, "a"))
+            cluster = await engine.launch(blueprint)
+            row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING and "relay-a" in r.cluster.head.ports, 120)
+            assert row.cluster.state is ClusterState.RUNNING, row.cluster.reason
+            out = tmp_path / "manager.out"
+            with out.open("wb") as sink:
+                code = await engine.run_entry(cluster.id, ["/usr/bin/python3", str(MANAGER), "/home/vc3test/tasks.log", "4", "1"], tmp_path, stdout=sink.fileno(), stderr=sink.fileno())
+            assert code == 0, out.read_text()
+            events = [e.message for e in await engine.cluster_events(cluster.id)]
+            assert any("reach the head through their login node (sitea-login:" in m for m in events), events
+            await engine.terminate(cluster.id, peaceful=False)
+            await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+        finally:
+            await engine.close()
+    starts = [line.split() for line in (sites.home("a") / "tasks.log").read_text().splitlines() if " start " in line]
+    assert sorted(int(s[0]) for s in starts) == [0, 1, 2, 3]

@@ -11,8 +11,9 @@ import pytest
 from vc3tui.engine.batch.sge import expand_tasks, parse_qstat_xml, runs
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
-from vc3tui.engine.states import AllocationState, ClusterState, PilotState
+from vc3tui.engine.states import ClusterState, PilotState
 
+from tests.slurm_site import assert_validated
 from tests.testbed.sshd import USER
 from tests.waiting import wait_until
 
@@ -48,8 +49,7 @@ async def sge_allocation(engine: Engine, bed) -> None:
     allocation, pair = await engine.access.create("sge1", "cell", USER)
     bed.write_user_file(".ssh/authorized_keys", pair.public_line + "\n")
     validated = await engine.access.validate(allocation)
-    assert validated.state is AllocationState.READY, validated.report[-1]
-    assert validated.report[-1].stage == "test job" and "vc3tui-test-job ran on" in validated.report[-1].detail
+    assert_validated(validated)
 
 
 async def test_resize_0_20_5_0_and_terminate_on_sge(site, engine: Engine) -> None:

@@ -12,9 +12,10 @@ import pytest
 
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
-from vc3tui.engine.states import AllocationState, ClusterState, PilotState
+from vc3tui.engine.states import ClusterState, PilotState
 
 from tests import ROOT
+from tests.slurm_site import assert_validated
 from tests.standins.standin import alive
 
 pytestmark = pytest.mark.timeout(300)
@@ -44,8 +45,7 @@ async def test_submit_status_resize_cancel_terminate(standins: Path, kind: Batch
     engine.save_resource(Resource(name="site", batch=kind, poll_interval=1))
     allocation, _ = await engine.access.create("site1", "site", None)
     validated = await engine.access.validate(allocation)
-    assert validated.state is AllocationState.READY, validated.report[-1]
-    assert validated.report[-1].stage == "test job" and "vc3tui-test-job ran on" in validated.report[-1].detail
+    assert_validated(validated)
     cluster = await engine.launch(
         Blueprint(
             name="standin", middleware=MiddlewareKind.NONE,

@@ -217,7 +217,7 @@ class SiteAccess:
 
         resource = self.resource_of(allocation)
         executor = self.executor(allocation, accept_host_key=accept_host_key)
-        report = await validate(resource, executor, on_stage, account=allocation.account, installation_id=self.store.store.installation_id)
+        report, allocation.reach = await validate(resource, executor, on_stage, account=allocation.account, installation_id=self.store.store.installation_id)
         allocation.report = report
         allocation.certificate_expires = certificate_expiry(Path(allocation.key_path)) if allocation.key_path else None
         failed = next((stage for stage in report if not stage.ok), None)

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from vc3tui.engine.connect_back import ConnectBacks
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.gate import ManagerGate
 from vc3tui.engine.head import HeadNode, HeadStart
@@ -50,6 +51,7 @@ class Factory:
         self.start = HeadStart(services, middleware, self.changes, self.head, self.secrets)
         self.pilots = PilotTracker(services.sites, middleware, self.changes)
         self.gate = ManagerGate(services.sites, middleware)
+        self.connect_back = ConnectBacks(services.sites, middleware, self.changes)
         self.wake = asyncio.Event()
         self.removal = Removal(services.sites, middleware, self.pilots, self.changes, self.head, self.wake)
         self._backoff: dict[str, Backoff] = {}
@@ -102,10 +104,9 @@ class Factory:
         if cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED):
             return
         sites = [site for site in self.sites.pilot_sites(cluster) if not self.sites.is_local(site)]
-        # a resumed cluster's head made its secrets in another process: read them, so this one
-        # redacts them too
+        # a resumed cluster's head made its secrets in another process: read them, to redact them too
         learned = [self.secrets.on_head(cluster)] if cluster.head and not cluster.head.external else []
-        # and the TLS context every HTTP client shares (its CA bundle takes a few hundredths to load)
+        # the TLS context every HTTP client shares (its CA bundle takes a few hundredths to load)
         primed = [asyncio.to_thread(http.tls_context)] if self.middleware.has_manager else []
         await asyncio.gather(*(self.sites.builder_command(cluster, site) for site in sites), *learned, *primed, return_exceptions=True)
 
@@ -281,7 +282,7 @@ class Factory:
             shape=PilotShape(workers.cores, workers.memory_mb, workers.disk_mb, workers.walltime, site.partition, site.account, site.batch_options),
             workdir=site.workdir,
             builder=await self.sites.builder_command(cluster, site),
-            command=self.middleware.worker_command(cluster, cluster.head, PILOT_TAG, f"{site.workdir}/secrets"),
+            command=self.middleware.worker_command(cluster, await self.connect_back.head_for(cluster, site), PILOT_TAG, f"{site.workdir}/secrets"),
             env={**cluster_environment(cluster), **monitor_environment(cluster, self.middleware), **gate},
         )
 

@@ -85,6 +85,15 @@ class StageResult(Strict):
     fix: str = ""
 
 
+class Reach(Strict):
+    """What a compute node of an allocation reaches, as its validation's test job found: this
+    machine directly, this machine through a relay on the login node, the login node itself."""
+
+    this_machine: bool = False
+    through_login: bool = False
+    login_node: bool = False
+
+
 class Allocation(Strict):
     """My account on a resource, with the key pair vc3tui made for it."""
 
@@ -102,6 +111,7 @@ class Allocation(Strict):
     state: AllocationState = AllocationState.NEW
     reason: str = ""
     report: list[StageResult] = Field(default_factory=list)
+    reach: Reach | None = None
 
     def move(self, state: AllocationState, reason: str = "") -> None:
         check_allocation_move(self.state, state)

@@ -18,7 +18,7 @@ from vc3tui.engine.batch import batch_system
 from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION
 from vc3tui.engine.errors import EngineError
 from vc3tui.engine.middleware.registry import middleware_for
-from vc3tui.engine.models import Allocation, Cluster, HeadPlacement
+from vc3tui.engine.models import Allocation, Cluster, HeadPlacement, Reach
 from vc3tui.engine.paths import Dirs, shipped_dir
 from vc3tui.engine.site import Site
 from vc3tui.engine.staging import embedded_builder, stage_builder
@@ -50,6 +50,11 @@ class Sites:
             if allocation is None:
                 raise EngineError(f"no allocation named {name!r}; `vc3tui allocation list` shows them")
             self._allocations[name] = allocation
+
+    def reach(self, allocation: str) -> Reach | None:
+        """What the allocation's compute nodes reach, as its validation found (None: not known)."""
+        record = self._allocations.get(allocation)
+        return record.reach if record else None
 
     def site(self, cluster: Cluster, allocation: str) -> Site:
         """Where an allocation's pilots run: its kept executor, batch system and working dir."""

@@ -16,7 +16,7 @@ from vc3tui.engine.scaling import joined_stage
 from vc3tui.engine.services import Changes
 from vc3tui.engine.sites import Sites
 from vc3tui.engine.states import PilotStage, PilotState
-from vc3tui.engine.text import CONTROL, printable
+from vc3tui.engine.text import printable
 
 JOIN_GRACE = 300.0
 """A worker started this long ago that the manager has not seen is said to be missing."""
@@ -61,7 +61,7 @@ class PilotTracker:
         return unsubmitted
 
     def apply(self, cluster: Cluster, pilot: Pilot, status: JobStatus) -> None:
-        if status.reason and CONTROL.search(status.reason):
+        if status.reason and not status.reason.isprintable():  # fast, and true of any control character
             status = replace(status, reason=printable(status.reason))  # a site's words, shown and never acted on
         if (
             status.state is pilot.state

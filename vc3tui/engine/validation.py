@@ -18,7 +18,7 @@ from vc3tui.engine.executors.ssh import SSHError, SSHExecutor
 from vc3tui.engine.hostkeys import HostKeyError
 from vc3tui.engine.batch import batch_system
 from vc3tui.engine.interfaces import CommandFailed, Executor, PilotShape, Submission
-from vc3tui.engine.models import BatchKind, Pilot, Resource, StageResult
+from vc3tui.engine.models import BatchKind, Pilot, Reach, Resource, StageResult
 from vc3tui.engine.tags import pilot_tag
 from vc3tui.engine.questions import NoAnswer
 from vc3tui.engine.numbers import whole_number
@@ -36,6 +36,19 @@ MIN_PYTHON = (3, 6)
 TEST_JOB_TIMEOUT = 300.0
 # Stands in the builder's place for the test job: nothing to build, an empty environment (--env-to).
 NO_BUILDER = ["sh", "-c", 'while [ $# -gt 0 ]; do [ "$1" = --env-to ] && : > "$2"; shift; done; exit 0', "sh"]
+PROBE = """\
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), 5) as probe:
+            probe.settimeout(5)
+            print(target, "answered" if probe.recv(16).startswith(b"vc3tui") else "closed")
+    except OSError:
+        print(target, "unreachable")
+"""
+"""On a compute node: for each HOST:PORT, `answered` (the whole path works), `closed` (the host
+took the connection but nothing came back), or `unreachable`."""
 ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
@@ -55,8 +68,9 @@ async def validate(
     *,
     account: str | None = None,
     installation_id: str = "000000000000",
-) -> list[StageResult]:
-    """Run the stages in order until one fails; every stage's result goes to `on_stage` as it ends."""
+) -> tuple[list[StageResult], Reach | None]:
+    """Run the stages in order until one fails; every stage's result goes to `on_stage` as it ends.
+    Returns the report and, on a site with compute nodes, what they reach."""
     checks = Checks(resource, executor, account, installation_id)
     stages: list[tuple[str, Stage]] = []
     if isinstance(executor, SSHExecutor):
@@ -76,6 +90,8 @@ async def validate(
     ]
     if resource.batch is not BatchKind.FORK:
         stages.append(("test job", checks.test_job))
+        if isinstance(executor, SSHExecutor):
+            stages.append(("reachability", checks.reachability))
     report = []
     for name, stage in stages:
         started = time.monotonic()
@@ -91,7 +107,7 @@ async def validate(
             on_stage(result)
         if not result.ok:
             break
-    return report
+    return report, checks.reach
 
 
 def _fix_for(stage: str) -> str:
@@ -108,6 +124,7 @@ class Checks:
         self.account = account
         self.installation_id = installation_id
         self.home_dir = ""
+        self.reach: Reach | None = None
 
     @property
     def ssh(self) -> SSHExecutor:
@@ -216,8 +233,35 @@ class Checks:
 
     async def test_job(self) -> str:
         """A real job through the batch system, the same way pilots go, seen to finish, output checked."""
+        printed = await self._job(["sh", "-c", "echo vc3tui-test-job ran on $(hostname)"], "test job")
+        if "vc3tui-test-job" not in printed:
+            raise StageFailed(f"the test job printed {printed[:80]!r}", "check that jobs can write to your home directory")
+        return printed
+
+    async def reachability(self) -> str:
+        """Which way back a compute node has, for a head on this machine: directly, through a
+        relay on the login node (over the connection held), or only to the login node."""
+        server = await asyncio.start_server(_answer, "0.0.0.0", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            mine = (await self.ssh.connection()).get_extra_info("sockname")[0]
+            relay = await self.ssh.connect_back(port)
+            printed = await self._job([self.ssh.python, "-c", PROBE, f"{mine}:{port}", relay.address], "reachability job")
+        finally:
+            server.close()
+        answers = dict(line.split(" ", 1) for line in printed.splitlines() if " " in line)
+        direct, through = answers.get(f"{mine}:{port}", "no answer"), answers.get(relay.address, "no answer")
+        self.reach = Reach(this_machine=direct == "answered", through_login=through == "answered", login_node=through in ("answered", "closed"))
+        marks = lambda ok: "\u2714" if ok else "\u2716"  # noqa: E731
+        return (
+            f"compute nodes reach: the login node {marks(self.reach.login_node)}, this machine {marks(self.reach.this_machine)}"
+            f" (through the login node {marks(self.reach.through_login)})"
+        )
+
+    async def _job(self, command: list[str], what: str) -> str:
+        """Run `command` as a one-pilot job, the way pilots go; what it printed."""
         workdir = f"{self.home_dir}/.vc3tui/validation"
-        tag = pilot_tag(self.installation_id, "00000000", int(time.time()))
+        tag = pilot_tag(self.installation_id, "00000000", int(time.time() * 1000) % 10**9)
         pilot = Pilot(cluster_id="00000000", allocation="validation", index=int(tag.rsplit("-", 1)[1]), tag=tag)
         batch = batch_system(self.resource.batch)
         submission = Submission(
@@ -225,7 +269,7 @@ class Checks:
             shape=PilotShape(1, 100, 100, 600, self.resource.partition, self.account, tuple(self.resource.batch_options)),
             workdir=workdir,
             builder=NO_BUILDER,
-            command=["sh", "-c", "echo vc3tui-test-job ran on $(hostname)"],
+            command=command,
         )
         try:
             pilot.job_id = (await batch.submit(self.executor, submission))[tag]
@@ -237,13 +281,17 @@ class Checks:
                 await asyncio.sleep(1)
             else:
                 await batch.cancel(self.executor, [pilot])
-                raise StageFailed(f"the test job {pilot.job_id} did not finish in {TEST_JOB_TIMEOUT:.0f} s", "check the queue's limits and your account")
-            printed = (await self.executor.run(["cat", f"{workdir}/pilots/{tag}/worker.log"])).stdout.strip()
+                raise StageFailed(f"the {what} {pilot.job_id} did not finish in {TEST_JOB_TIMEOUT:.0f} s", "check the queue's limits and your account")
+            return (await self.executor.run(["cat", f"{workdir}/pilots/{tag}/worker.log"])).stdout.strip()
         except (CommandFailed, RuntimeError) as exc:
-            raise StageFailed(f"the test job failed: {exc}", "check the partition and account the resource names") from None
-        if "vc3tui-test-job" not in printed:
-            raise StageFailed(f"the test job printed {printed[:80]!r}", "check that jobs can write to your home directory")
-        return printed
+            raise StageFailed(f"the {what} failed: {exc}", "check the partition and account the resource names") from None
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The probe's listener: one line back, so a node knows the whole path works."""
+    writer.write(b"vc3tui\n")
+    await writer.drain()
+    writer.close()
 
 
 async def expand_remote_path(executor: Executor, path: str) -> str:
