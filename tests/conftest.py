@@ -113,6 +113,25 @@ def sge():
 
 
 @pytest.fixture
+def two_sites():
+    """Two sites on the namespace test bed (tests/testbed/topology.py, two_sites.py), each its own
+    sshd, SLURM and home; everything stopped by pid and the namespaces removed."""
+    from tests.testbed.topology import Topology, usable
+    from tests.testbed.two_sites import TwoSites
+
+    reason = usable()
+    if reason:
+        pytest.skip(reason)
+    net = Topology().up()
+    sites = TwoSites(net)
+    try:
+        yield sites.start()
+    finally:
+        sites.stop()
+        net.down()
+
+
+@pytest.fixture
 def ssh_site(sshd, user_home: Path):
     """The plain sshd test bed (and its password + code port), its account clean before and after."""
     sshd.reset_user()

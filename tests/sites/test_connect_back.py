@@ -18,7 +18,6 @@ from vc3tui.engine.states import AllocationState, ClusterState
 from tests import ROOT
 from tests.testbed import topology
 from tests.testbed.sshd import USER
-from tests.testbed.topology import Topology
 from tests.testbed.two_sites import TwoSites
 from tests.waiting import wait_until_awaited
 
@@ -27,24 +26,13 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(topology.usable() is 
 ECHO = "import socket, sys\nclient = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)\nclient.sendall(b'hello from the node')\nprint(client.recv(100).decode())"
 
 
-@pytest.fixture
-def sites():
-    net = Topology().up()
-    two = TwoSites(net)
-    try:
-        yield two.start()
-    finally:
-        two.stop()
-        net.down()
-
-
-async def site_allocation(engine: Engine, sites: TwoSites, site: str) -> Allocation:
+async def site_allocation(engine: Engine, two_sites: TwoSites, site: str) -> Allocation:
     """An allocation on `site` with its key installed, reached at the login node's address as the laptop sees it."""
-    host = sites.net.address_of(f"{site}-login", "laptop")
+    host = two_sites.net.address_of(f"{site}-login", "laptop")
     engine.save_resource(Resource(name=f"site{site}", login_hosts=[host], port=22, batch=BatchKind.SLURM, poll_interval=1))
-    engine.access.host_keys.add(host, 22, asyncssh.read_public_key(sites.host_key(f"{site}-login")))
+    engine.access.host_keys.add(host, 22, asyncssh.read_public_key(two_sites.host_key(f"{site}-login")))
     allocation, pair = await engine.access.create(site, f"site{site}", USER)
-    keys = sites.home(site) / ".ssh" / "authorized_keys"
+    keys = two_sites.home(site) / ".ssh" / "authorized_keys"
     keys.write_text(pair.public_line + "\n")
     keys.chmod(0o600)
     shutil.chown(keys, USER, USER)
@@ -61,13 +49,13 @@ async def echo_server(reply: bytes) -> asyncio.Server:
     return await asyncio.start_server(answer, "127.0.0.1", 0)
 
 
-async def test_a_node_reaches_the_laptop_through_the_relay(sites: TwoSites, tmp_path, monkeypatch) -> None:
+async def test_a_node_reaches_the_laptop_through_the_relay(two_sites: TwoSites, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
-    net = sites.net
+    net = two_sites.net
     with net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
-            allocation = await site_allocation(engine, sites, "a")
+            allocation = await site_allocation(engine, two_sites, "a")
             executor = engine.access.executor(allocation)
             server = await echo_server(b"the laptop answers")
             port = server.sockets[0].getsockname()[1]
@@ -93,12 +81,12 @@ async def test_a_node_reaches_the_laptop_through_the_relay(sites: TwoSites, tmp_
             await engine.close()
 
 
-async def test_validation_finds_which_way_back_a_node_has(sites: TwoSites, tmp_path, monkeypatch) -> None:
+async def test_validation_finds_which_way_back_a_node_has(two_sites: TwoSites, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
-    with sites.net.entered("laptop"):
+    with two_sites.net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
-            validated = await engine.access.validate(await site_allocation(engine, sites, "a"))
+            validated = await engine.access.validate(await site_allocation(engine, two_sites, "a"))
         finally:
             await engine.close()
     stages = {stage.stage: stage for stage in validated.report}
@@ -110,7 +98,7 @@ async def test_validation_finds_which_way_back_a_node_has(sites: TwoSites, tmp_p
 MANAGER = ROOT / "tests" / "blueprints" / "wq_manager.py"
 
 
-async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(sites: TwoSites, tmp_path, monkeypatch) -> None:
+async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(two_sites: TwoSites, tmp_path, monkeypatch) -> None:
     """The head on the laptop, pilots on site a's nodes (which cannot reach the laptop): workers are
     told the relay on their login node and the user's manager gets its tasks done there."""
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
@@ -120,10 +108,10 @@ async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(
         workers=WorkerSpec(count=2, walltime=1800, idle_timeout=60),
         allocations=[AllocationUse(name="a")],
     )
-    with sites.net.entered("laptop"):
+    with two_sites.net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
-            await engine.access.validate(await site_allocation(engine, sites, "a"))
+            await engine.access.validate(await site_allocation(engine, two_sites, "a"))
             cluster = await engine.launch(blueprint)
             row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING and "relay-a" in r.cluster.head.ports, 120)
             assert row.cluster.state is ClusterState.RUNNING, row.cluster.reason
@@ -137,5 +125,22 @@ async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(
             await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
         finally:
             await engine.close()
-    starts = [line.split() for line in (sites.home("a") / "tasks.log").read_text().splitlines() if " start " in line]
+    starts = [line.split() for line in (two_sites.home("a") / "tasks.log").read_text().splitlines() if " start " in line]
     assert sorted(int(s[0]) for s in starts) == [0, 1, 2, 3]
+
+
+async def test_a_dask_head_here_is_refused_for_nodes_that_only_reach_their_login_node(two_sites: TwoSites, tmp_path, monkeypatch) -> None:
+    """Dask's scheduler dials its workers: one way through a relay is not enough, and it says what works."""
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    blueprint = Blueprint(name="dasky", middleware=MiddlewareKind.DASK, workers=WorkerSpec(count=1), allocations=[AllocationUse(name="a")])
+    with two_sites.net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=False)
+        try:
+            await engine.access.validate(await site_allocation(engine, two_sites, "a"))
+            cluster = await engine.launch(blueprint)
+            row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.FAILED, 60)
+        finally:
+            await engine.close()
+    assert row.cluster.reason.startswith("dask's head on this machine cannot serve a: its nodes reach this machine only through their login node")
+    assert '[head] placement = "allocation", allocation = "a"' in row.cluster.reason
+    assert row.counts.running + row.counts.queued == 0, "nothing was started"

@@ -100,19 +100,6 @@ def test_a_run_killed_half_way_is_swept_by_the_next(tmp_path: Path) -> None:
     assert not (topology.STATE_DIR / f"{run_id}.json").exists()
 
 
-@pytest.fixture
-def two_sites():
-    from tests.testbed.two_sites import TwoSites
-
-    net = Topology().up()
-    sites = TwoSites(net)
-    try:
-        yield sites.start()
-    finally:
-        sites.stop()
-        net.down()
-
-
 def test_two_sites_share_nothing_but_the_kernel(two_sites) -> None:
     """Each site's job runs on its own nodes, writes to its own home, has its own job ids, and
     cannot reach the laptop; the laptop reaches each login node's sshd."""

@@ -47,6 +47,30 @@ def free_pair(start: int = 6827) -> tuple[int, int]:
     raise RuntimeError("no two free ports for slurmctld and slurmd")
 
 
+def munged_command(folder: Path) -> list[str]:
+    """A fresh munge key in `folder` (made 0755 for the test user's clients once the socket is
+    there), and the command line of a munged that serves it on `folder/munge.socket.2`."""
+    shutil.chown(folder, "munge", "munge")
+    key = folder / "munge.key"
+    subprocess.run(["mungekey", "-c", "-k", str(key)], check=True)
+    shutil.chown(key, "munge", "munge")
+    key.chmod(0o400)
+    return [
+        "runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground",
+        f"--socket={folder / 'munge.socket.2'}", f"--key-file={key}", f"--pid-file={folder / 'munged.pid'}",
+        f"--log-file={folder / 'munged.log'}", f"--seed-file={folder / 'munged.seed'}",
+    ]  # fmt: skip
+
+
+def wait_for_munge(folder: Path, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not (folder / "munge.socket.2").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"munged did not start: {(folder / 'munged.log').read_text() if (folder / 'munged.log').exists() else ''}")
+        time.sleep(0.05)
+    os.chmod(folder, 0o755)
+
+
 @dataclass
 class SlurmTestBed:
     """`root` must be reachable by the munge user and the test user: by default a fresh 0755
@@ -119,26 +143,8 @@ class SlurmTestBed:
         return self
 
     def _start_munge(self) -> None:
-        munge = self.root / "munge"
-        shutil.chown(munge, "munge", "munge")
-        key = munge / "munge.key"
-        subprocess.run(["mungekey", "-c", "-k", str(key)], check=True)
-        shutil.chown(key, "munge", "munge")
-        key.chmod(0o400)
-        self._spawn(
-            "munged",
-            [
-                "runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground",
-                f"--socket={munge / 'munge.socket.2'}", f"--key-file={key}", f"--pid-file={munge / 'munged.pid'}",
-                f"--log-file={munge / 'munged.log'}", f"--seed-file={munge / 'munged.seed'}",
-            ],
-        )  # fmt: skip
-        deadline = time.monotonic() + 15
-        while not (munge / "munge.socket.2").exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"munged did not start: {(munge / 'munged.log').read_text() if (munge / 'munged.log').exists() else ''}")
-            time.sleep(0.05)
-        os.chmod(munge, 0o755)
+        self._spawn("munged", munged_command(self.root / "munge"))
+        wait_for_munge(self.root / "munge")
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.root / "log" / f"{name}.out", "w")

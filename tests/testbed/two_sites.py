@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.testbed.slurm import munged_command, wait_for_munge
 from tests.testbed.sshd import PASSWORD, SSHD, USER
 from tests.testbed.topology import NODES, SITES, SSH_PORT, Topology, site_address
 
@@ -92,21 +93,8 @@ class TwoSites:
     def _start_munge(self) -> None:
         munge = self.root / "munge"
         munge.mkdir()
-        shutil.chown(munge, "munge", "munge")
-        key = munge / "munge.key"
-        subprocess.run(["mungekey", "-c", "-k", str(key)], check=True)
-        shutil.chown(key, "munge", "munge")
-        key.chmod(0o400)
-        self._spawn("munged", "laptop", [
-            "runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground", f"--socket={munge / 'socket'}", f"--key-file={key}",
-            f"--pid-file={munge / 'munged.pid'}", f"--log-file={munge / 'munged.log'}", f"--seed-file={munge / 'munged.seed'}",
-        ])  # fmt: skip
-        deadline = time.monotonic() + 15
-        while not (munge / "socket").exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"munged did not start; see {munge / 'munged.log'}")
-            time.sleep(0.05)
-        os.chmod(munge, 0o755)
+        self._spawn("munged", "laptop", munged_command(munge))
+        wait_for_munge(munge)
 
     def _start_slurm(self, site: str) -> None:
         folder = self.conf(site).parent
@@ -118,7 +106,7 @@ class TwoSites:
             f"ClusterName=site{site}",
             f"SlurmctldHost=site{site}-login({site_address(site, 'login')})",
             f"SlurmctldPort={SLURMCTLD_PORT}", f"SlurmdPort={SLURMD_PORT}", "SlurmUser=root", "SlurmdUser=root",
-            f"AuthInfo=socket={self.root / 'munge' / 'socket'}",
+            f"AuthInfo=socket={self.root / 'munge' / 'munge.socket.2'}",
             f"StateSaveLocation={folder / 'state'}", f"SlurmdSpoolDir={folder / 'spool' / '%n'}",
             f"SlurmctldPidFile={folder / 'slurmctld.pid'}", f"SlurmdPidFile={folder / 'run' / 'slurmd.pid'}",
             f"SlurmctldLogFile={folder / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={folder / 'log' / 'slurmd-%n.log'}",
