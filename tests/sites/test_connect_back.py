@@ -121,6 +121,17 @@ async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(
             assert code == 0, out.read_text()
             events = [e.message for e in await engine.cluster_events(cluster.id)]
             assert any("reach the head through their login node (sitea-login:" in m for m in events), events
+            head = (await engine.status(cluster.id)).cluster.head
+            executor = engine.access.executor(await engine.allocation("a"))
+            first = executor._relays[head.ports["manager"]][1]
+            await executor.close()  # the link drops, and the relay with it
+
+            async def relay_back() -> bool:
+                rebuilt = executor._relays.get(head.ports["manager"], (None, first))[1] is not first
+                probe = f"import socket; socket.create_connection(('sitea-login', {head.ports['relay-a']}), 2).close()"
+                return rebuilt and (await asyncio.to_thread(two_sites.net.run, "a-node1", ["python3", "-c", probe])).returncode == 0
+
+            await wait_until_awaited(relay_back, 60, "the relay rebuilt at the same port")
             await engine.terminate(cluster.id, peaceful=False)
             await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
         finally:

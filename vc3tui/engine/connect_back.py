@@ -51,6 +51,16 @@ class ConnectBacks:
         reach = self.sites.reach(site.allocation)
         return reach is not None and not reach.this_machine and reach.through_login
 
+    async def keep(self, cluster: Cluster) -> None:
+        """Each cycle: a relay lost with its connection (a link cut, a laptop asleep) is rebuilt at
+        its port, so the workers' retries find the manager again before they give up."""
+        for site in self.sites.pilot_sites(cluster):
+            if f"relay-{site.allocation}" in (cluster.head.ports if cluster.head else {}):
+                try:
+                    await self.head_for(cluster, site)
+                except Exception:  # the site is away: its status query says so; the relay comes back with it
+                    continue
+
     async def head_for(self, cluster: Cluster, site: Site) -> Head:
         """The head as this site's workers reach it: itself, or through the relay on their login node."""
         head = cluster.head

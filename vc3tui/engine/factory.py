@@ -99,8 +99,7 @@ class Factory:
 
     async def _warm_sites(self, cluster: Cluster) -> None:
         """Log into every pilot site and stage its builder while the head starts, so the first
-        submission finds both done. Only a head start: a failure here shows up again, and is
-        reported, in the cycle that needs the site."""
+        submission finds both done (a failure here is reported by the cycle that needs the site)."""
         if cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED):
             return
         sites = [site for site in self.sites.pilot_sites(cluster) if not self.sites.is_local(site)]
@@ -170,6 +169,7 @@ class Factory:
 
     async def _reconcile(self, cluster: Cluster) -> None:
         pilots = await self._live_pilots()
+        await self.connect_back.keep(cluster)
         unsubmitted = await self.pilots.refresh(cluster, pilots)
         await self.pilots.mark_joined(cluster, pilots)
         verdict = start_verdict(self._start_failures, pilots, [a.name for a in cluster.blueprint.allocations], time.time())
