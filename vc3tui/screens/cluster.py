@@ -5,6 +5,7 @@ and only its visible rows are drawn, so a 10,000-pilot cluster stays responsive.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from rich.text import Text
 from textual.app import ComposeResult, SuspendNotSupported
@@ -62,6 +63,21 @@ def age(seconds: int) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return "<1m"
+
+
+def per_site(cluster: Cluster, pilots: list[PilotLine]) -> list[str]:
+    """For a cluster over several allocations, or one reached through a relay: each site's pilots
+    and the way its workers reach the head."""
+    names = [use.name for use in cluster.blueprint.allocations]
+    relays = {name: port for name in names if (port := (cluster.head.ports if cluster.head else {}).get(f"relay-{name}"))}
+    if len(names) < 2 and not relays:
+        return []
+    states = Counter((line.allocation, line.state) for line in pilots)
+    lines = []
+    for name in names:
+        path = f"; workers reach the head through its login node (relay port {relays[name]})" if name in relays else ""
+        lines.append(f"  {name}: {states[(name, 'running')]} running, {states[(name, 'queued')]} queued{path}")
+    return lines
 
 
 def pilot_facts(line: PilotLine, now: float) -> tuple[str, ...]:
@@ -133,7 +149,7 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         self.cluster = row.cluster
         self.title = f"Cluster {row.cluster.name}"
         self.history = [*self.history, float(row.counts.running)][-HISTORY:]
-        self.query_one("#facts", Static).update(self.facts(row.counts))
+        self.query_one("#facts", Static).update(self.facts(row.counts, pilots))
         self.query_one("#workers", Sparkline).data = self.history
         self.lines = pilots
         self.update_pilots(pilots)
@@ -143,7 +159,7 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
                 log.write_line(f"{time.strftime('%H:%M:%S', time.localtime(event.at))}  {event.kind}: {printable(event.message)}")
                 self.last_event = event.id
 
-    def facts(self, counts) -> Text:
+    def facts(self, counts, pilots: list[PilotLine]) -> Text:
         cluster = self.cluster
         lines = [
             f"{cluster.name}  {cluster.state}: {printable(cluster.reason)}",
@@ -156,6 +172,7 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
             where = head.hostname or head.host
             login = "on this machine" if not head.allocation else f"log in: ssh {head.host}, then the node {where}"
             lines.append(f"head {head.address} ({login})")
+        lines += per_site(cluster, pilots)
         if self.jupyter:
             lines.append(f"JupyterLab {self.jupyter}")
         if cluster.expires_at:
