@@ -113,16 +113,17 @@ def sge():
 
 
 @pytest.fixture
-def two_sites():
+def two_sites(request: pytest.FixtureRequest):
     """Two sites on the namespace test bed (tests/testbed/topology.py, two_sites.py), each its own
-    sshd, SLURM and home; everything stopped by pid and the namespaces removed."""
+    sshd, SLURM and home; everything stopped by pid and the namespaces removed. Parametrized
+    indirectly with True, site b takes SSH from the bastion only."""
     from tests.testbed.topology import Topology, usable
     from tests.testbed.two_sites import TwoSites
 
     reason = usable()
     if reason:
         pytest.skip(reason)
-    net = Topology().up()
+    net = Topology(b_only_via_bastion=getattr(request, "param", False)).up()
     sites = TwoSites(net)
     try:
         yield sites.start()

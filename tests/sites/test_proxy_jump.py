@@ -1,0 +1,63 @@
+"""A site reached only through a bastion, as the user's ~/.ssh/config says (ProxyJump): the
+allocation validates stage by stage through it, the test job included."""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.models import BatchKind, Resource
+from vc3tui.engine.paths import Dirs
+from vc3tui.engine.states import AllocationState
+
+from tests.testbed import topology
+from tests.testbed.sshd import USER
+from tests.testbed.two_sites import TwoSites
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
+
+
+def authorize(home: Path, public_line: str) -> None:
+    keys = home / ".ssh" / "authorized_keys"
+    keys.parent.mkdir(mode=0o700, exist_ok=True)
+    keys.write_text(public_line + "\n")
+    keys.chmod(0o600)
+    for path in (keys.parent, keys):
+        shutil.chown(path, USER, USER)
+
+
+@pytest.mark.parametrize("two_sites", [True], indirect=True)
+async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
+    net = two_sites.net
+    home = tmp_path / "user"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    bastion = net.address_of("bastion", "laptop")
+    bastion_home = Path(pwd.getpwnam(USER).pw_dir)  # no site home there: the test user's own, which the sshd test bed resets too
+    with net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=False)
+        try:
+            engine.save_resource(Resource(name="siteb", login_hosts=["siteb"], batch=BatchKind.SLURM, poll_interval=1))
+            allocation, pair = await engine.access.create("b", "siteb", USER)
+            (home / ".ssh" / "config").write_text(
+                f"Host jump\n  HostName {bastion}\n  User {USER}\n  IdentityFile {pair.private}\n"
+                f"Host siteb\n  HostName {net.address_of('b-login', 'bastion')}\n  ProxyJump jump\n"
+            )
+            (home / ".ssh" / "known_hosts").write_text(f"{bastion} {' '.join(two_sites.host_key('bastion').read_text().split()[:2])}\n")
+            engine.access.host_keys.add(net.address_of("b-login", "bastion"), 22, asyncssh.read_public_key(two_sites.host_key("b-login")))
+            authorize(two_sites.home("b"), pair.public_line)
+            authorize(bastion_home, pair.public_line)
+            validated = await engine.access.validate(allocation)
+        finally:
+            await engine.close()
+            (bastion_home / ".ssh" / "authorized_keys").unlink(missing_ok=True)
+    stages = {stage.stage: stage for stage in validated.report}
+    assert validated.state is AllocationState.READY, validated.report[-1]
+    assert "reached through jump" in stages["resolve host"].detail
+    assert "siteb-node" in stages["test job"].detail
