@@ -61,3 +61,31 @@ async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSite
     assert validated.state is AllocationState.READY, validated.report[-1]
     assert "reached through jump" in stages["resolve host"].detail
     assert "siteb-node" in stages["test job"].detail
+
+
+@pytest.mark.parametrize("two_sites", [True], indirect=True)
+async def test_a_resource_that_names_its_bastion_needs_no_ssh_config(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
+    """The resource's own `proxy_jump`: the bastion's key checked against vc3tui's known hosts, the
+    allocation's key used on both hops, no ~/.ssh/config at all."""
+    net = two_sites.net
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    bastion, login = net.address_of("bastion", "laptop"), net.address_of("b-login", "bastion")
+    bastion_home = Path(pwd.getpwnam(USER).pw_dir)
+    with net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=False)
+        try:
+            engine.save_resource(Resource(name="siteb", login_hosts=[login], proxy_jump=f"{USER}@{bastion}", batch=BatchKind.SLURM, poll_interval=1))
+            allocation, pair = await engine.access.create("b", "siteb", USER)
+            engine.access.host_keys.add(bastion, 22, asyncssh.read_public_key(two_sites.host_key("bastion")))
+            engine.access.host_keys.add(login, 22, asyncssh.read_public_key(two_sites.host_key("b-login")))
+            authorize(two_sites.home("b"), pair.public_line)
+            authorize(bastion_home, pair.public_line)
+            validated = await engine.access.validate(allocation)
+        finally:
+            await engine.close()
+            (bastion_home / ".ssh" / "authorized_keys").unlink(missing_ok=True)
+    stages = {stage.stage: stage for stage in validated.report}
+    assert validated.state is AllocationState.READY, validated.report[-1]
+    assert f"reached through {USER}@{bastion}" in stages["resolve host"].detail
+    assert "siteb-node" in stages["test job"].detail

@@ -96,6 +96,7 @@ class SiteAccess:
             host=resource.login_hosts[0],
             port=resource.port,
             login=allocation.login,
+            jump=resource.proxy_jump,
             key_path=key,
             accept_host_key=accept_host_key,
             max_channels=resource.max_channels,

@@ -35,6 +35,13 @@ Name = Annotated[str, restricted(r"[A-Za-z0-9_-]{1,64}", "name", "use 1-64 of A-
 HostName = Annotated[
     str, restricted(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "host name", "use a DNS name or an IP address")
 ]
+JumpHost = Annotated[
+    str,
+    restricted(
+        r"([A-Za-z_][A-Za-z0-9._-]{0,63}@)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?", "jump host", "write it as [USER@]HOST[:PORT], as for ssh -J"
+    ),
+]
+"""A bastion the login goes through (OpenSSH's ProxyJump), one hop."""
 Login = Annotated[
     str, restricted(r"[A-Za-z_][A-Za-z0-9._-]{0,63}", "login name", "use the user name you log in with")
 ]

@@ -45,7 +45,7 @@ class HostKeys:
         update_file(self.own_file, lambda text: (text or "") + line, 0o644)
 
     async def ensure_trusted(
-        self, route: Route, questions: QuestionChannel, *, accept: str | None = None, about: str = ""
+        self, route: Route, questions: QuestionChannel, *, accept: str | None = None, about: str = "", tunnel: asyncssh.SSHClientConnection | None = None
     ) -> asyncssh.SSHKnownHosts:
         """Known hosts to connect with; an unknown host is asked about (or `accept`ed by fingerprint).
         The key is looked at the way the login goes (through the user's ProxyJump, say) and filed
@@ -56,14 +56,14 @@ class HostKeys:
         algorithms = sorted({alg.decode() for key in trusted for alg in key.sig_algorithms}) or ()
         try:
             offered = await asyncio.wait_for(
-                asyncssh.get_server_host_key(route.alias, port, server_host_key_algs=algorithms), HOST_KEY_TIMEOUT
+                asyncssh.get_server_host_key(route.alias if tunnel is None else route.hostname, port, server_host_key_algs=algorithms, tunnel=tunnel or ()), HOST_KEY_TIMEOUT
             )
         except (asyncssh.DisconnectError, ConnectionResetError):
             if not algorithms:
                 raise
             # OpenSSH just drops a client whose key types it has none of: ask once more, unrestricted,
             # to say what it offers instead (a reset for another reason fails again here)
-            other = await asyncio.wait_for(asyncssh.get_server_host_key(route.alias, port), HOST_KEY_TIMEOUT)
+            other = await asyncio.wait_for(asyncssh.get_server_host_key(route.alias if tunnel is None else route.hostname, port, tunnel=tunnel or ()), HOST_KEY_TIMEOUT)
             instead = f": it offers {other.get_algorithm()} {other.get_fingerprint('sha256')}" if other else ""
             raise HostKeyError(
                 f"{host_pattern(host, port)} no longer offers a host key of the type we trust ({', '.join(algorithms)}){instead}; "

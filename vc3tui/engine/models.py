@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vc3tui.engine.durations import Duration
 from vc3tui.engine.fields import (
-    BatchOption, BatchToken, BuilderRequirement, Command, Cores, DiskMB, ExitCode, HostName, IPAddress, Login, ManagerAddress, MemoryMB, Mount,
+    BatchOption, BatchToken, BuilderRequirement, Command, Cores, DiskMB, ExitCode, HostName, IPAddress, JumpHost, Login, ManagerAddress, MemoryMB, Mount,
     Name, OsSpec, Pid, PilotCount, PipRequirement, PlainText, Port, RowId, ScratchPath, Seconds, Tally, Timestamp, VariableValue, Weight, WorkerCount, restricted,
 )  # fmt: skip
 from vc3tui.engine.kinds import BatchKind, Feature, HeadPlacement, MiddlewareKind
@@ -56,6 +56,7 @@ class Resource(Strict):
     description: PlainText = ""
     login_hosts: list[HostName] = Field(default_factory=list)
     port: Port | None = Field(None, description="the SSH port; empty: ~/.ssh/config's Port for the host, else 22")
+    proxy_jump: JumpHost | None = Field(None, description="a bastion to log in through, [USER@]HOST[:PORT]; empty: ~/.ssh/config's ProxyJump")
     batch: BatchKind
     partition: BatchToken | None = None
     node: NodeShape = Field(default_factory=NodeShape)

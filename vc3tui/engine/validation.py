@@ -156,8 +156,7 @@ class Checks:
         return f"port {where.port} open"
 
     async def host_key(self) -> str:
-        target = self.ssh.target
-        await self.ssh.host_keys.ensure_trusted(self.ssh.route, self.ssh.questions, accept=target.accept_host_key, about=target.about)
+        await self.ssh.trust()
         return "trusted"
 
     async def authenticate(self) -> str:

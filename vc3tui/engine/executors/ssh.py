@@ -15,7 +15,7 @@ import os
 import random
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vc3tui.engine.errors import VC3Error
@@ -46,6 +46,8 @@ class SSHTarget:
     host: str
     port: int | None = None
     login: str | None = None
+    jump: str | None = None
+    """A bastion to go through, [USER@]HOST[:PORT] (the resource's; else ~/.ssh/config's ProxyJump)."""
     key_path: Path | None = None
     passphrase: str | None = None
     accept_host_key: str | None = None
@@ -75,6 +77,7 @@ class SSHExecutor:
         self._bulk = asyncio.Semaphore(max(1, target.max_channels - 1))
         self._forwards: dict[tuple[str, int], asyncssh.SSHListener] = {}
         self._relays: dict[int, tuple[ConnectBack, asyncssh.SSHClientProcess]] = {}
+        self._tunnel: asyncssh.SSHClientConnection | None = None
 
     @property
     def who(self) -> str:
@@ -118,11 +121,17 @@ class SSHExecutor:
     async def _connect(self) -> asyncssh.SSHClientConnection:
         target = self.target
         where = self.route
+        options: dict = {}
+        client_keys = await self._client_keys()
+        if client_keys:
+            options["client_keys"] = client_keys
+        if target.jump:
+            options["tunnel"] = await self._jump()
         # a host we trust is checked by the login itself, against the key types we trust (no
         # second connection to look at its key first: on a far site that is two round trips)
         trusted = bool(self.host_keys.trusted_keys(where.key_host, where.port))
-        known = self.host_keys.known() if trusted else await self._trust()
-        options: dict = {
+        known = self.host_keys.known() if trusted else await self.trust()
+        options |= {
             "known_hosts": known,
             "client_factory": lambda: LoginClient(self.login),
             "keepalive_interval": 30,
@@ -134,12 +143,6 @@ class SSHExecutor:
             options["username"] = target.login
         if target.port is not None:
             options["port"] = target.port
-        if target.key_path is not None:
-            try:
-                key, self._passphrase = await unlock_key(target.key_path, self._passphrase, self.questions, target.about)
-            except VC3Error as exc:
-                raise SSHError(str(exc)) from None
-            options["client_keys"] = [key]
         if not target.use_keys:
             options |= {"client_keys": None, "agent_path": None, "preferred_auth": "keyboard-interactive,password"}
         self.login = Login(self.questions, self.who, target.about)
@@ -152,19 +155,52 @@ class SSHExecutor:
             if trusted:
                 # the key changed, or the host no longer offers a type we trust: a look at what
                 # it offers now says which, with the fix (a HostKeyError)
-                await self._trust()
+                await self.trust()
             if isinstance(exc, ConnectionResetError):
                 raise  # a passing hiccup: connection() tries again
             raise SSHError(f"{self.who}: host key not verifiable: {_reason(exc)}") from None
 
-    async def _trust(self) -> asyncssh.SSHKnownHosts:
+    async def trust(self) -> asyncssh.SSHKnownHosts:
+        """The site's host key checked (asked about when unknown), through the bastion if any."""
         target = self.target
-        return await self.host_keys.ensure_trusted(self.route, self.questions, accept=target.accept_host_key, about=target.about)
+        tunnel = await self._jump() if target.jump else None
+        return await self.host_keys.ensure_trusted(self.route, self.questions, accept=target.accept_host_key, about=target.about, tunnel=tunnel)
+
+    async def _client_keys(self) -> list | None:
+        """The allocation's key, unlocked once (its passphrase asked at most once a session)."""
+        if self.target.key_path is None:
+            return None
+        try:
+            key, self._passphrase = await unlock_key(self.target.key_path, self._passphrase, self.questions, self.target.about)
+        except VC3Error as exc:
+            raise SSHError(str(exc)) from None
+        return [key]
+
+    async def _jump(self) -> asyncssh.SSHClientConnection:
+        """The bastion's connection the login goes through: its host key checked as any site's,
+        the allocation's key and login used there too, as `ssh -J` does."""
+        user, _, rest = self.target.jump.rpartition("@")
+        host, _, port = rest.partition(":")
+        if self._tunnel is not None and not self._tunnel.is_closed():
+            return self._tunnel
+        hop = route(host, int(port) if port else None)
+        known = await self.host_keys.ensure_trusted(hop, self.questions, accept=None, about=self.target.about)
+        options = {"known_hosts": known, "username": user or self.target.login, "connect_timeout": self.target.connect_timeout}
+        client_keys = await self._client_keys()
+        if client_keys:
+            options["client_keys"] = client_keys
+        try:
+            self._tunnel = await asyncssh.connect(hop.hostname, port=hop.port, **options)
+        except (asyncssh.PermissionDenied, asyncssh.ProtocolError):
+            raise SSHError(f"{self.target.jump}: permission denied on the bastion; install the allocation's key there too") from None
+        return self._tunnel
 
     @property
     def route(self) -> Route:
-        """Where the login goes, by ~/.ssh/config as it is now (HostName, Port, ProxyJump, ...)."""
-        return route(self.target.host, self.target.port)
+        """Where the login goes, by ~/.ssh/config as it is now (HostName, Port, ProxyJump, ...),
+        through the resource's own bastion when it names one."""
+        found = route(self.target.host, self.target.port)
+        return replace(found, proxy_jump=self.target.jump) if self.target.jump else found
 
     def _lost(self, reason: str) -> None:
         self._conn = None
@@ -175,10 +211,11 @@ class SSHExecutor:
             self.on_login(AllocationState.NEEDS_LOGIN, f"{reason}; the site asks for a password or code again at the next login")
 
     async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            await self._conn.wait_closed()
-            self._conn = None
+        for conn in (self._conn, self._tunnel):
+            if conn is not None:
+                conn.close()
+                await conn.wait_closed()
+        self._conn = self._tunnel = None
 
     # commands
 
