@@ -11,7 +11,7 @@ import asyncssh
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import BatchKind, Resource
+from vc3tui.engine.models import Allocation, BatchKind, Resource
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState
 
@@ -31,6 +31,25 @@ def authorize(home: Path, public_line: str) -> None:
         shutil.chown(path, USER, USER)
 
 
+async def validated_on_both_hops(engine: Engine, two_sites: TwoSites, allocation: Allocation, public_line: str) -> Allocation:
+    """The allocation's key authorized on site b and on the bastion (no site home there: the test
+    user's own, which the sshd test bed resets too, and this removes again), then validated."""
+    bastion_home = Path(pwd.getpwnam(USER).pw_dir)
+    authorize(two_sites.home("b"), public_line)
+    authorize(bastion_home, public_line)
+    try:
+        return await engine.access.validate(allocation)
+    finally:
+        (bastion_home / ".ssh" / "authorized_keys").unlink(missing_ok=True)
+
+
+def assert_ready_through(validated: Allocation, bastion: str) -> None:
+    stages = {stage.stage: stage for stage in validated.report}
+    assert validated.state is AllocationState.READY, validated.report[-1]
+    assert f"reached through {bastion}" in stages["resolve host"].detail
+    assert "siteb-node" in stages["test job"].detail
+
+
 @pytest.mark.parametrize("two_sites", [True], indirect=True)
 async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
     net = two_sites.net
@@ -39,7 +58,6 @@ async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSite
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
     bastion = net.address_of("bastion", "laptop")
-    bastion_home = Path(pwd.getpwnam(USER).pw_dir)  # no site home there: the test user's own, which the sshd test bed resets too
     with net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
@@ -51,16 +69,10 @@ async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSite
             )
             (home / ".ssh" / "known_hosts").write_text(f"{bastion} {' '.join(two_sites.host_key('bastion').read_text().split()[:2])}\n")
             engine.access.host_keys.add(net.address_of("b-login", "bastion"), 22, asyncssh.read_public_key(two_sites.host_key("b-login")))
-            authorize(two_sites.home("b"), pair.public_line)
-            authorize(bastion_home, pair.public_line)
-            validated = await engine.access.validate(allocation)
+            validated = await validated_on_both_hops(engine, two_sites, allocation, pair.public_line)
         finally:
             await engine.close()
-            (bastion_home / ".ssh" / "authorized_keys").unlink(missing_ok=True)
-    stages = {stage.stage: stage for stage in validated.report}
-    assert validated.state is AllocationState.READY, validated.report[-1]
-    assert "reached through jump" in stages["resolve host"].detail
-    assert "siteb-node" in stages["test job"].detail
+    assert_ready_through(validated, "jump")
 
 
 @pytest.mark.parametrize("two_sites", [True], indirect=True)
@@ -71,7 +83,6 @@ async def test_a_resource_that_names_its_bastion_needs_no_ssh_config(two_sites: 
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
     bastion, login = net.address_of("bastion", "laptop"), net.address_of("b-login", "bastion")
-    bastion_home = Path(pwd.getpwnam(USER).pw_dir)
     with net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
@@ -79,13 +90,7 @@ async def test_a_resource_that_names_its_bastion_needs_no_ssh_config(two_sites: 
             allocation, pair = await engine.access.create("b", "siteb", USER)
             engine.access.host_keys.add(bastion, 22, asyncssh.read_public_key(two_sites.host_key("bastion")))
             engine.access.host_keys.add(login, 22, asyncssh.read_public_key(two_sites.host_key("b-login")))
-            authorize(two_sites.home("b"), pair.public_line)
-            authorize(bastion_home, pair.public_line)
-            validated = await engine.access.validate(allocation)
+            validated = await validated_on_both_hops(engine, two_sites, allocation, pair.public_line)
         finally:
             await engine.close()
-            (bastion_home / ".ssh" / "authorized_keys").unlink(missing_ok=True)
-    stages = {stage.stage: stage for stage in validated.report}
-    assert validated.state is AllocationState.READY, validated.report[-1]
-    assert f"reached through {USER}@{bastion}" in stages["resolve host"].detail
-    assert "siteb-node" in stages["test job"].detail
+    assert_ready_through(validated, f"{USER}@{bastion}")
