@@ -53,6 +53,7 @@ PROBES = [
     pytest.param(["resource", "add", "r", "--host", "a;reboot", "--batch", "slurm"], id="resource-host-semicolon"),
     pytest.param(["resource", "add", "r", "--host", "h.example.org", "--batch", "slurm", "--cores", "99999999999999999999"], id="resource-cores"),
     pytest.param(["cluster", "join", "x"], id="join-nothing"),
+    pytest.param(["resource", "add", "r", "--host", "h.example.org", "--batch", "slurm", "--proxy-jump", "me@bad;reboot"], id="resource-jump-semicolon"),
 ]
 
 
@@ -72,6 +73,12 @@ def test_a_hostile_probe_is_one_clear_refusal(argv: list[str], tmp_path: Path) -
     assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout + result.stderr
     for after in (["resource", "list"], ["cluster", "list"]):
         assert vc3tui(home, *after).returncode == 0
+
+
+def test_a_resource_keeps_the_bastion_it_names(tmp_path: Path) -> None:
+    added = vc3tui(tmp_path, "resource", "add", "lab", "--host", "login.example.org", "--proxy-jump", "me@bastion.example.org:2222", "--batch", "slurm")
+    assert added.returncode == 0, added.stderr
+    assert "proxy jump    me@bastion.example.org:2222" in vc3tui(tmp_path, "resource", "show", "lab").stdout
 
 
 def test_the_corpus_holds_every_class() -> None:

@@ -38,6 +38,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     where.add_argument("--host", help="login host")
     where.add_argument("--from-ssh-config", metavar="HOST", help="a Host entry of ~/.ssh/config (its HostName, Port, User, ProxyJump, IdentityFile)")
     add.add_argument("--port", type=int, help="SSH port (default: ~/.ssh/config's, else 22)")
+    add.add_argument("--proxy-jump", metavar="[USER@]HOST[:PORT]", help="a bastion to log in through, as ssh -J (default: ~/.ssh/config's)")
     add.add_argument("--batch", required=True, choices=[k.value for k in BatchKind])
     add.add_argument("--partition")
     add.add_argument("--cores", type=int, help="cores per node")

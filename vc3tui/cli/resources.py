@@ -42,6 +42,7 @@ async def resource_show(engine: Engine, args: argparse.Namespace) -> int:
         ("description", resource.description),
         ("login hosts", ", ".join(resource.login_hosts) or "(this machine)"),
         ("port", resource.port or "from ~/.ssh/config, else 22"),
+        ("proxy jump", resource.proxy_jump or "from ~/.ssh/config, else none"),
         ("batch system", resource.batch),
         ("partition", resource.partition or "-"),
         ("node", f"{stated(node.cores)} cores, {stated(node.memory_mb)} MB memory, {stated(node.disk_mb)} MB disk"),
@@ -60,7 +61,7 @@ async def resource_add(engine: Engine, args: argparse.Namespace) -> int:
     if args.from_ssh_config:
         engine.access.ssh_host(args.from_ssh_config)
     resource = checked(Resource, {
-        "name": args.name, "login_hosts": [args.host or args.from_ssh_config], "port": args.port, "batch": args.batch,
+        "name": args.name, "login_hosts": [args.host or args.from_ssh_config], "port": args.port, "proxy_jump": args.proxy_jump, "batch": args.batch,
         "partition": args.partition, "node": {"cores": args.cores, "memory_mb": args.memory_mb, "disk_mb": args.disk_mb},
         "scratch_dir": args.scratch, "description": args.description, "batch_options": args.batch_option,
     }, "resource")  # fmt: skip
