@@ -126,7 +126,7 @@ class SSHExecutor:
         if client_keys:
             options["client_keys"] = client_keys
         if target.jump:
-            options["tunnel"] = await self._jump()
+            options["tunnel"] = await self._jump(client_keys)
         # a host we trust is checked by the login itself, against the key types we trust (no
         # second connection to look at its key first: on a far site that is two round trips)
         trusted = bool(self.host_keys.trusted_keys(where.key_host, where.port))
@@ -167,7 +167,8 @@ class SSHExecutor:
         return await self.host_keys.ensure_trusted(self.route, self.questions, accept=target.accept_host_key, about=target.about, tunnel=tunnel)
 
     async def _client_keys(self) -> list | None:
-        """The allocation's key, unlocked once (its passphrase asked at most once a session)."""
+        """The allocation's key as it is now (a renewed certificate is picked up); its passphrase is
+        asked at most once a session."""
         if self.target.key_path is None:
             return None
         try:
@@ -176,17 +177,18 @@ class SSHExecutor:
             raise SSHError(str(exc)) from None
         return [key]
 
-    async def _jump(self) -> asyncssh.SSHClientConnection:
+    async def _jump(self, client_keys: list | None = None) -> asyncssh.SSHClientConnection:
         """The bastion's connection the login goes through: its host key checked as any site's,
-        the allocation's key and login used there too, as `ssh -J` does."""
-        user, _, rest = self.target.jump.rpartition("@")
-        host, _, port = rest.partition(":")
+        the allocation's key (unlocked here unless the login already has it) and login used there
+        too, as `ssh -J` does."""
         if self._tunnel is not None and not self._tunnel.is_closed():
             return self._tunnel
+        user, _, rest = self.target.jump.rpartition("@")
+        host, _, port = rest.partition(":")
         hop = route(host, int(port) if port else None)
         known = await self.host_keys.ensure_trusted(hop, self.questions, accept=None, about=self.target.about)
         options = {"known_hosts": known, "username": user or self.target.login, "connect_timeout": self.target.connect_timeout}
-        client_keys = await self._client_keys()
+        client_keys = client_keys or await self._client_keys()
         if client_keys:
             options["client_keys"] = client_keys
         try:
