@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pwd
 import shutil
 from pathlib import Path
 
@@ -45,14 +46,14 @@ def assert_validated(validated: Allocation) -> None:
         assert validated.reach is not None and validated.reach.this_machine and validated.reach.through_login, stages["reachability"].detail
 
 
-def offline_pip(bed, wheelhouse: Path) -> None:
-    """The site's user installs only from a copy of `wheelhouse` in their home, as on a site
-    without internet (a copy: the checkout may sit where only root can read, as a fresh clone in
-    a `mktemp -d` folder does)."""
-    copy = bed.home / "wheelhouse"
-    config = bed.home / ".config" / "pip"
+def offline_pip(home: Path, wheelhouse: Path) -> None:
+    """The site's user (whose home is `home` here) installs only from a copy of `wheelhouse` in
+    their home, as on a site without internet (a copy: the checkout may sit where only root can
+    read, as a fresh clone in a `mktemp -d` folder does)."""
+    copy = home / "wheelhouse"
+    config = home / ".config" / "pip"
     config.mkdir(parents=True, exist_ok=True)
     shutil.copytree(wheelhouse, copy, dirs_exist_ok=True)
-    for path in (bed.home / ".config", config, copy, *copy.iterdir()):
+    (config / "pip.conf").write_text(f"[global]\nno-index = true\nfind-links = {pwd.getpwnam(USER).pw_dir}/wheelhouse\n")
+    for path in (home / ".config", config, config / "pip.conf", copy, *copy.iterdir()):
         shutil.chown(path, USER, USER)
-    bed.write_user_file(".config/pip/pip.conf", f"[global]\nno-index = true\nfind-links = {copy}\n", mode=0o644)

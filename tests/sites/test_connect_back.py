@@ -8,20 +8,23 @@ import asyncio
 import shutil
 
 import asyncssh
+import httpx
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import Allocation, AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
+from vc3tui.engine.errors import EngineError
+from vc3tui.engine.models import Allocation, AllocationUse, BatchKind, Blueprint, Environment, HeadPlacement, MiddlewareKind, Resource, WorkerSpec
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState, ClusterState
 
 from tests import ROOT
+from tests.slurm_site import offline_pip
 from tests.testbed import topology
 from tests.testbed.sshd import USER
 from tests.testbed.two_sites import TwoSites
 from tests.waiting import wait_until_awaited
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
+pytestmark = [pytest.mark.timeout(600), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
 
 ECHO = "import socket, sys\nclient = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)\nclient.sendall(b'hello from the node')\nprint(client.recv(100).decode())"
 
@@ -140,18 +143,42 @@ async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(
     assert sorted(int(s[0]) for s in starts) == [0, 1, 2, 3]
 
 
-async def test_a_dask_head_here_is_refused_for_nodes_that_only_reach_their_login_node(two_sites: TwoSites, tmp_path, monkeypatch) -> None:
-    """Dask's scheduler dials its workers: one way through a relay is not enough, and it says what works."""
+WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
+
+
+async def test_auto_puts_a_dask_head_on_the_login_node_of_a_site_that_cannot_reach_here(two_sites: TwoSites, tmp_path, monkeypatch) -> None:
+    """Dask's scheduler dials its workers, so a relay is not enough: `auto` puts the head on site a's
+    login node, its workers join there, and its dashboard opens on this machine through a local
+    forward; the same cluster over both sites is refused with what works."""
+    if not any(WHEELHOUSE.glob("distributed-*.whl")):
+        pytest.skip("no wheelhouse: tests/run downloads it before the tests")
+    offline_pip(two_sites.home("a"), WHEELHOUSE)
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
-    blueprint = Blueprint(name="dasky", middleware=MiddlewareKind.DASK, workers=WorkerSpec(count=1), allocations=[AllocationUse(name="a")])
+    blueprint = Blueprint(
+        name="dasky", middleware=MiddlewareKind.DASK, environment=Environment(pip=["dask[distributed]"]),
+        workers=WorkerSpec(count=1, walltime=1800, memory_mb=1000), allocations=[AllocationUse(name="a")],
+    )  # fmt: skip
     with two_sites.net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
-            await engine.access.validate(await site_allocation(engine, two_sites, "a"))
+            for site in "ab":
+                await engine.access.validate(await site_allocation(engine, two_sites, site))
+            both = blueprint.model_copy(update={"name": "both", "allocations": [AllocationUse(name="a"), AllocationUse(name="b")]})
+            with pytest.raises(EngineError, match="^no one dask head can serve a and b: a's nodes reach nothing outside their site"):
+                await engine.launch(both)
+            assert [row.cluster.name for row in await engine.cluster_rows()] == [], "nothing was recorded"
             cluster = await engine.launch(blueprint)
-            row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.FAILED, 60)
+            assert (cluster.blueprint.head.placement, cluster.blueprint.head.allocation) == (HeadPlacement.ALLOCATION, "a")
+            row = await engine.wait_for(cluster.id, lambda r: r.counts.joined == 1 or r.cluster.state is ClusterState.FAILED, 400)
+            assert row.counts.joined == 1, row.cluster.reason
+            events = [e.message for e in await engine.cluster_events(cluster.id)]
+            assert "head on a's login node (auto: its nodes cannot reach this machine)" in events
+            links = dict(await engine.head_links(cluster.id))
+            assert links["dashboard"].startswith("http://127.0.0.1:") and links["scheduler"].startswith("tls://127.0.0.1:"), links
+            async with httpx.AsyncClient(timeout=10) as client:
+                assert (await client.get(links["dashboard"].replace("/status", "/api/v1/get_workers"))).status_code == 200
+            await engine.terminate(cluster.id, peaceful=False)
+            await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
         finally:
             await engine.close()
-    assert row.cluster.reason.startswith("dask's head on this machine cannot serve a: its nodes reach this machine only through their login node")
-    assert '[head] placement = "allocation", allocation = "a"' in row.cluster.reason
-    assert row.counts.running + row.counts.queued == 0, "nothing was started"
+    assert two_sites.slurm("a", ["squeue", "-h"]).stdout.strip() == "", "nothing left on site a"

@@ -36,7 +36,7 @@ print(json.dumps({"sum": sum(r[0] for r in results), "workers": sorted({r[1] for
 def site_pip(site) -> None:
     if not any(WHEELHOUSE.glob("distributed-*.whl")):
         pytest.skip("no wheelhouse: tests/run downloads it before the tests")
-    offline_pip(site, WHEELHOUSE)
+    offline_pip(site.home, WHEELHOUSE)
 
 
 async def test_dask_workers_on_slurm_run_a_task_set(site, slurm, site_pip, cluster_home: Path, tmp_path: Path, engine: Engine) -> None:

@@ -39,7 +39,7 @@ async def test_jupyter_head_needs_its_token(cluster_home: Path, middleware: Midd
     wanted = 0 if middleware is MiddlewareKind.WORKQUEUE else 1
     row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING and r.counts.joined == wanted, 840)
     assert row.cluster.state is ClusterState.RUNNING, row.cluster.reason
-    url = await engine.jupyter_url(cluster.id)
+    url = dict(await engine.head_links(cluster.id))["jupyter"]
     port, token = row.cluster.head.ports["jupyter"], url.split("token=")[1]
     token_file = Path(row.cluster.head.workdir) / "secrets" / "jupyter-token"
     assert token_file.stat().st_mode & 0o777 == 0o600

@@ -144,9 +144,8 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
         reporter.event(row.cluster.name, "ready", "head ready; workers join the manager you run (the entry point, or from the head's shell)", row)
     else:
         reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
-    url = await engine.jupyter_url(cluster_id)
-    if url:
-        reporter.event(row.cluster.name, "jupyter", f"JupyterLab: {url}", None)
+    for name, url in await engine.head_links(cluster_id):
+        reporter.event(row.cluster.name, "open", f"{name}: {url}", None)
     if not entry:
         reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C or `vc3tui cluster terminate`", row)
         row = await engine.wait_for(cluster_id, _ended)

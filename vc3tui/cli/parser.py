@@ -116,7 +116,7 @@ def add_blueprint_parsers(commands: argparse._SubParsersAction) -> None:
     new.add_argument("--pip", action="append", default=[], metavar="SPEC", help="pip requirement for the environment (repeatable)")
     new.add_argument("--environment", metavar="NAME", help="a named environment instead of --require/--pip")
     new.add_argument("--expiration", help="the cluster terminates itself after this long, e.g. 72h")
-    new.add_argument("--head", default="local", metavar="local|ALLOCATION|external", help="where the head runs")
+    new.add_argument("--head", default="auto", metavar="auto|local|ALLOCATION|external", help="where the head runs (auto: from what the nodes reach)")
     new.add_argument("--head-batch-job", action="store_true", help="run the head as a batch job on its allocation")
     new.add_argument("--head-address", help="the running manager's address, for --head external")
     new.add_argument("--listen", help="IP address the head listens on and gives workers")

@@ -151,8 +151,8 @@ class BlueprintValues:
     pip: Sequence[str] = ()
     environment: str | None = None
     expiration: int | str | None = None
-    head: str = "local"
-    """local, external, or the allocation whose login host runs it."""
+    head: str = "auto"
+    """auto, local, external, or the allocation whose login host runs it."""
     head_batch_job: bool = False
     head_address: str | None = None
     listen: str | None = None
@@ -162,7 +162,7 @@ class BlueprintValues:
 
 def blueprint_from(values: BlueprintValues, *, allocations: Collection[str], environments: Collection[str] = ()) -> Blueprint:
     """The blueprint the values describe, checked as a file is; InvalidValue lists every problem."""
-    if values.head in (HeadPlacement.LOCAL, HeadPlacement.EXTERNAL):
+    if values.head in (HeadPlacement.AUTO, HeadPlacement.LOCAL, HeadPlacement.EXTERNAL):
         head = {"placement": values.head}
     else:
         head = {"placement": HeadPlacement.ALLOCATION, "allocation": values.head}

@@ -11,30 +11,11 @@ workers' retries find it again.
 from __future__ import annotations
 
 from vc3tui.engine.interfaces import Middleware
-from vc3tui.engine.kinds import HeadPlacement, MiddlewareKind
 from vc3tui.engine.models import Cluster, Head
+from vc3tui.engine.placement import RELAYED_PORT
 from vc3tui.engine.services import Changes
 from vc3tui.engine.site import Site
 from vc3tui.engine.sites import Sites
-
-RELAYED_PORT = {MiddlewareKind.WORKQUEUE: "manager"}
-"""The port a middleware's workers dial, for those that can work through a relay."""
-
-
-def one_way_problem(cluster: Cluster, sites: Sites, middleware: Middleware) -> str | None:
-    """Why a head on this machine cannot serve the cluster's allocations whose nodes reach it only
-    through their login node (its middleware dials its workers too: Dask, Spark); None if nothing does."""
-    blueprint = cluster.blueprint
-    if blueprint.head.placement is not HeadPlacement.LOCAL or not middleware.has_manager or middleware.kind in RELAYED_PORT:
-        return None
-    stuck = [use.name for use in blueprint.allocations if (reach := sites.reach(use.name)) is not None and not reach.this_machine]
-    if not stuck:
-        return None
-    return (
-        f"{middleware.kind}'s head on this machine cannot serve {', '.join(stuck)}: its nodes reach this machine only through their login "
-        f"node, and {middleware.kind} also dials its workers; put the head there ([head] placement = \"allocation\", allocation = "
-        f"\"{stuck[0]}\") or use workqueue; nothing was started"
-    )
 
 
 class ConnectBacks:

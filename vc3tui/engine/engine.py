@@ -33,6 +33,7 @@ from vc3tui.engine.lease import Lease
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, Pilot, Resource
 from vc3tui.engine.paths import Dirs, write_whole
+from vc3tui.engine.placement import place_head
 from vc3tui.engine.questions import QuestionChannel
 from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.services import Services
@@ -198,17 +199,13 @@ class Engine:
         if await self.live_cluster(blueprint.name):
             raise EngineError(f"cluster {blueprint.name!r} is already running; resize or terminate it first")
         blueprint = with_middleware_software(resolve_environment(blueprint, await self.environments()))
-        cluster = Cluster(
-            id=secrets.token_hex(4),
-            name=blueprint.name,
-            blueprint=blueprint,
-            requested=blueprint.workers.count,
-            peaceful=blueprint.peaceful,
-            expires_at=time.time() + blueprint.expiration if blueprint.expiration else None,
-        )
+        uses = {use.name: await self.allocation(use.name) for use in blueprint.allocations}
+        blueprint, placed = place_head(blueprint, uses, middleware_for(blueprint.middleware))
+        expires_at = time.time() + blueprint.expiration if blueprint.expiration else None
+        cluster = Cluster(id=secrets.token_hex(4), name=blueprint.name, blueprint=blueprint, requested=blueprint.workers.count, peaceful=blueprint.peaceful, expires_at=expires_at)
         await self.store.run(Store.put_cluster, cluster)
-        launched = Event(cluster_id=cluster.id, kind="state", message=f"new: launching {cluster.name} with {cluster.requested} workers")
-        await self.bus.commit(CycleWrites(events=[launched]))
+        launched = [Event(cluster_id=cluster.id, kind="state", message=f"new: launching {cluster.name} with {cluster.requested} workers")]
+        await self.bus.commit(CycleWrites(events=launched + [Event(cluster_id=cluster.id, kind="head", message=placed)] * bool(placed)))
         await self.manage(cluster.id)
         return cluster
 
@@ -343,16 +340,15 @@ class Engine:
             shell = ["ssh", "-t", head.hostname, in_dir(site.workdir, with_env(shell, env))]
         return await site.executor.interact(shell, env=env, cwd=site.workdir, terminal=terminal)
 
-    async def jupyter_url(self, cluster_id: str) -> str | None:
-        """The JupyterLab URL with its token, for the user's eyes only (never stored in events)."""
+    async def head_links(self, cluster_id: str) -> list[tuple[str, str]]:
+        """(name, URL) of what a person opens on the head, as this machine reaches it (links.py)."""
         cluster = (await self.status(cluster_id)).cluster
-        if not cluster.head:
-            return None
-        from vc3tui.engine.middleware import jupyter  # HTTP: not needed to show a view
+        if not cluster.head or not cluster.head.address:
+            return []
+        from vc3tui.engine.links import head_links  # HTTP: not needed to show a view
 
         await self.sites.prepare(cluster)
-        site = self.sites.head_site(cluster)
-        return await jupyter.url(site.executor, cluster.head, f"{site.workdir}/secrets")
+        return await head_links(self.sites.head_site(cluster), cluster.head, middleware_for(cluster.blueprint.middleware))
 
     # projects: what involves a running cluster
 

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vc3tui.engine.connect_back import one_way_problem
 from vc3tui.engine.interfaces import Middleware, PilotShape, Submission
 from vc3tui.engine.logs import log_tail
 from vc3tui.engine.middleware import jupyter
@@ -192,10 +191,6 @@ class HeadStart:
 
     async def begin(self, cluster: Cluster) -> None:
         """Start the head (a new cluster), once every site can provide the environment and reach it."""
-        problem = one_way_problem(cluster, self.sites, self.middleware)
-        if problem:
-            self.changes.move(cluster, ClusterState.FAILED, problem)
-            return
         if not await self._software_ready(cluster):
             return
         move = self.changes.move

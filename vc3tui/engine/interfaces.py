@@ -173,6 +173,25 @@ class HeadLaunch:
 
 
 @dataclass(frozen=True)
+class HeadLink:
+    """Something a person opens on the head (a dashboard, the port a client connects to), as the
+    head's login host reaches it; `scheme` empty for a bare host:port."""
+
+    name: str
+    scheme: str
+    host: str
+    port: int
+    path: str = ""
+
+    @classmethod
+    def of_address(cls, name: str, address: str) -> HeadLink:
+        """From a manager's address, `[scheme://]host:port`."""
+        scheme, _, rest = address.rpartition("://")
+        host, _, port = rest.rpartition(":")
+        return cls(name, scheme, host, int(port))
+
+
+@dataclass(frozen=True)
 class HeadAddress:
     """Where workers and clients find a running manager."""
 
@@ -257,4 +276,8 @@ class Middleware(Protocol):
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:
         """Variables that point a program on the head at this cluster (e.g. DASK_SCHEDULER_ADDRESS)."""
+        ...
+
+    def links(self, head: Head) -> Sequence[HeadLink]:
+        """What a person opens on a running head: its dashboard, its client port."""
         ...

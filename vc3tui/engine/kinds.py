@@ -33,6 +33,7 @@ class Feature(StrEnum):
 
 
 class HeadPlacement(StrEnum):
+    AUTO = "auto"
     LOCAL = "local"
     ALLOCATION = "allocation"
     EXTERNAL = "external"

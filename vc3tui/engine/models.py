@@ -164,11 +164,12 @@ class AllocationUse(Strict):
 
 
 class HeadSpec(Strict):
-    """Where the head runs: `local` (this machine); `allocation` (detached on that allocation's login
+    """Where the head runs: `auto` (chosen at launch from what the allocations' nodes reach:
+    placement.py); `local` (this machine); `allocation` (detached on that allocation's login
     host, or as a batch job there when `batch_job`); `external` (a running pool at `address` that
     the cluster only adds workers to)."""
 
-    placement: HeadPlacement = HeadPlacement.LOCAL
+    placement: HeadPlacement = HeadPlacement.AUTO
     allocation: Name | None = None
     batch_job: bool = False
     walltime: Annotated[Duration, Field(gt=0)] = 86400

@@ -109,7 +109,8 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         self.shown: dict[str, tuple] = {}
         self.lines: list[PilotLine] = []
         self.last_event = 0
-        self.jupyter = ""
+        self.links: list[tuple[str, str]] = []
+        self.links_for: tuple[str, bool] = ("", False)
         self.coalescer = Coalescer(self.reload)
 
     def compose(self) -> ComposeResult:
@@ -144,8 +145,10 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         row = await engine.status(self.cluster_id)
         pilots = await engine.pilot_lines(self.cluster_id)
         events = await engine.cluster_events(self.cluster_id)
-        if row.cluster.head and "jupyter" in row.cluster.head.ports and not self.jupyter:
-            self.jupyter = await engine.jupyter_url(self.cluster_id) or ""
+        head = row.cluster.head
+        if head and head.address and (head.address, "jupyter" in head.ports) != self.links_for:
+            self.links_for = (head.address, "jupyter" in head.ports)  # forwards are made once, not at every refresh
+            self.links = await engine.head_links(self.cluster_id)
         self.cluster = row.cluster
         self.title = f"Cluster {row.cluster.name}"
         self.history = [*self.history, float(row.counts.running)][-HISTORY:]
@@ -173,8 +176,8 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
             login = "on this machine" if not head.allocation else f"log in: ssh {head.host}, then the node {where}"
             lines.append(f"head {head.address} ({login})")
         lines += per_site(cluster, pilots)
-        if self.jupyter:
-            lines.append(f"JupyterLab {self.jupyter}")
+        if self.links:
+            lines.append("open: " + "  ".join(f"{name} {url}" for name, url in self.links))
         if cluster.expires_at:
             lines.append(f"expires in {format_duration(max(0, int(cluster.expires_at - time.time())))}")
         return Text("\n".join(lines))

@@ -63,7 +63,8 @@ class LaunchScreen(ShowsEngineErrors, ModalScreen[str | None]):
                 yield Input("1", type="integer", id="workers")
                 yield Input("1h", id="walltime")
             yield Label("Head node")
-            yield Select([(f"on {place}", place) for place in ["local", *[a for a in self.allocations if a != "local"], "external"]], value="local", allow_blank=False, id="head")
+            places = [("auto (where every site's nodes reach it)", "auto"), *((f"on {p}", p) for p in ["local", *[a for a in self.allocations if a != "local"], "external"])]
+            yield Select(places, value="auto", allow_blank=False, id="head")
             yield Input(placeholder="external head: its address, e.g. tcp://sched:8786", id="head_address")
             yield Label("Worker command (middleware none)")
             yield Input(placeholder="e.g. ./work.sh --fast", id="worker_command")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, HeadLink, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
@@ -139,6 +139,10 @@ class DaskMiddleware:
                 "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
             }
         return env
+
+    def links(self, head: Head) -> Sequence[HeadLink]:
+        dashboard = [HeadLink("dashboard", "http", "127.0.0.1", head.ports["http"], "/status")] if "http" in head.ports else []
+        return [HeadLink.of_address("scheduler", head.address), *dashboard]
 
     async def _get(self, executor: Executor, head: Head, path: str) -> httpx.Response:
         host, port = await executor.forward("127.0.0.1", head.ports["http"])

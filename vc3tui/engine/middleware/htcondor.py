@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 
-from vc3tui.engine.interfaces import CommandFailed, Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.interfaces import CommandFailed, Executor, HeadAddress, HeadLaunch, HeadLink, WorkerInfo
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
 from vc3tui.engine.pilot import pilot_lifetime
@@ -248,6 +248,9 @@ class HTCondorMiddleware:
         if head is None or not head.address:
             return {}
         return {"CONDOR_CONFIG": f"{head.workdir}/secrets/{HEAD_CONFIG}", "VC3_CONDOR_COLLECTOR": head.address}
+
+    def links(self, head: Head) -> Sequence[HeadLink]:
+        return [HeadLink.of_address("collector", head.address)]
 
     async def _tool(self, executor: Executor, head: Head, argv: list[str]):
         """An HTCondor tool run on the head, as the head's owner, against the head's own pool."""

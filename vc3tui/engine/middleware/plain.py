@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, HeadLink, WorkerInfo
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
 
 
@@ -55,3 +55,6 @@ class PlainCommand:
 
     def client_environment(self, cluster: Cluster) -> Mapping[str, str]:
         return {}
+
+    def links(self, head: Head) -> Sequence[HeadLink]:
+        return []

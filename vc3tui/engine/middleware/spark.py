@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, HeadLink, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware import http
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
 
@@ -121,6 +121,10 @@ class SparkMiddleware:
         if not head.external:
             env["SPARK_CONF_DIR"] = f"{head.workdir}/secrets"
         return env
+
+    def links(self, head: Head) -> Sequence[HeadLink]:
+        master = HeadLink.of_address("master", head.address)
+        return [master, *([HeadLink("dashboard", "http", master.host, head.ports["http"])] if "http" in head.ports else [])]
 
     async def _status(self, executor: Executor, head: Head) -> object:
         host, port = await executor.forward(head.address.split("//")[1].rsplit(":", 1)[0], head.ports["http"])

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, WorkerInfo, count_in_reply
+from vc3tui.engine.interfaces import Executor, HeadAddress, HeadLaunch, HeadLink, WorkerInfo, count_in_reply
 from vc3tui.engine.middleware import http
 from vc3tui.engine.middleware.ports import reserving_port
 from vc3tui.engine.models import Cluster, Head, MiddlewareKind
@@ -131,6 +131,12 @@ class WorkQueueMiddleware:
             "VC3_WQ_PASSWORD_FILE": f"{head.workdir}/secrets/{PASSWORD_FILE}",
             "CATALOG_HOST": head.address,
         }
+
+    def links(self, head: Head) -> Sequence[HeadLink]:
+        """The catalog the head runs (its status page), and the manager's port once your manager listens there."""
+        if head.external:
+            return [HeadLink.of_address("manager", head.address)]
+        return [HeadLink("status", "http", manager_host(head), head.ports["http"], "/"), HeadLink("manager", "", manager_host(head), head.ports["manager"])]
 
     async def _records(self, executor: Executor, head: Head) -> list[dict]:
         host, port = await executor.forward(manager_host(head), head.ports["http"])
