@@ -5,41 +5,26 @@ node, and the relay ends with the connection."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 
-import asyncssh
 import httpx
 import pytest
 
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.errors import EngineError
-from vc3tui.engine.models import Allocation, AllocationUse, BatchKind, Blueprint, Environment, HeadPlacement, MiddlewareKind, Resource, WorkerSpec
+from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadPlacement, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState, ClusterState
 
 from tests import ROOT
 from tests.slurm_site import offline_pip
 from tests.testbed import topology
-from tests.testbed.sshd import USER
 from tests.testbed.two_sites import TwoSites
+from tests.topology_site import site_allocation
 from tests.waiting import wait_until_awaited
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
 
 ECHO = "import socket, sys\nclient = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)\nclient.sendall(b'hello from the node')\nprint(client.recv(100).decode())"
-
-
-async def site_allocation(engine: Engine, two_sites: TwoSites, site: str) -> Allocation:
-    """An allocation on `site` with its key installed, reached at the login node's address as the laptop sees it."""
-    host = two_sites.net.address_of(f"{site}-login", "laptop")
-    engine.save_resource(Resource(name=f"site{site}", login_hosts=[host], port=22, batch=BatchKind.SLURM, poll_interval=1))
-    engine.access.host_keys.add(host, 22, asyncssh.read_public_key(two_sites.host_key(f"{site}-login")))
-    allocation, pair = await engine.access.create(site, f"site{site}", USER)
-    keys = two_sites.home(site) / ".ssh" / "authorized_keys"
-    keys.write_text(pair.public_line + "\n")
-    keys.chmod(0o600)
-    shutil.chown(keys, USER, USER)
-    return allocation
 
 
 async def echo_server(reply: bytes) -> asyncio.Server:

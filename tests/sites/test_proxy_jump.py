@@ -4,7 +4,6 @@ allocation validates stage by stage through it, the test job included."""
 from __future__ import annotations
 
 import pwd
-import shutil
 from pathlib import Path
 
 import asyncssh
@@ -18,17 +17,9 @@ from vc3tui.engine.states import AllocationState
 from tests.testbed import topology
 from tests.testbed.sshd import USER
 from tests.testbed.two_sites import TwoSites
+from tests.topology_site import authorize
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
-
-
-def authorize(home: Path, public_line: str) -> None:
-    keys = home / ".ssh" / "authorized_keys"
-    keys.parent.mkdir(mode=0o700, exist_ok=True)
-    keys.write_text(public_line + "\n")
-    keys.chmod(0o600)
-    for path in (keys.parent, keys):
-        shutil.chown(path, USER, USER)
 
 
 async def validated_on_both_hops(engine: Engine, two_sites: TwoSites, allocation: Allocation, public_line: str) -> Allocation:

@@ -198,6 +198,13 @@ class Topology:
     def nft(self, host: str, rules: str) -> None:
         subprocess.run(["ip", "netns", "exec", self.namespace(host), "nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
 
+    def cut(self, host: str, *, mend: bool = False) -> None:
+        """Take `host`'s links to the laptop and the bastion down (a cable pulled: packets are
+        dropped, nothing is refused), or bring them back up; its site network stays as it is."""
+        for number, link in enumerate(links(self.b_only_via_bastion)):
+            if link.right == host:
+                self.ip(host, "link", "set", f"v{number}{link.left[0]}", "up" if mend else "down")
+
     def bind(self, host: str, source: Path, target: Path) -> None:
         """What `host` sees at `target` from now on (a site's own home, a node's own run dir)."""
         self.binds.setdefault(host, []).append((source, target))

@@ -75,8 +75,11 @@ class Reporter:
 
 
 def _counts(row: ClusterRow) -> str:
+    """The totals, and each site's running and queued (and unknown) pilots when the cluster spans several."""
     c = row.counts
-    return f"requested {c.requested} running {c.running} queued {c.queued} error {c.error} joined {c.joined}"
+    sites = c.sites if len(c.sites) > 1 else {}
+    each = "".join(f"; {name}: {s.running} running {s.queued} queued" + (f" ({s.unknown} unknown)" if s.unknown else "") for name, s in sites.items())
+    return f"requested {c.requested} running {c.running} queued {c.queued} error {c.error} joined {c.joined}{each}"
 
 
 async def run_file(engine: Engine, args: argparse.Namespace) -> int:

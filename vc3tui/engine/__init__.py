@@ -21,7 +21,7 @@ _WHERE = {
     "BlueprintValues": "blueprint", "blueprint_toml": "blueprint", "software_summary": "software", "summary_lines": "projects",
     "LOCAL": "catalog", "MAX_WORKERS": "fields", "WorkerCount": "fields", "checked": "fields",
     "format_duration": "durations", "parse_duration": "durations", "whole_number": "numbers", "shipped_dir": "paths",
-    "printable": "text", "printable_lines": "text",
+    "printable": "text", "printable_lines": "text", "ClusterCounts": "counts", "SiteCounts": "counts", "relay_port_name": "placement",
 }  # fmt: skip
 
 __all__ = sorted(_WHERE)
@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from vc3tui.engine.blueprint import BlueprintValues, blueprint_toml
     from vc3tui.engine.catalog import LOCAL
+    from vc3tui.engine.counts import ClusterCounts, SiteCounts
     from vc3tui.engine.durations import format_duration, parse_duration
     from vc3tui.engine.engine import ClusterRow, Engine
     from vc3tui.engine.errors import VC3Error
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     )  # fmt: skip
     from vc3tui.engine.numbers import whole_number
     from vc3tui.engine.paths import shipped_dir
+    from vc3tui.engine.placement import relay_port_name
     from vc3tui.engine.projects import summary_lines
     from vc3tui.engine.questions import Question, QuestionChannel, QuestionKind
     from vc3tui.engine.software import software_summary

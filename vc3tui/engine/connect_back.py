@@ -10,12 +10,15 @@ workers' retries find it again.
 
 from __future__ import annotations
 
+import asyncio
+
 from vc3tui.engine.interfaces import Middleware
 from vc3tui.engine.models import Cluster, Head
-from vc3tui.engine.placement import RELAYED_PORT
+from vc3tui.engine.placement import RELAYED_PORT, relay_port_name
 from vc3tui.engine.services import Changes
 from vc3tui.engine.site import Site
 from vc3tui.engine.sites import Sites
+from vc3tui.engine.tracking import SITE_ANSWER
 
 
 class ConnectBacks:
@@ -34,13 +37,17 @@ class ConnectBacks:
 
     async def keep(self, cluster: Cluster) -> None:
         """Each cycle: a relay lost with its connection (a link cut, a laptop asleep) is rebuilt at
-        its port, so the workers' retries find the manager again before they give up."""
-        for site in self.sites.pilot_sites(cluster):
-            if f"relay-{site.allocation}" in (cluster.head.ports if cluster.head else {}):
-                try:
-                    await self.head_for(cluster, site)
-                except Exception:  # the site is away: its status query says so; the relay comes back with it
-                    continue
+        its port, so the workers' retries find the manager again before they give up; every site
+        at once, each within SITE_ANSWER unless its login may be asking a person."""
+        ports = cluster.head.ports if cluster.head else {}
+        relayed = [site for site in self.sites.pilot_sites(cluster) if relay_port_name(site.allocation) in ports]
+
+        async def rebuild(site: Site) -> None:
+            rebuilt = self.head_for(cluster, site)
+            await (rebuilt if site.executor.asks_person else asyncio.wait_for(rebuilt, SITE_ANSWER))
+
+        # a site that is away: its status query says so, and its relay comes back with it
+        await asyncio.gather(*(rebuild(site) for site in relayed), return_exceptions=True)
 
     async def head_for(self, cluster: Cluster, site: Site) -> Head:
         """The head as this site's workers reach it: itself, or through the relay on their login node."""
@@ -48,10 +55,10 @@ class ConnectBacks:
         port_name = RELAYED_PORT.get(self.middleware.kind)
         if port_name is None or not self.needed(cluster, site):
             return head
-        key = f"relay-{site.allocation}"
+        key = relay_port_name(site.allocation)
         relay = await site.executor.connect_back(head.ports[port_name], relay_port=head.ports.get(key, 0))
         if head.ports.get(key) != relay.port:
             head.ports[key] = relay.port
             self.changes.writes.clusters.append(cluster)
             self.changes.event(cluster, "head", f"workers on {site.allocation} reach the head through their login node ({relay.address})")
-        return head.model_copy(update={"address": f"{relay.host}:{head.address.rsplit(':', 1)[1]}", "ports": {**head.ports, port_name: relay.port}})
+        return head.model_copy(update={"address": relay.address, "ports": {**head.ports, port_name: relay.port}})

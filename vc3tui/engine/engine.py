@@ -31,7 +31,8 @@ from vc3tui.engine.fields import WorkerCount, checked
 from vc3tui.engine.interfaces import Terminal
 from vc3tui.engine.lease import Lease
 from vc3tui.engine.middleware.registry import middleware_for
-from vc3tui.engine.models import Allocation, Blueprint, Cluster, ClusterCounts, Environment, Event, Pilot, Resource
+from vc3tui.engine.counts import ClusterCounts
+from vc3tui.engine.models import Allocation, Blueprint, Cluster, Environment, Event, Pilot, Resource
 from vc3tui.engine.paths import Dirs, write_whole
 from vc3tui.engine.placement import place_head
 from vc3tui.engine.questions import QuestionChannel

@@ -19,7 +19,7 @@ from vc3tui.engine.connect_back import ConnectBacks
 from vc3tui.engine.crashpoints import crash_point
 from vc3tui.engine.gate import ManagerGate
 from vc3tui.engine.head import HeadNode, HeadStart
-from vc3tui.engine.interfaces import CommandFailed, JobStatus, Middleware, PilotShape, Submission
+from vc3tui.engine.interfaces import CommandFailed, JobStatus, Middleware, Submission
 from vc3tui.engine.middleware import http
 from vc3tui.engine.models import Cluster, Pilot
 from vc3tui.engine.pilot import PILOT_TAG, monitor_environment
@@ -176,15 +176,16 @@ class Factory:
         self._start_failures = verdict.tally
         for allocation, backoff in verdict.backoffs.items():
             self._backoff[allocation] = backoff
-            wait = f"; retrying in {int(backoff.seconds)} s" if backoff.seconds < math.inf else ""
+            wait = f"; retrying in {int(backoff.seconds)} s" * (backoff.seconds < math.inf)
             self.changes.event(cluster, "submit", f"allocation {allocation}: {backoff.error}{wait}")
         if verdict.cluster_failure:
             self.changes.move(cluster, ClusterState.FAILED, verdict.cluster_failure)
             return
-        live = [p for p in pilots if p.state in LIVE and p.state is not PilotState.DRAINING]
+        away = self.pilots.away(cluster, time.time())
+        live = [p for p in pilots if p.state in LIVE and p.state is not PilotState.DRAINING and p.allocation not in away]
         target = await self._autoscale(cluster, len(live)) if cluster.blueprint.autoscale else cluster.requested
         if len(live) < target:
-            unsubmitted += await self._new_intents(cluster, live, target)
+            unsubmitted += await self._new_intents(cluster, live, target, away)
             crash_point("after-intent")
         elif len(live) > target:
             unsubmitted = await self._shrink(cluster, live, len(live) - target, target, unsubmitted)
@@ -207,11 +208,10 @@ class Factory:
             self.changes.writes.clusters.append(cluster)
         return step.target
 
-    async def _new_intents(self, cluster: Cluster, live: Sequence[Pilot], target: int) -> list[Pilot]:
-        per_allocation = Counter(p.allocation for p in live)
+    async def _new_intents(self, cluster: Cluster, live: Sequence[Pilot], target: int, away: set[str] = frozenset()) -> list[Pilot]:
         now = time.time()
-        backed_off = {name for name, backoff in self._backoff.items() if backoff.until > now}
-        plan = spread(target, cluster.blueprint.allocations, per_allocation, avoid=backed_off)
+        backed_off = {name for name, backoff in self._backoff.items() if backoff.until > now} | away
+        plan = spread(target, cluster.blueprint.allocations, Counter(p.allocation for p in live), avoid=backed_off)
         intents: list[Pilot] = []
         for allocation, count in plan.items():
             intents += await self.store.run(Store.add_pilot_intents, cluster.id, allocation, count)
@@ -276,14 +276,14 @@ class Factory:
                     self.changes.writes.pilots.append(pilot)
 
     async def _submission(self, cluster: Cluster, site: Site, pilots: list[Pilot], gate: dict[str, str]) -> Submission:
-        workers = cluster.blueprint.workers
+        head = await self.connect_back.head_for(cluster, site)
         return Submission(
             pilots=pilots,
-            shape=PilotShape(workers.cores, workers.memory_mb, workers.disk_mb, workers.walltime, site.partition, site.account, site.batch_options),
+            shape=site.shape(cluster.blueprint.workers, cluster.blueprint.workers.walltime),
             workdir=site.workdir,
             builder=await self.sites.builder_command(cluster, site),
-            command=self.middleware.worker_command(cluster, await self.connect_back.head_for(cluster, site), PILOT_TAG, f"{site.workdir}/secrets"),
-            env={**cluster_environment(cluster), **monitor_environment(cluster, self.middleware), **gate},
+            command=self.middleware.worker_command(cluster, head, PILOT_TAG, f"{site.workdir}/secrets"),
+            env={**cluster_environment(cluster), **monitor_environment(cluster, self.middleware, head), **gate},
         )
 
     def _back_off(self, cluster: Cluster, allocation: str, error: str) -> None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vc3tui.engine.interfaces import Middleware, PilotShape, Submission
+from vc3tui.engine.interfaces import Middleware, Submission
 from vc3tui.engine.logs import log_tail
 from vc3tui.engine.middleware import jupyter
 from vc3tui.engine.models import Cluster, Head, HeadPlacement, Pilot
@@ -113,13 +113,9 @@ class HeadNode:
         )
 
     async def _submit(self, cluster: Cluster, site: Site, argv: list[str], env: dict[str, str]) -> str:
-        workers = cluster.blueprint.workers
         submission = Submission(
             pilots=[self._as_pilot(cluster, site)],
-            shape=PilotShape(
-                workers.cores, workers.memory_mb, workers.disk_mb, cluster.blueprint.head.walltime,
-                site.partition, site.account, site.batch_options,
-            ),  # fmt: skip
+            shape=site.shape(cluster.blueprint.workers, cluster.blueprint.head.walltime),
             workdir=site.workdir,
             builder=await self.sites.builder_command(cluster, site),
             command=argv,

@@ -65,6 +65,8 @@ class Executor(Protocol):
     python: str
     """The Python that runs the engine's small helpers where this executor runs: this process's own
     here, `python3` on a site (validation checked it is there)."""
+    asks_person: bool
+    """Its login may ask a person (a password, a code): waits on it are never cut short."""
 
     async def run(self, argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None, timeout: float | None = None) -> CommandResult: ...
 

@@ -369,17 +369,6 @@ class Pilot(Strict):
         return True
 
 
-class ClusterCounts(Strict):
-    """The numbers every view shows: error counts failed and held pilots; joined counts running
-    pilots whose worker the middleware reports."""
-
-    requested: Tally = 0
-    running: Tally = 0
-    queued: Tally = 0
-    error: Tally = 0
-    joined: Tally = 0
-
-
 class Event(Strict):
     """A state change with a human reason, kept in the store and streamed to every view."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vc3tui.engine.bootstrap_key import bootstrap_call
 from vc3tui.engine.interfaces import JobStatus, Middleware, Submission
-from vc3tui.engine.models import Cluster
+from vc3tui.engine.models import Cluster, Head
 from vc3tui.engine.numbers import whole_number
 from vc3tui.engine.staging import staged_path
 from vc3tui.engine.states import PilotStage, PilotState
@@ -280,12 +280,13 @@ def parse_probe(output: str) -> dict[str, Markers]:
     return found
 
 
-def monitor_environment(cluster: Cluster, middleware: Middleware) -> dict[str, str]:
-    """What every pilot's monitor (pilot_monitor.py) watches: its lifetime, its head, idleness."""
+def monitor_environment(cluster: Cluster, middleware: Middleware, head: Head | None) -> dict[str, str]:
+    """What every pilot's monitor (pilot_monitor.py) watches: its lifetime, its head (as the
+    pilot's site reaches it: a relay on its login node, for some), idleness."""
     workers = cluster.blueprint.workers
     env = {"VC3_PILOT_LIFETIME": str(pilot_lifetime(workers.walltime))}
-    if middleware.has_manager and cluster.head and cluster.head.address:
-        env["VC3_HEAD_ADDRESS"] = cluster.head.address.rsplit("://", 1)[-1]
+    if middleware.has_manager and head and head.address:
+        env["VC3_HEAD_ADDRESS"] = head.address.rsplit("://", 1)[-1]
         env["VC3_HEAD_TIMEOUT"] = str(workers.head_timeout)
         if not middleware.ends_idle_workers:
             env["VC3_IDLE_TIMEOUT"] = str(workers.idle_timeout)

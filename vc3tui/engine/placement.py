@@ -24,6 +24,12 @@ RELAYED_PORT = {MiddlewareKind.WORKQUEUE: "manager"}
 head on this machine through a relay on their login node."""
 
 
+def relay_port_name(allocation: str) -> str:
+    """The head's port entry for the relay on this allocation's login node, kept so a relay
+    rebuilt after a reconnect listens at the same address."""
+    return f"relay-{allocation}"
+
+
 def place_head(blueprint: Blueprint, allocations: Mapping[str, Allocation], middleware: Middleware) -> tuple[Blueprint, str]:
     """The blueprint with its head placed, and why it is there; EngineError when no head can serve
     every allocation's workers."""

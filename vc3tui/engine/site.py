@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vc3tui.engine.interfaces import BatchSystem, Executor
+from vc3tui.engine.interfaces import BatchSystem, Executor, PilotShape
+from vc3tui.engine.models import WorkerSpec
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,7 @@ class Site:
     partition: str | None = None
     batch_options: tuple[str, ...] = ()
     shared_filesystem: bool = True
+
+    def shape(self, workers: WorkerSpec, walltime: int) -> PilotShape:
+        """A batch job of the workers' size for `walltime`, with this site's partition, account and options."""
+        return PilotShape(workers.cores, workers.memory_mb, workers.disk_mb, walltime, self.partition, self.account, self.batch_options)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 
-from vc3tui.engine.models import USER_INTENT_FIELDS, Allocation, Cluster, ClusterCounts, Environment, Event, Pilot, Project
+from vc3tui.engine.counts import ClusterCounts, cluster_counts
+from vc3tui.engine.models import USER_INTENT_FIELDS, Allocation, Cluster, Environment, Event, Pilot, Project
 from vc3tui.engine.paths import NETWORK_FILESYSTEMS, filesystem_type
 from vc3tui.engine.store_rows import M, StoreError, allocation_repair, cluster_repair, database_problem, parsed, readable_json
 from vc3tui.engine.schema import MIGRATIONS, SCHEMA_VERSION, set_journal_mode
@@ -237,22 +238,11 @@ class Store:
         requested = self._db.execute(
             "SELECT COALESCE(json_extract(data, '$.target'), requested) FROM clusters WHERE id = ?", (cluster_id,)
         ).fetchone()
-        by_state = dict(
-            self._db.execute(
-                "SELECT state, COUNT(*) FROM pilots WHERE cluster_id = ? GROUP BY state", (cluster_id,)
-            ).fetchall()
-        )
-        (joined,) = self._db.execute(
-            "SELECT COUNT(*) FROM pilots WHERE cluster_id = ? AND state IN ('running', 'draining') AND stage = 'worker_joined'",
+        groups = self._db.execute(
+            "SELECT allocation, state, COALESCE(stage = 'worker_joined', 0), COUNT(*) FROM pilots WHERE cluster_id = ? GROUP BY 1, 2, 3",
             (cluster_id,),
-        ).fetchone()
-        return ClusterCounts(
-            requested=requested[0] if requested else 0,
-            joined=joined,
-            running=by_state.get(PilotState.RUNNING, 0) + by_state.get(PilotState.DRAINING, 0),
-            queued=by_state.get(PilotState.QUEUED, 0) + by_state.get(PilotState.INTENT, 0),
-            error=by_state.get(PilotState.FAILED, 0) + by_state.get(PilotState.HELD, 0),
-        )
+        ).fetchall()
+        return cluster_counts(requested[0] if requested else 0, groups)
 
     # pilots
 

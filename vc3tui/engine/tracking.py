@@ -4,6 +4,7 @@ change written with its reason (a failure with the last words of the pilot's own
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,6 +21,9 @@ from vc3tui.engine.text import printable
 
 JOIN_GRACE = 300.0
 """A worker started this long ago that the manager has not seen is said to be missing."""
+SITE_ANSWER = 30.0
+"""A site whose status round trip takes longer is taken as silent this cycle (its pilots unknown),
+unless its login may be asking a person something."""
 
 
 class PilotTracker:
@@ -29,35 +33,63 @@ class PilotTracker:
         self.changes = changes
         self.cancelled: set[str] = set()
         """Tags this process cancelled: a pilot that then leaves no trace ended as asked, not lost."""
+        self.silent_since: dict[str, float] = {}
+        """Allocations whose last status round trip failed, since the first that did."""
+        self.failed_over: set[str] = set()
+
+    def away(self, cluster: Cluster, now: float) -> set[str]:
+        """Allocations silent for longer than the pilots' head timeout: their pilots can be neither
+        seen nor reached, so they count for nothing and their share moves to the others (said once);
+        when the site answers again its pilots are tracked as before."""
+        timeout = cluster.blueprint.workers.head_timeout
+        for allocation, since in self.silent_since.items():
+            if timeout and now - since > timeout and allocation not in self.failed_over:
+                self.failed_over.add(allocation)
+                self.changes.event(
+                    cluster, "site", f"allocation {allocation} has not answered for {now - since:.0f} s (its pilots' head timeout is "
+                    f"{timeout} s): backed off, its share moves to the other allocations until it answers",
+                )  # fmt: skip
+        return set(self.failed_over)
 
     async def refresh(self, cluster: Cluster, pilots: Sequence[Pilot]) -> list[Pilot]:
-        """Update pilots from one status round trip per allocation; return the intents never submitted."""
-        unsubmitted: list[Pilot] = []
+        """Update pilots from one status round trip per allocation, all at once (a site that does
+        not answer holds up no other); return the intents never submitted."""
         by_site: dict[str, list[Pilot]] = {}
         for pilot in pilots:
             by_site.setdefault(pilot.allocation, []).append(pilot)
-        for allocation, group in by_site.items():
-            site = self.sites.site(cluster, allocation)
-            try:
-                statuses = await site.batch.status(site.executor, group, site.workdir)
-            except Exception as exc:
-                for pilot in group:
-                    if pilot.state is not PilotState.INTENT:
-                        self.apply(cluster, pilot, JobStatus(PilotState.UNKNOWN, reason=f"status query failed: {exc}"))
-                continue
+        found = await asyncio.gather(*(self._refresh_site(cluster, allocation, group) for allocation, group in by_site.items()))
+        return [pilot for unsubmitted in found for pilot in unsubmitted]
+
+    async def _refresh_site(self, cluster: Cluster, allocation: str, group: list[Pilot]) -> list[Pilot]:
+        site = self.sites.site(cluster, allocation)
+        unsubmitted: list[Pilot] = []
+        try:
+            asking = site.batch.status(site.executor, group, site.workdir)
+            statuses = await (asking if site.executor.asks_person else asyncio.wait_for(asking, SITE_ANSWER))
+        except Exception as exc:
+            why = f"no answer in {SITE_ANSWER:.0f} s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            self.silent_since.setdefault(allocation, time.time())
             for pilot in group:
-                status = statuses.get(pilot.tag)
-                if pilot.state is PilotState.INTENT and (status is None or status.state is PilotState.INTENT):
-                    unsubmitted.append(pilot)
-                elif status is None and pilot.tag in self.cancelled:
-                    self.apply(cluster, pilot, JobStatus(PilotState.DONE, reason=pilot.reason or "cancelled"))
-                elif status is None:
-                    self.apply(cluster, pilot, JobStatus(PilotState.LOST, reason="its job is gone and it left no exit marker"))
-                else:
-                    if status.state in (PilotState.FAILED, PilotState.LOST):
-                        tail = await log_tail(site, f"{site.workdir}/pilots/{pilot.tag}", status.stage)
-                        status = replace(status, reason=f"{status.reason}: {tail}")
-                    self.apply(cluster, pilot, status)
+                if pilot.state is not PilotState.INTENT:
+                    self.apply(cluster, pilot, JobStatus(PilotState.UNKNOWN, reason=f"status query failed: {why}"))
+            return unsubmitted
+        silent = self.silent_since.pop(allocation, None)
+        if silent is not None and allocation in self.failed_over:
+            self.failed_over.discard(allocation)
+            self.changes.event(cluster, "site", f"allocation {allocation} answers again after {time.time() - silent:.0f} s: its pilots are tracked again")
+        for pilot in group:
+            status = statuses.get(pilot.tag)
+            if pilot.state is PilotState.INTENT and (status is None or status.state is PilotState.INTENT):
+                unsubmitted.append(pilot)
+            elif status is None and pilot.tag in self.cancelled:
+                self.apply(cluster, pilot, JobStatus(PilotState.DONE, reason=pilot.reason or "cancelled"))
+            elif status is None:
+                self.apply(cluster, pilot, JobStatus(PilotState.LOST, reason="its job is gone and it left no exit marker"))
+            else:
+                if status.state in (PilotState.FAILED, PilotState.LOST):
+                    tail = await log_tail(site, f"{site.workdir}/pilots/{pilot.tag}", status.stage)
+                    status = replace(status, reason=f"{status.reason}: {tail}")
+                self.apply(cluster, pilot, status)
         return unsubmitted
 
     def apply(self, cluster: Cluster, pilot: Pilot, status: JobStatus) -> None:

@@ -5,7 +5,6 @@ and only its visible rows are drawn, so a 10,000-pilot cluster stays responsive.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from rich.text import Text
 from textual.app import ComposeResult, SuspendNotSupported
@@ -15,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Log, Sparkline, Static
 
 from vc3tui.cli.terminal import LocalTerminal
-from vc3tui.engine import Cluster, PilotLine, PilotStage, PilotState, format_duration, printable
+from vc3tui.engine import Cluster, ClusterCounts, PilotLine, PilotStage, PilotState, SiteCounts, format_duration, printable, relay_port_name
 from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import TableFilter
@@ -65,18 +64,19 @@ def age(seconds: int) -> str:
     return "<1m"
 
 
-def per_site(cluster: Cluster, pilots: list[PilotLine]) -> list[str]:
+def per_site(cluster: Cluster, counts: ClusterCounts) -> list[str]:
     """For a cluster over several allocations, or one reached through a relay: each site's pilots
     and the way its workers reach the head."""
     names = [use.name for use in cluster.blueprint.allocations]
-    relays = {name: port for name in names if (port := (cluster.head.ports if cluster.head else {}).get(f"relay-{name}"))}
+    relays = {name: port for name in names if (port := (cluster.head.ports if cluster.head else {}).get(relay_port_name(name)))}
     if len(names) < 2 and not relays:
         return []
-    states = Counter((line.allocation, line.state) for line in pilots)
     lines = []
     for name in names:
-        path = f"; workers reach the head through its login node (relay port {relays[name]})" if name in relays else ""
-        lines.append(f"  {name}: {states[(name, 'running')]} running, {states[(name, 'queued')]} queued{path}")
+        site = counts.sites.get(name) or SiteCounts()
+        away = f", {site.unknown} unknown (the site does not answer)" if site.unknown else ""
+        path = f"; workers reach the head through {name}'s login node (relay port {relays[name]})" if name in relays else ""
+        lines.append(f"  {name}: {site.running} running, {site.queued} queued{away}{path}")
     return lines
 
 
@@ -175,7 +175,7 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
             where = head.hostname or head.host
             login = "on this machine" if not head.allocation else f"log in: ssh {head.host}, then the node {where}"
             lines.append(f"head {head.address} ({login})")
-        lines += per_site(cluster, pilots)
+        lines += per_site(cluster, counts)
         if self.links:
             lines.append("open: " + "  ".join(f"{name} {url}" for name, url in self.links))
         if cluster.expires_at:

@@ -20,6 +20,7 @@ from vc3tui.engine.shell import START
 class LocalExecutor:
     label = "local"
     python = sys.executable
+    asks_person = False
 
     async def run(self, argv: Sequence[str], *, stdin: bytes | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None, timeout: float | None = None) -> CommandResult:
         try:

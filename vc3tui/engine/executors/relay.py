@@ -13,11 +13,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RELAY = """\
-import os, socket, sys, threading
+import errno, os, signal, socket, sys, threading, time
 listen_host, listen_port, target = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def stale_relays(port):
+    held = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                for row in list(rows)[1:]:
+                    fields = row.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                        held.add("socket:[%s]" % fields[9])
+        except (IOError, OSError):
+            pass
+    with open("/proc/self/cmdline", "rb") as own:
+        program = own.read().split(b"\\0")[1:3]
+    for pid in os.listdir("/proc"):
+        try:
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            with open("/proc/%s/cmdline" % pid, "rb") as cmdline:
+                if cmdline.read().split(b"\\0")[1:3] != program:
+                    continue
+            fds = "/proc/%s/fd" % pid
+            if any(os.readlink(os.path.join(fds, fd)) in held for fd in os.listdir(fds)):
+                yield int(pid)
+        except (IOError, OSError):
+            pass
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind((listen_host, listen_port))
+for attempt in range(50):
+    try:
+        server.bind((listen_host, listen_port))
+        break
+    except socket.error as exc:
+        if exc.errno != errno.EADDRINUSE or not listen_port or attempt == 49:
+            raise
+        for pid in stale_relays(listen_port):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        time.sleep(0.1)
 server.listen(128)
 print(server.getsockname()[1], flush=True)
 def pipe(source, sink):
@@ -50,7 +87,10 @@ sys.stdin.read()
 os._exit(0)
 """
 """argv: LISTEN_HOST LISTEN_PORT (0: any) TARGET_PORT (on the login node's loopback). Prints the
-port it listens on; exits when its stdin closes, that is, with the SSH connection."""
+port it listens on; exits when its stdin closes, that is, with the SSH connection. A relay asked
+for a port that an earlier relay still listens on (its connection cut, and the site's sshd has
+not noticed yet) ends that one first: the same program, holding that very socket; only the
+user's own processes can be signalled. Python 3.6+, like the builder: login nodes have nothing newer."""
 
 
 @dataclass(frozen=True)

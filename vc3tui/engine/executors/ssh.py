@@ -33,6 +33,9 @@ MARK = "\x1evc3tui-output\x1e"
 ATTACHED = "vc3tui-attached"
 CHANNEL_RETRIES = 6
 RECONNECT_ATTEMPTS = 5
+KEEPALIVE_EVERY = 15
+"""A connection with no answer to three of these in a row is lost (as ssh's ServerAliveInterval
+15 / ServerAliveCountMax 3): a cut link is noticed within a minute, and reconnected after."""
 
 
 class SSHError(VC3Error):
@@ -89,6 +92,10 @@ class SSHExecutor:
         return self.login.interactive
 
     @property
+    def asks_person(self) -> bool:
+        return not self.target.use_keys or self.login.interactive
+
+    @property
     def used_code(self) -> bool:
         """The last login took a one-time code: a key alone does not get in, a new login asks again."""
         return self.login.used_code
@@ -134,7 +141,7 @@ class SSHExecutor:
         options |= {
             "known_hosts": known,
             "client_factory": lambda: LoginClient(self.login),
-            "keepalive_interval": 30,
+            "keepalive_interval": KEEPALIVE_EVERY,
             "keepalive_count_max": 3,
             "login_timeout": target.connect_timeout,
             "connect_timeout": target.connect_timeout,

@@ -1,0 +1,36 @@
+"""Allocations on the namespace test bed's sites (tests/testbed/two_sites.py), for every test that
+runs an engine on its laptop."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import asyncssh
+
+from vc3tui.engine.engine import Engine
+from vc3tui.engine.models import Allocation, BatchKind, Resource
+
+from tests.testbed.sshd import USER
+from tests.testbed.two_sites import TwoSites
+
+
+def authorize(home: Path, public_line: str) -> None:
+    """The key in the test user's authorized_keys in `home` (a site's own home), as they would add it."""
+    keys = home / ".ssh" / "authorized_keys"
+    keys.parent.mkdir(mode=0o700, exist_ok=True)
+    keys.write_text(public_line + "\n")
+    keys.chmod(0o600)
+    for path in (keys.parent, keys):
+        shutil.chown(path, USER, USER)
+
+
+async def site_allocation(engine: Engine, two_sites: TwoSites, site: str, **resource) -> Allocation:
+    """An allocation named `site` on resource `site<site>`, its key installed, reached at the login
+    node's address as the laptop sees it."""
+    host = two_sites.net.address_of(f"{site}-login", "laptop")
+    engine.save_resource(Resource(name=f"site{site}", login_hosts=[host], port=22, batch=BatchKind.SLURM, poll_interval=1, **resource))
+    engine.access.host_keys.add(host, 22, asyncssh.read_public_key(two_sites.host_key(f"{site}-login")))
+    allocation, pair = await engine.access.create(site, f"site{site}", USER)
+    authorize(two_sites.home(site), pair.public_line)
+    return allocation
