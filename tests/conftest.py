@@ -116,15 +116,17 @@ def sge():
 def two_sites(request: pytest.FixtureRequest):
     """Two sites on the namespace test bed (tests/testbed/topology.py, two_sites.py), each its own
     sshd, SLURM and home; everything stopped by pid and the namespaces removed. Parametrized
-    indirectly with True, site b takes SSH from the bastion only."""
+    indirectly with options: {"b_only_via_bastion": True} (site b takes SSH from the bastion
+    only), {"mfa_site": "b"} (site b asks a password and a code)."""
     from tests.testbed.topology import Topology, usable
     from tests.testbed.two_sites import TwoSites
 
     reason = usable()
     if reason:
         pytest.skip(reason)
-    net = Topology(b_only_via_bastion=getattr(request, "param", False)).up()
-    sites = TwoSites(net)
+    options = getattr(request, "param", {})
+    net = Topology(b_only_via_bastion=options.get("b_only_via_bastion", False)).up()
+    sites = TwoSites(net, mfa_site=options.get("mfa_site"))
     try:
         yield sites.start()
     finally:

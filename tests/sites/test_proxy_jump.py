@@ -41,7 +41,7 @@ def assert_ready_through(validated: Allocation, bastion: str) -> None:
     assert "siteb-node" in stages["test job"].detail
 
 
-@pytest.mark.parametrize("two_sites", [True], indirect=True)
+@pytest.mark.parametrize("two_sites", [{"b_only_via_bastion": True}], indirect=True)
 async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
     net = two_sites.net
     home = tmp_path / "user"
@@ -66,7 +66,7 @@ async def test_a_site_behind_the_bastion_validates_through_it(two_sites: TwoSite
     assert_ready_through(validated, "jump")
 
 
-@pytest.mark.parametrize("two_sites", [True], indirect=True)
+@pytest.mark.parametrize("two_sites", [{"b_only_via_bastion": True}], indirect=True)
 async def test_a_resource_that_names_its_bastion_needs_no_ssh_config(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
     """The resource's own `proxy_jump`: the bastion's key checked against vc3tui's known hosts, the
     allocation's key used on both hops, no ~/.ssh/config at all."""

@@ -15,10 +15,13 @@ import pytest
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, Blueprint, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
+from vc3tui.engine.questions import QuestionKind
 from vc3tui.engine.states import ClusterState, PilotState
 
 from tests import ROOT
+from tests.ssh_site import Answers
 from tests.testbed import topology
+from tests.testbed.sshd import PASSWORD
 from tests.testbed.two_sites import TwoSites
 from tests.topology_site import site_allocation
 from tests.waiting import wait_until_async
@@ -130,3 +133,30 @@ async def test_a_cut_site_comes_back_and_one_cut_for_good_fails_over(two_sites: 
             await engine.close()
     assert two_sites.slurm("b", ["squeue", "-h"]).stdout.strip() == "", "nothing left in b's queue"
     assert not list(two_sites.home("b").glob(f"**/clusters/{cluster.id}")), "no pilot dirs left on b"
+
+
+@pytest.mark.parametrize("two_sites", [{"mfa_site": "b"}], indirect=True)
+async def test_a_password_and_code_site_beside_a_key_site_asks_once(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
+    """Site b takes a password and a code, site a the allocation's key: validating both, a cluster
+    with pilots and work on both and its teardown ask the person once, over the kept connection."""
+    monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
+    with two_sites.net.entered("laptop"):
+        engine = Engine(Dirs.from_environment(), interactive=True)
+        answers = Answers(engine, {QuestionKind.PASSWORD: PASSWORD, QuestionKind.OTP: two_sites.totp})
+        try:
+            await both_sites(engine, two_sites)
+            cluster = await engine.launch(blueprint("mfa", 2, (1, 1), idle_timeout=60))
+            await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
+            with (tmp_path / "manager.out").open("wb") as sink:
+                argv = ["/usr/bin/python3", str(MANAGER), "/home/vc3test/tasks.log", "8", "1"]
+                code = await engine.run_entry(cluster.id, argv, tmp_path, stdout=sink.fileno(), stderr=sink.fileno())
+            assert code == 0, (tmp_path / "manager.out").read_text()[-2000:]
+            await engine.terminate(cluster.id, peaceful=False)
+            row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+            assert row.cluster.state is ClusterState.TERMINATED, row.cluster.reason
+        finally:
+            answers.task.cancel()
+            await engine.close()
+    assert answers.asked == Counter({QuestionKind.PASSWORD: 1, QuestionKind.OTP: 1}), answers.prompts
+    assert task_starts(two_sites, "a") + task_starts(two_sites, "b") == 8
+    assert task_starts(two_sites, "b") > 0, "site b's pilots worked too"

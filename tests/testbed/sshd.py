@@ -45,6 +45,30 @@ def wait_for_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"sshd on port {port} did not come up")
 
 
+def write_mfa_pam(service: str, oath: Path) -> Path:
+    """A PAM service asking the password, then a TOTP code from `oath` (pam_oath's users file):
+    an sshd started as a binary of this name (a symlink) uses it. Its owner removes it again."""
+    pam = Path("/etc/pam.d") / service
+    pam.write_text(
+        "# written by the vc3tui test bed; removed when it stops\n"
+        "auth requisite pam_unix.so\n"
+        f"auth required pam_oath.so usersfile={oath} window=2 digits=6\n"
+        "account include sshd\nsession include sshd\npassword include sshd\n"
+    )
+    return pam
+
+
+def totp_now(oath: Path, secret: str) -> str:
+    """A code for now. pam_oath refuses a code for a time step it has already taken, so its users
+    file first forgets what was used: one test's logins would otherwise wait for the next 30 s
+    step, and a wait inside a login can outlast the client's login timeout."""
+    fresh = oath.with_suffix(".fresh")
+    fresh.write_text(f"HOTP/T30/6 {USER} - {secret}\n")
+    fresh.chmod(0o600)
+    fresh.replace(oath)
+    return pyotp.TOTP(base64.b32encode(bytes.fromhex(secret)).decode()).now()
+
+
 def usable() -> str | None:
     """Why the test bed cannot run here, or None."""
     if os.geteuid() != 0:
@@ -78,12 +102,13 @@ class SSHTestBed:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.root / "host_ed25519")], check=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test CA", "-f", str(self.root / "user_ca")], check=True)
         oath = self.root / "oath.users"
-        self._write_oath_users()
+        totp_now(oath, self.totp_secret)
         self.port = free_port()
         self._start("sshd", SSHD, self._config("main", self.port, "publickey password keyboard-interactive"))
         wait_for_port(self.port)
         if self.mfa:
-            self._write_pam(oath)
+            write_mfa_pam(PAM_SERVICE, oath)
+            self.wrote_pam = True
             self.mfa_port = free_port()
             mfa_binary = self.root / PAM_SERVICE
             mfa_binary.symlink_to(SSHD)
@@ -119,17 +144,6 @@ class SSHTestBed:
             else:
                 path.unlink(missing_ok=True)
 
-    def _write_pam(self, oath: Path) -> None:
-        pam = Path("/etc/pam.d") / PAM_SERVICE
-        text = (
-            "# written by the vc3tui test bed; removed when it stops\n"
-            "auth requisite pam_unix.so\n"
-            f"auth required pam_oath.so usersfile={oath} window=2 digits=6\n"
-            "account include sshd\nsession include sshd\npassword include sshd\n"
-        )
-        pam.write_text(text)
-        self.wrote_pam = True
-
     def _config(self, name: str, port: int, methods: str | None) -> Path:
         lines = [
             f"Port {port}",
@@ -157,19 +171,7 @@ class SSHTestBed:
         self.processes[name] = subprocess.Popen([binary, "-D", "-f", str(config), "-E", str(log)])
 
     def totp(self) -> str:
-        """A code for now. pam_oath refuses a code for a time step it has already taken, so the
-        users file first forgets what was used: one test's logins would otherwise wait for the next
-        30 s step, and a wait inside a login can outlast the client's login timeout."""
-        self._write_oath_users()
-        return pyotp.TOTP(base64.b32encode(bytes.fromhex(self.totp_secret)).decode()).now()
-
-    def _write_oath_users(self) -> None:
-        """The users file with no code used yet (pam_oath adds the last one used after a login)."""
-        oath = self.root / "oath.users"
-        fresh = oath.with_suffix(".fresh")
-        fresh.write_text(f"HOTP/T30/6 {USER} - {self.totp_secret}\n")
-        fresh.chmod(0o600)
-        fresh.replace(oath)
+        return totp_now(self.root / "oath.users", self.totp_secret)
 
     def sign_user_key(self, public_key: Path, validity: str = "+1h") -> Path:
         subprocess.run(

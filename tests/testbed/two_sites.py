@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.testbed.slurm import munged_command, wait_for_munge
-from tests.testbed.sshd import PASSWORD, SSHD, USER
+from tests.testbed.sshd import PASSWORD, SSHD, USER, totp_now, write_mfa_pam
 from tests.testbed.topology import NODES, SITES, SSH_PORT, Topology, site_address
 
 SLURMCTLD_PORT = 6817
@@ -36,10 +37,17 @@ def ensure_user() -> Path:
     return Path(pwd.getpwnam(USER).pw_dir)
 
 
+MFA_SERVICE = "vc3tui-test-two-sites-mfa"
+"""The PAM service (and sshd binary name) of a site that asks a password and a code."""
+
+
 @dataclass
 class TwoSites:
     net: Topology
+    mfa_site: str | None = None
+    """A site whose login node takes only a password and a TOTP code (keyboard-interactive)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    totp_secret: str = field(default_factory=lambda: secrets.token_hex(20))
 
     @property
     def root(self) -> Path:
@@ -55,6 +63,9 @@ class TwoSites:
     def start(self) -> "TwoSites":
         user_home = ensure_user()
         subprocess.run(["install", "-d", "-m", "755", "/run/sshd"], check=True)
+        if self.mfa_site:
+            self.totp()
+            write_mfa_pam(MFA_SERVICE, self.root / "oath.users")
         self._start_munge()
         for site in SITES:
             home = self.home(site)
@@ -83,6 +94,12 @@ class TwoSites:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, 9)
                 process.wait()
+        if self.mfa_site:
+            (Path("/etc/pam.d") / MFA_SERVICE).unlink(missing_ok=True)
+
+    def totp(self) -> str:
+        """A code for the MFA site's login, now."""
+        return totp_now(self.root / "oath.users", self.totp_secret)
 
     # the daemons
 
@@ -129,17 +146,24 @@ class TwoSites:
             self._spawn(f"slurmd-{site}-{node}", f"{site}-{node}", ["slurmd", "-D", "-N", f"site{site}-{node}", "-f", str(self.conf(site))])
 
     def _start_sshd(self, host: str, env: dict[str, str]) -> None:
+        """The host's sshd; on the MFA site, started under the PAM service's name (sshd takes its
+        service from its own name) and taking keyboard-interactive only."""
         folder = self.root / f"sshd-{host}"
         folder.mkdir()
         key = folder / "host_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        mfa = host == f"{self.mfa_site}-login"
+        binary = folder / MFA_SERVICE if mfa else Path(SSHD)
+        if mfa:
+            binary.symlink_to(SSHD)
         config = folder / "sshd.conf"
         config.write_text("\n".join([
             f"Port {SSH_PORT}", "ListenAddress 0.0.0.0", f"HostKey {key}", f"PidFile {folder / 'sshd.pid'}", "UsePAM yes",
             f"AllowUsers {USER}", "PubkeyAuthentication yes", "PasswordAuthentication yes", "KbdInteractiveAuthentication yes",
-            "LogLevel VERBOSE", "Subsystem sftp internal-sftp", "AllowTcpForwarding yes", *(f"SetEnv {k}={v}" for k, v in env.items()), "",
+            "LogLevel VERBOSE", "Subsystem sftp internal-sftp", "AllowTcpForwarding yes", *(f"SetEnv {k}={v}" for k, v in env.items()),
+            *(["AuthenticationMethods keyboard-interactive"] if mfa else []), "",
         ]))  # fmt: skip
-        self._spawn(f"sshd-{host}", host, [SSHD, "-D", "-f", str(config), "-E", str(folder / "sshd.log")])
+        self._spawn(f"sshd-{host}", host, [str(binary), "-D", "-f", str(config), "-E", str(folder / "sshd.log")])
 
     def host_key(self, host: str) -> Path:
         return self.root / f"sshd-{host}" / "host_ed25519.pub"
