@@ -114,14 +114,21 @@ async def test_work_queue_workers_on_a_site_reach_a_head_here_through_the_relay(
             first = executor._relays[head.ports["manager"]][1]
             await executor.close()  # the link drops, and the relay with it
 
+            async def relay_answers() -> bool:
+                probe = f"import socket; socket.create_connection(('sitea-login', {head.ports['relay-a']}), 2).close()"
+                return (await asyncio.to_thread(two_sites.net.run, "a-node1", ["python3", "-c", probe])).returncode == 0
+
             async def relay_back() -> bool:
                 rebuilt = executor._relays.get(head.ports["manager"], (None, first))[1] is not first
-                probe = f"import socket; socket.create_connection(('sitea-login', {head.ports['relay-a']}), 2).close()"
-                return rebuilt and (await asyncio.to_thread(two_sites.net.run, "a-node1", ["python3", "-c", probe])).returncode == 0
+                return rebuilt and await relay_answers()
+
+            async def relay_ended() -> bool:
+                return head.ports["manager"] not in executor._relays and not await relay_answers()
 
             await wait_until_awaited(relay_back, 60, "the relay rebuilt at the same port")
             await engine.terminate(cluster.id, peaceful=False)
             await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 120)
+            await wait_until_awaited(relay_ended, 10, "the relay to end with the cluster, while the connection stays")
         finally:
             await engine.close()
     starts = [line.split() for line in (two_sites.home("a") / "tasks.log").read_text().splitlines() if " start " in line]

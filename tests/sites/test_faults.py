@@ -24,7 +24,7 @@ import tomlkit
 from tests import ROOT
 from tests.processes import leftovers
 from tests.slurm_site import our_jobs, slurm_allocation
-from tests.waiting import wait_until_async
+from tests.waiting import wait_until_async, wait_until_awaited
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, Blueprint, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
@@ -145,6 +145,30 @@ async def test_slurmctld_down_and_back(site, slurm, outage: int, engine: Engine)
     finally:
         if down:
             slurm.start_controller()
+
+
+async def test_the_only_site_silent_past_the_head_timeout_asks_for_nothing_new(site, slurm, engine: Engine) -> None:
+    """Its share has nowhere to go: no intent piles up while it is away, and it is tracked again after."""
+    await slurm_allocation(engine, site, "far")
+    blueprint = sleepers("silent", 4, "far")
+    cluster = await engine.launch(blueprint.model_copy(update={"workers": blueprint.workers.model_copy(update={"head_timeout": 5})}))
+    await converged(engine, slurm, cluster.id, 4)
+    slurm.stop_controller()
+    try:
+        await wait_until_awaited(
+            lambda: engine_said(engine, cluster.id, "allocation far has not answered for"), 90, "the site backed off"
+        )
+        await asyncio.sleep(3)  # several cycles with every site away
+        assert len(await engine.pilots(cluster.id)) == 4, "nothing new asked for"
+    finally:
+        slurm.start_controller()
+    await converged(engine, slurm, cluster.id, 4)
+    assert await engine_said(engine, cluster.id, "allocation far answers again after")
+    await terminated(engine, slurm, cluster.id)
+
+
+async def engine_said(engine: Engine, cluster_id: str, start: str) -> bool:
+    return any(e.message.startswith(start) for e in await engine.cluster_events(cluster_id, limit=1000))
 
 
 def run_blueprint(path: Path, log: Path) -> subprocess.Popen:

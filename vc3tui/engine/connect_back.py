@@ -62,3 +62,13 @@ class ConnectBacks:
             self.changes.writes.clusters.append(cluster)
             self.changes.event(cluster, "head", f"workers on {site.allocation} reach the head through their login node ({relay.address})")
         return head.model_copy(update={"address": relay.address, "ports": {**head.ports, port_name: relay.port}})
+
+    def release(self, cluster: Cluster) -> None:
+        """The cluster's relays end with its head (the connection, kept for the allocation, stays)."""
+        port_name = RELAYED_PORT.get(self.middleware.kind)
+        head = cluster.head
+        if port_name is None or head is None or port_name not in head.ports:
+            return
+        for site in self.sites.pilot_sites(cluster):
+            if relay_port_name(site.allocation) in head.ports:
+                site.executor.end_connect_back(head.ports[port_name])

@@ -53,7 +53,7 @@ class Factory:
         self.gate = ManagerGate(services.sites, middleware)
         self.connect_back = ConnectBacks(services.sites, middleware, self.changes)
         self.wake = asyncio.Event()
-        self.removal = Removal(services.sites, middleware, self.pilots, self.changes, self.head, self.wake)
+        self.removal = Removal(services.sites, middleware, self.pilots, self.changes, self.head, self.connect_back, self.wake)
         self._backoff: dict[str, Backoff] = {}
         self._start_failures: dict[str, StartFailures] = {}
         self._last_error = ""
@@ -210,8 +210,9 @@ class Factory:
 
     async def _new_intents(self, cluster: Cluster, live: Sequence[Pilot], target: int, away: set[str] = frozenset()) -> list[Pilot]:
         now = time.time()
-        backed_off = {name for name, backoff in self._backoff.items() if backoff.until > now} | away
-        plan = spread(target, cluster.blueprint.allocations, Counter(p.allocation for p in live), avoid=backed_off)
+        backed_off = {name for name, backoff in self._backoff.items() if backoff.until > now}
+        present = [use for use in cluster.blueprint.allocations if use.name not in away]  # with every site away: nowhere to go
+        plan = spread(target, present, Counter(p.allocation for p in live), avoid=backed_off)
         intents: list[Pilot] = []
         for allocation, count in plan.items():
             intents += await self.store.run(Store.add_pilot_intents, cluster.id, allocation, count)

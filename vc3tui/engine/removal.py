@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from vc3tui.engine.connect_back import ConnectBacks
 from vc3tui.engine.head import HeadNode, asks_manager
 from vc3tui.engine.interfaces import JobStatus, Middleware
 from vc3tui.engine.models import Cluster, Pilot
@@ -25,8 +26,9 @@ PEACEFUL_GRACE = 120.0
 
 
 class Removal:
-    def __init__(self, sites: Sites, middleware: Middleware, tracker: PilotTracker, changes: Changes, head: HeadNode, wake: asyncio.Event) -> None:
+    def __init__(self, sites: Sites, middleware: Middleware, tracker: PilotTracker, changes: Changes, head: HeadNode, relays: ConnectBacks, wake: asyncio.Event) -> None:
         self.sites = sites
+        self.relays = relays
         self.middleware = middleware
         self.tracker = tracker
         self.changes = changes
@@ -91,6 +93,7 @@ class Removal:
                 await self.cancel(cluster, live, "cancelled: did not drain in time")
             return
         await self.head.stop(cluster)
+        self.relays.release(cluster)
         await self._remove_staged_files(cluster)
         cluster.conditions = []
         self.changes.move(cluster, ClusterState.TERMINATED, "no pilot or head left")

@@ -79,7 +79,7 @@ class SSHExecutor:
         self._any = asyncio.Semaphore(target.max_channels)
         self._bulk = asyncio.Semaphore(max(1, target.max_channels - 1))
         self._forwards: dict[tuple[str, int], asyncssh.SSHListener] = {}
-        self._relays: dict[int, tuple[ConnectBack, asyncssh.SSHClientProcess]] = {}
+        self._relays: dict[int, tuple[ConnectBack, asyncssh.SSHClientProcess, asyncssh.SSHListener]] = {}
         self._tunnel: asyncssh.SSHClientConnection | None = None
 
     @property
@@ -344,7 +344,6 @@ class SSHExecutor:
             self._forwards[key] = await conn.forward_local_port("127.0.0.1", 0, host, port)
         return "127.0.0.1", self._forwards[key].get_port()
 
-
     async def connect_back(self, local_port: int, *, relay_port: int = 0) -> ConnectBack:
         """A port on the login node, open to its compute nodes, whose connections reach
         `local_port` on this machine; `relay_port` asks for the same port again (a reconnect),
@@ -359,11 +358,20 @@ class SSHExecutor:
         line = await asyncio.wait_for(process.stdout.readline(), self.target.command_timeout)
         if not line.strip().isdigit():
             process.close()
+            forward.close()
             error = (await process.stderr.read()).strip().splitlines()
             raise SSHError(f"{self.who}: cannot start the connect-back relay: {error[-1] if error else 'no port reported'}")
         relay = ConnectBack(self.landed_on, int(line), local_port)
-        self._relays[local_port] = (relay, process)
+        self._relays[local_port] = (relay, process, forward)
         return relay
+
+    def end_connect_back(self, local_port: int) -> None:
+        """The relay to a head that stopped ends (its stdin closes), and its forward with it: a
+        later head here may be given the same port."""
+        kept = self._relays.pop(local_port, None)
+        if kept:
+            kept[1].close()
+            kept[2].close()
 
 
 async def _pump(stream: asyncssh.SSHReader, fd: int, pid: list[str] | None = None) -> None:
