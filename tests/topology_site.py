@@ -6,10 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import asyncssh
-
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import Allocation, BatchKind, Resource
+from vc3tui.engine.sshlib import asyncssh
 
 from tests.testbed.sshd import USER
 from tests.testbed.two_sites import TwoSites

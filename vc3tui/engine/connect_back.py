@@ -18,7 +18,7 @@ from vc3tui.engine.placement import RELAYED_PORT, relay_port_name
 from vc3tui.engine.services import Changes
 from vc3tui.engine.site import Site
 from vc3tui.engine.sites import Sites
-from vc3tui.engine.tracking import SITE_ANSWER
+from vc3tui.engine.tracking import site_answer
 
 
 class ConnectBacks:
@@ -38,16 +38,12 @@ class ConnectBacks:
     async def keep(self, cluster: Cluster) -> None:
         """Each cycle: a relay lost with its connection (a link cut, a laptop asleep) is rebuilt at
         its port, so the workers' retries find the manager again before they give up; every site
-        at once, each within SITE_ANSWER unless its login may be asking a person."""
+        at once, none holding up the cycle (site_answer)."""
         ports = cluster.head.ports if cluster.head else {}
         relayed = [site for site in self.sites.pilot_sites(cluster) if relay_port_name(site.allocation) in ports]
 
-        async def rebuild(site: Site) -> None:
-            rebuilt = self.head_for(cluster, site)
-            await (rebuilt if site.executor.asks_person else asyncio.wait_for(rebuilt, SITE_ANSWER))
-
         # a site that is away: its status query says so, and its relay comes back with it
-        await asyncio.gather(*(rebuild(site) for site in relayed), return_exceptions=True)
+        await asyncio.gather(*(site_answer(site, self.head_for(cluster, site)) for site in relayed), return_exceptions=True)
 
     async def head_for(self, cluster: Cluster, site: Site) -> Head:
         """The head as this site's workers reach it: itself, or through the relay on their login node."""

@@ -92,7 +92,7 @@ class ManagerGate:
 
     def watch(self, cluster: Cluster, site: Site) -> None:
         """Pilots now wait at `site`: open its gate too once the manager listens."""
-        self._waiting[site.workdir] = site
+        self._waiting[site.allocation] = site
         if self._watch is None:
             self._watch = asyncio.create_task(self._open_when_listening(cluster))
 

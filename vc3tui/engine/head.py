@@ -25,7 +25,7 @@ from vc3tui.engine.redaction import Redactor
 from vc3tui.engine.services import Changes, Services
 from vc3tui.engine.shell import kill_groups_script
 from vc3tui.engine.site import Site
-from vc3tui.engine.sites import Sites, cluster_environment
+from vc3tui.engine.sites import Sites, cluster_environment, each_once
 from vc3tui.engine.software import SoftwareMissing, check_software
 from vc3tui.engine.states import ClusterState, PilotStage, PilotState
 from vc3tui.engine.worker_secrets import WorkerSecrets
@@ -218,7 +218,7 @@ class HeadStart:
         sites = self.sites.pilot_sites(cluster)
         if asks_manager(self.middleware, cluster) and cluster.blueprint.head.placement is not HeadPlacement.EXTERNAL:
             sites.append(self.sites.head_site(cluster))
-        unique = list({site.workdir: site for site in sites}.values())
+        unique = each_once(sites)
         builders = [await self.sites.builder_command(cluster, site) for site in unique]
         plans = await asyncio.gather(
             *(check_software(site.executor, builder) for site, builder in zip(unique, builders)), return_exceptions=True

@@ -17,7 +17,7 @@ from vc3tui.engine.interfaces import JobStatus, Middleware
 from vc3tui.engine.models import Cluster, Pilot
 from vc3tui.engine.services import Changes
 from vc3tui.engine.site import Site
-from vc3tui.engine.sites import Sites
+from vc3tui.engine.sites import Sites, each_once
 from vc3tui.engine.states import ClusterState, PilotState
 from vc3tui.engine.tracking import PilotTracker
 
@@ -107,7 +107,7 @@ class Removal:
 
     async def _remove_staged_files(self, cluster: Cluster) -> None:
         sites = [*self.sites.pilot_sites(cluster), self.sites.head_site(cluster)]
-        for site in {site.workdir: site for site in sites}.values():
+        for site in each_once(sites):
             if self.sites.is_local(site):
                 await asyncio.to_thread(shutil.rmtree, Path(site.workdir), True)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from vc3tui.engine.access import SiteAccess
@@ -141,6 +142,12 @@ class Sites:
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
             task = self._builders[key] = asyncio.ensure_future(stage_builder(site.executor, directory))
         return await asyncio.shield(task)
+
+
+def each_once(sites: Iterable[Site]) -> list[Site]:
+    """Each allocation's site once (a head on an allocation shares its pilots' site): by name, as
+    two sites may well keep their clusters under the same path."""
+    return list({site.allocation: site for site in sites}.values())
 
 
 def cluster_environment(cluster: Cluster) -> dict[str, str]:

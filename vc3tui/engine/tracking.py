@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from vc3tui.engine.head import asks_manager
 from vc3tui.engine.interfaces import JobStatus, Middleware
@@ -15,15 +16,23 @@ from vc3tui.engine.logs import log_tail
 from vc3tui.engine.models import Cluster, Pilot
 from vc3tui.engine.scaling import joined_stage
 from vc3tui.engine.services import Changes
+from vc3tui.engine.site import Site
 from vc3tui.engine.sites import Sites
 from vc3tui.engine.states import PilotStage, PilotState
 from vc3tui.engine.text import printable
 
+T = TypeVar("T")
 JOIN_GRACE = 300.0
 """A worker started this long ago that the manager has not seen is said to be missing."""
 SITE_ANSWER = 30.0
 """A site whose status round trip takes longer is taken as silent this cycle (its pilots unknown),
 unless its login may be asking a person something."""
+
+
+async def site_answer(site: Site, work: Awaitable[T]) -> T:
+    """`work` on a site, given up after SITE_ANSWER (asyncio.TimeoutError), unless its login may be
+    asking a person: a cycle is not held up by a site that went silent."""
+    return await (work if site.executor.asks_person else asyncio.wait_for(work, SITE_ANSWER))
 
 
 class PilotTracker:
@@ -45,9 +54,11 @@ class PilotTracker:
         for allocation, since in self.silent_since.items():
             if timeout and now - since > timeout and allocation not in self.failed_over:
                 self.failed_over.add(allocation)
+                others = any(use.name not in self.failed_over for use in cluster.blueprint.allocations)
+                share = "its share moves to the other allocations" if others else "no other allocation can take its share"
                 self.changes.event(
                     cluster, "site", f"allocation {allocation} has not answered for {now - since:.0f} s (its pilots' head timeout is "
-                    f"{timeout} s): backed off, its share moves to the other allocations until it answers",
+                    f"{timeout} s): backed off, {share} until it answers",
                 )  # fmt: skip
         return set(self.failed_over)
 
@@ -64,8 +75,7 @@ class PilotTracker:
         site = self.sites.site(cluster, allocation)
         unsubmitted: list[Pilot] = []
         try:
-            asking = site.batch.status(site.executor, group, site.workdir)
-            statuses = await (asking if site.executor.asks_person else asyncio.wait_for(asking, SITE_ANSWER))
+            statuses = await site_answer(site, site.batch.status(site.executor, group, site.workdir))
         except Exception as exc:
             why = f"no answer in {SITE_ANSWER:.0f} s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
             self.silent_since.setdefault(allocation, time.time())

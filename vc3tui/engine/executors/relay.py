@@ -80,6 +80,8 @@ def serve():
         except OSError:
             client.close()
             continue
+        for end in (client, upstream):
+            end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for source, sink in ((client, upstream), (upstream, client)):
             threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 threading.Thread(target=serve, daemon=True).start()
