@@ -24,6 +24,7 @@ BENCHMARKS = [
     "bench/builder.py",
     "bench/pilot_start.py",
     "bench/local_run.py",
+    "bench/two_sites.py",
 ]
 
 

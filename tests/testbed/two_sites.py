@@ -132,7 +132,7 @@ class TwoSites:
             "MailProg=/bin/true", "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU", "SchedulerType=sched/builtin",
             "SchedulerParameters=batch_sched_delay=0", "ReturnToService=2", "KillWait=5", "MinJobAge=30", f"FirstJobId={FIRST_JOB_ID[site]}",
             "SlurmdParameters=config_overrides",
-            *(f"NodeName={name} NodeAddr={site_address(site, node)} CPUs=4 RealMemory=4000 State=UNKNOWN" for name, node in zip(nodes, NODES)),
+            *(f"NodeName={name} NodeAddr={site_address(site, node)} CPUs=8 RealMemory=8000 State=UNKNOWN" for name, node in zip(nodes, NODES)),
             f"PartitionName=debug Nodes={','.join(nodes)} Default=YES MaxTime=INFINITE State=UP",
         ]  # fmt: skip
         self.conf(site).write_text("\n".join(lines) + "\n")

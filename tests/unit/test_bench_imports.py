@@ -8,7 +8,7 @@ import sys
 
 from tests import ROOT
 
-SYSTEM_PYTHON = {"wq_manager_clock"}
+SYSTEM_PYTHON = {"wq_manager_clock", "wq_throughput"}
 """Run by the system's python3, which has cctools' Work Queue bindings; the virtualenv has not."""
 BENCHES = sorted(path.stem for path in (ROOT / "bench").glob("*.py") if path.stem not in {"__init__", *SYSTEM_PYTHON})
 
