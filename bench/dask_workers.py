@@ -86,7 +86,7 @@ def main() -> int:
         note("Dask benchmark skipped: needs root and the wheelhouse bench/run downloads")
         return 0
     with slurm_over_ssh("vc3tui-bench-dask-") as (slurm, bed, tmp):
-        offline_pip(bed, WHEELHOUSE)
+        offline_pip(bed.home, WHEELHOUSE)
         asyncio.run(vc3tui_once(slurm, bed, first=True))  # builds the site's environment once, untimed
         ours, cold, theirs = alternate(
             slurm,

@@ -89,6 +89,7 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this benchmark (e.g. tui; repeatable)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
+    kept = args.out.with_suffix(".jsonl")
     chosen = [b for b in BENCHMARKS if not args.only or Path(b).stem in args.only]
     started = time.time()
     runs = []
@@ -100,6 +101,15 @@ def main() -> int:
             code = subprocess.run([sys.executable, script], cwd=ROOT, env=env).returncode
             runs.append((script, code, time.monotonic() - began))
         lines = [json.loads(line) for line in Path(figures.name).read_text().splitlines() if line.strip()]
+    if args.only and kept.exists():  # the other benchmarks' figures stay as their last run left them
+        ran = {f".venv/bin/python {script}" for script, _, _ in runs}
+        earlier = [json.loads(line) for line in kept.read_text().splitlines() if line.strip()]
+        runs = [tuple(r["run"]) for r in earlier if "run" in r and r["run"][0] not in chosen] + runs
+        lines = [line for line in earlier if "run" not in line and line["command"] not in ran] + lines
+        order = {f".venv/bin/python {script}": number for number, script in enumerate(BENCHMARKS)}
+        lines.sort(key=lambda line: order.get(line["command"], len(order)))
+        runs.sort(key=lambda run: BENCHMARKS.index(run[0]) if run[0] in BENCHMARKS else len(BENCHMARKS))
+    kept.write_text("".join(json.dumps(line) + "\n" for line in [*lines, *({"run": list(run)} for run in runs)]))
     rows = [line for line in lines if "what" in line]
     notes = [line for line in lines if "note" in line]
     write_results(args.out, rows, notes, runs, started)
