@@ -148,7 +148,7 @@ async def _run(engine: Engine, reporter: Reporter, cluster_id: str, entry: list[
     else:
         reporter.event(row.cluster.name, "ready", f"all {row.counts.requested} workers joined", row)
     for name, url in await engine.head_links(cluster_id):
-        reporter.event(row.cluster.name, "open", f"open {name}: {url}", None)
+        reporter.event(row.cluster.name, "open", f"open {name}: {url}", row)
     if not entry:
         reporter.event(row.cluster.name, "ready", "no entry point: managing the cluster until Ctrl-C or `vc3tui cluster terminate`", row)
         row = await engine.wait_for(cluster_id, _ended)
