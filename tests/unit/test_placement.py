@@ -80,3 +80,10 @@ def test_no_manager_and_external_heads_are_left_alone() -> None:
     assert placed(MiddlewareKind.NONE, a1=SEALED)[0].placement is HeadPlacement.LOCAL
     external = HeadSpec(placement=HeadPlacement.EXTERNAL, address="tcp://x:8786")
     assert placed(MiddlewareKind.DASK, external, a1=SEALED) == (external, "")
+
+
+def test_a_head_on_an_allocation_of_its_own_is_refused_for_a_sealed_pilot_site() -> None:
+    head = HeadSpec(placement=HeadPlacement.ALLOCATION, allocation="b1")
+    uses = {**allocations(a1=FIREWALLED), "b1": Allocation(name="b1", resource="b", reach=OPEN)}
+    with pytest.raises(EngineError, match="^no one dask head can serve b1 and a1: a1's nodes"):
+        place_head(blueprint(MiddlewareKind.DASK, ["a1"], head), uses, middleware_for(MiddlewareKind.DASK))

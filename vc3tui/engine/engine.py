@@ -200,7 +200,8 @@ class Engine:
         if await self.live_cluster(blueprint.name):
             raise EngineError(f"cluster {blueprint.name!r} is already running; resize or terminate it first")
         blueprint = with_middleware_software(resolve_environment(blueprint, await self.environments()))
-        uses = {use.name: await self.allocation(use.name) for use in blueprint.allocations}
+        names = [use.name for use in blueprint.allocations] + [blueprint.head.allocation] * bool(blueprint.head.allocation)
+        uses = {name: await self.allocation(name) for name in names}
         blueprint, placed = place_head(blueprint, uses, middleware_for(blueprint.middleware))
         expires_at = time.time() + blueprint.expiration if blueprint.expiration else None
         cluster = Cluster(id=secrets.token_hex(4), name=blueprint.name, blueprint=blueprint, requested=blueprint.workers.count, peaceful=blueprint.peaceful, expires_at=expires_at)

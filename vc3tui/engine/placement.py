@@ -32,7 +32,7 @@ def relay_port_name(allocation: str) -> str:
 
 def place_head(blueprint: Blueprint, allocations: Mapping[str, Allocation], middleware: Middleware) -> tuple[Blueprint, str]:
     """The blueprint with its head placed, and why it is there; EngineError when no head can serve
-    every allocation's workers."""
+    every allocation's workers. `allocations`: the blueprint's, and the head's own when it names one."""
     spec = blueprint.head
     if not middleware.has_manager or spec.placement is HeadPlacement.EXTERNAL:
         return _placed(blueprint, HeadSpec(placement=HeadPlacement.LOCAL) if spec.placement is HeadPlacement.AUTO else spec), ""
@@ -42,7 +42,8 @@ def place_head(blueprint: Blueprint, allocations: Mapping[str, Allocation], midd
     relayed = [name for name in stuck if kind in RELAYED_PORT and reach[name].through_login]
     alone = [name for name in stuck if name not in relayed]
     if spec.placement is HeadPlacement.ALLOCATION:
-        others = [name for name in alone if allocations[name].resource != allocations[spec.allocation].resource]
+        home = allocations.get(spec.allocation)
+        others = [name for name in alone if home is None or allocations[name].resource != home.resource]
         if others:
             raise EngineError(_no_one_head(kind, [spec.allocation, *others], others[0]))
         return blueprint, ""
