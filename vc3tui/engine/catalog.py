@@ -6,6 +6,7 @@ every `resource add` or edit; the user's entries override shipped ones of the sa
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tomllib
@@ -23,9 +24,12 @@ from vc3tui.engine.tomlfile import KeyLines, read_toml, validate_file
 
 LOCAL = "local"
 
-LOCAL_ALLOCATION = Allocation(
-    name=LOCAL, resource=LOCAL, state=AllocationState.READY, reason="this machine, always available"
-)
+
+@functools.cache
+def local_allocation() -> Allocation:
+    """This machine as an allocation, always there; made when first asked for (the first model
+    made builds its class's validator: a first view of an empty home needs none)."""
+    return Allocation(name=LOCAL, resource=LOCAL, state=AllocationState.READY, reason="this machine, always available")
 
 
 class ResourceFile(Strict):

@@ -23,7 +23,7 @@ from pydantic import Field
 from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.async_store import AsyncStore, default_owner
 from vc3tui.engine.blueprint import BlueprintValues, blueprint_from, blueprint_toml, load_known_blueprint, resolve_environment
-from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION, Catalog, CatalogFiles
+from vc3tui.engine.catalog import LOCAL, Catalog, CatalogFiles, local_allocation
 from vc3tui.engine.durations import Duration
 from vc3tui.engine.errors import EngineError, file_errors
 from vc3tui.engine.events import EventBus
@@ -116,11 +116,11 @@ class Engine:
 
     async def allocations(self) -> list[Allocation]:
         stored = await self.store.run(Store.allocations)
-        return [LOCAL_ALLOCATION, *(a for a in stored if a.name != LOCAL)]
+        return [local_allocation(), *(a for a in stored if a.name != LOCAL)]
 
     async def allocation(self, name: str) -> Allocation:
         if name == LOCAL:
-            return LOCAL_ALLOCATION
+            return local_allocation()
         allocation = await self.store.run(Store.allocation, name)
         if allocation is None:
             raise EngineError(f"no allocation named {name!r}; `vc3tui allocation list` shows them")

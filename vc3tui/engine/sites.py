@@ -16,7 +16,7 @@ from pathlib import Path
 from vc3tui.engine.access import SiteAccess
 from vc3tui.engine.async_store import AsyncStore
 from vc3tui.engine.batch import batch_system
-from vc3tui.engine.catalog import LOCAL, LOCAL_ALLOCATION
+from vc3tui.engine.catalog import LOCAL, local_allocation
 from vc3tui.engine.errors import EngineError
 from vc3tui.engine.middleware.registry import middleware_for
 from vc3tui.engine.models import Allocation, Cluster, HeadPlacement, Reach
@@ -59,7 +59,7 @@ class Sites:
 
     def site(self, cluster: Cluster, allocation: str) -> Site:
         """Where an allocation's pilots run: its kept executor, batch system and working dir."""
-        record = LOCAL_ALLOCATION if allocation == LOCAL else self._allocations.get(allocation)
+        record = local_allocation() if allocation == LOCAL else self._allocations.get(allocation)
         if record is None:
             raise EngineError(f"allocation {allocation} is not loaded; it was deleted while the cluster ran")
         resource = self.access.resource_of(record)
