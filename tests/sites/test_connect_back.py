@@ -75,6 +75,7 @@ async def test_validation_finds_which_way_back_a_node_has(two_sites: TwoSites, t
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
             validated = await engine.access.validate(await site_allocation(engine, two_sites, "a"))
+            assert not engine.access.executor(validated)._relays, "the probe's relay ended with the stage"
         finally:
             await engine.close()
     stages = {stage.stage: stage for stage in validated.report}

@@ -39,11 +39,8 @@ class ConnectBacks:
         """Each cycle: a relay lost with its connection (a link cut, a laptop asleep) is rebuilt at
         its port, so the workers' retries find the manager again before they give up; every site
         at once, none holding up the cycle (site_answer)."""
-        ports = cluster.head.ports if cluster.head else {}
-        relayed = [site for site in self.sites.pilot_sites(cluster) if relay_port_name(site.allocation) in ports]
-
         # a site that is away: its status query says so, and its relay comes back with it
-        await asyncio.gather(*(site_answer(site, self.head_for(cluster, site)) for site in relayed), return_exceptions=True)
+        await asyncio.gather(*(site_answer(site, self.head_for(cluster, site)) for site in self._relayed(cluster)), return_exceptions=True)
 
     async def head_for(self, cluster: Cluster, site: Site) -> Head:
         """The head as this site's workers reach it: itself, or through the relay on their login node."""
@@ -62,9 +59,12 @@ class ConnectBacks:
     def release(self, cluster: Cluster) -> None:
         """The cluster's relays end with its head (the connection, kept for the allocation, stays)."""
         port_name = RELAYED_PORT.get(self.middleware.kind)
-        head = cluster.head
-        if port_name is None or head is None or port_name not in head.ports:
+        if port_name is None or port_name not in (cluster.head.ports if cluster.head else {}):
             return
-        for site in self.sites.pilot_sites(cluster):
-            if relay_port_name(site.allocation) in head.ports:
-                site.executor.end_connect_back(head.ports[port_name])
+        for site in self._relayed(cluster):
+            site.executor.end_connect_back(cluster.head.ports[port_name])
+
+    def _relayed(self, cluster: Cluster) -> list[Site]:
+        """The cluster's sites whose workers reach its head through a relay."""
+        ports = cluster.head.ports if cluster.head else {}
+        return [site for site in self.sites.pilot_sites(cluster) if relay_port_name(site.allocation) in ports]

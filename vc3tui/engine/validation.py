@@ -241,12 +241,13 @@ class Checks:
         """Which way back a compute node has, for a head on this machine: directly, through a
         relay on the login node (over the connection held), or only to the login node."""
         server = await asyncio.start_server(_answer, "0.0.0.0", 0)
+        port = server.sockets[0].getsockname()[1]
         try:
-            port = server.sockets[0].getsockname()[1]
             mine = (await self.ssh.connection()).get_extra_info("sockname")[0]
             relay = await self.ssh.connect_back(port)
             printed = await self._job([self.ssh.python, "-c", PROBE, f"{mine}:{port}", relay.address], "reachability job")
         finally:
+            self.ssh.end_connect_back(port)  # its relay held one of the connection's sessions
             server.close()
         answers = dict(line.split(" ", 1) for line in printed.splitlines() if " " in line)
         direct, through = answers.get(f"{mine}:{port}", "no answer"), answers.get(relay.address, "no answer")

@@ -152,7 +152,7 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         self.cluster = row.cluster
         self.title = f"Cluster {row.cluster.name}"
         self.history = [*self.history, float(row.counts.running)][-HISTORY:]
-        self.query_one("#facts", Static).update(self.facts(row.counts, pilots))
+        self.query_one("#facts", Static).update(self.facts(row.counts))
         self.query_one("#workers", Sparkline).data = self.history
         self.lines = pilots
         self.update_pilots(pilots)
@@ -162,7 +162,7 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
                 log.write_line(f"{time.strftime('%H:%M:%S', time.localtime(event.at))}  {event.kind}: {printable(event.message)}")
                 self.last_event = event.id
 
-    def facts(self, counts, pilots: list[PilotLine]) -> Text:
+    def facts(self, counts: ClusterCounts) -> Text:
         cluster = self.cluster
         lines = [
             f"{cluster.name}  {cluster.state}: {printable(cluster.reason)}",

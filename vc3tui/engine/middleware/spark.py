@@ -127,7 +127,7 @@ class SparkMiddleware:
         return [master, *([HeadLink("dashboard", "http", master.host, head.ports["http"])] if "http" in head.ports else [])]
 
     async def _status(self, executor: Executor, head: Head) -> object:
-        host, port = await executor.forward(head.address.split("//")[1].rsplit(":", 1)[0], head.ports["http"])
+        host, port = await executor.forward(HeadLink.of_address("master", head.address).host, head.ports["http"])
         async with http.client(5) as client:
             reply = await client.get(f"http://{host}:{port}/json/")
             reply.raise_for_status()
