@@ -99,11 +99,11 @@ class Factory:
 
     async def _warm_sites(self, cluster: Cluster) -> None:
         """Log into every pilot site and stage its builder while the head starts, so the first
-        submission finds both done (a failure here is reported by the cycle that needs the site)."""
+        submission finds both done (a failure is reported by the cycle that needs the site); read a
+        resumed head's secrets (made by another process) so they are redacted here too."""
         if cluster.state in (ClusterState.TERMINATING, ClusterState.TERMINATED):
             return
         sites = [site for site in self.sites.pilot_sites(cluster) if not self.sites.is_local(site)]
-        # a resumed cluster's head made its secrets in another process: read them, to redact them too
         learned = [self.secrets.on_head(cluster)] if cluster.head and not cluster.head.external else []
         # the TLS context every HTTP client shares (its CA bundle takes a few hundredths to load)
         primed = [asyncio.to_thread(http.tls_context)] if self.middleware.has_manager else []
@@ -157,10 +157,9 @@ class Factory:
         return await self.store.run(Store.pilots, self.cluster_id, states=LIVE)
 
     async def _submit_early(self, cluster: Cluster) -> None:
-        """Submit the first pilots as soon as the manager's address is known, while it finishes
-        starting: their time in the batch queue overlaps its start, and workers retry until it
-        answers (or, when the manager is the user's own program, wait for it: gate.py). Intents
-        are rows before jobs exist, as always; a restarted engine adopts them."""
+        """Submit the first pilots once the manager's address is known, while it finishes starting:
+        their queue time overlaps its start; workers retry until it answers (or wait for a user's
+        own manager: gate.py). Intents are rows before jobs exist; a restarted engine adopts them."""
         if await self._live_pilots():
             return
         target = cluster.blueprint.autoscale.min if cluster.blueprint.autoscale else cluster.requested
@@ -213,6 +212,8 @@ class Factory:
         backed_off = {name for name, backoff in self._backoff.items() if backoff.until > now}
         present = [use for use in cluster.blueprint.allocations if use.name not in away]  # with every site away: nowhere to go
         plan = spread(target, present, Counter(p.allocation for p in live), avoid=backed_off)
+        if plan:
+            await self.changes.commit()  # why these pilots are needed is in the store before they are
         intents: list[Pilot] = []
         for allocation, count in plan.items():
             intents += await self.store.run(Store.add_pilot_intents, cluster.id, allocation, count)
@@ -253,16 +254,14 @@ class Factory:
                 await asyncio.shield(self.secrets.copy(cluster, allocation))
                 job_ids = await site.batch.submit(site.executor, submission)
             except CommandFailed as exc:
-                # The batch system said no, so these intents never became jobs: close them, and
-                # the next cycle places their share on the other allocations.
+                # the batch system said no: these never became jobs; the next cycle places them elsewhere
                 self._back_off(cluster, allocation, str(exc))
                 for pilot in group:
                     self.pilots.apply(cluster, pilot, JobStatus(PilotState.DONE, reason=f"not submitted: {exc}"))
                 self.wake.set()
                 continue
             except Exception as exc:
-                # The answer was lost (connection, timeout): the jobs may exist. Keep the intents;
-                # the next status round trip finds them by tag, or they are submitted then.
+                # the answer was lost: the jobs may exist; the next status query finds them by tag, or not
                 self._back_off(cluster, allocation, str(exc))
                 continue
             self._backoff.pop(allocation, None)
