@@ -27,12 +27,11 @@ PILOTS = 10_000
 FIRST_FRAME = """
 import sys, time
 started = float(sys.argv[1])
-from textual.app import App
 if sys.argv[2] == "vc3tui":
-    from vc3tui.app import VC3App
-    from vc3tui.engine.engine import Engine
-    app = VC3App(Engine(), watch_store=False)
+    from vc3tui.cli import tui_app  # as `vc3tui` makes it
+    app = tui_app(watch_store=False)
 else:
+    from textual.app import App
     from textual.widgets import DataTable
     class Bare(App):
         def compose(self):

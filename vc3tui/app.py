@@ -3,6 +3,8 @@ Engine facade, never blocking; engine events arrive as messages, engine question
 
 from __future__ import annotations
 
+import gc
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -47,10 +49,11 @@ class VC3App(ShowsEngineErrors, App[None]):
         Binding("question_mark", "keys", "Keys", key_display="?"),
     ]
 
-    def __init__(self, engine: Engine, *, watch_store: bool = True) -> None:
+    def __init__(self, engine: Engine, *, watch_store: bool = True, collector_paused: bool = False) -> None:
         super().__init__()
         self.engine = engine
         self.watch_store = watch_store
+        self.collector_paused = collector_paused
         themes, self._theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
@@ -64,6 +67,11 @@ class VC3App(ShowsEngineErrors, App[None]):
         if self.watch_store:
             self.run_worker(feed(self.engine, self._broadcast), name="engine-feed", group="feed")
         self.answer_questions()
+
+    def on_ready(self) -> None:
+        if self.collector_paused:  # by cli.tui_app: what exists after the first frame lives as long as the app
+            gc.freeze()
+            gc.enable()
 
     def warn_once(self, problems: list[str]) -> None:
         """A notice per problem, and the store's (a row it cannot read, say) as they are found."""

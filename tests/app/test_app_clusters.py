@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +13,7 @@ from tests import ROOT
 from tests.tui import fixture_clusters, running_app, shown
 from tests.waiting import wait_until_async
 from vc3tui.app import VC3App
+from vc3tui.cli import tui_app
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.store import Store
@@ -55,6 +57,19 @@ async def test_empty_store_shows_the_next_step(dirs: Dirs) -> None:
         await shown(pilot)
         assert app.screen.query_one("#empty").display
         assert not app.screen.query_one(DataTable).display
+
+
+async def test_the_command_lines_app_collects_no_garbage_until_its_first_frame(dirs: Dirs) -> None:
+    app = tui_app(watch_store=False)
+    try:
+        assert not gc.isenabled(), "a cold start makes objects that live as long as the app"
+        async with app.run_test(size=(80, 24)) as pilot:
+            await shown(pilot)
+            assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+        await app.engine.close()
 
 
 async def test_filter_enter_and_escape(dirs: Dirs) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vc3tui.engine.catalog import load_catalog, remove_user_resource, save_user_resource
-from vc3tui.engine.models import BatchKind, Feature, NodeShape, Resource
+from vc3tui.engine.catalog import load_catalog, local_allocation, remove_user_resource, save_user_resource
+from vc3tui.engine.models import Allocation, BatchKind, Feature, NodeShape, Resource
 from vc3tui.engine.tomlfile import FileErrors
 
 RETIRED = {
@@ -68,6 +68,11 @@ def test_local_is_measured_now() -> None:
     assert local.node.cores == os.cpu_count()
     assert local.node.memory_mb > 100
     assert load_catalog().sorted()[0].name == "local"
+
+
+def test_the_local_allocation_made_unvalidated_is_valid() -> None:
+    local = local_allocation()
+    assert Allocation.model_validate(local.model_dump()) == local
 
 
 def test_user_file_keeps_comments_and_overrides_shipped(tmp_path: Path) -> None:

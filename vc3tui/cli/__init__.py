@@ -8,9 +8,14 @@ needs, so `--help` and the scripting commands start fast.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vc3tui.app import VC3App
 
 USAGE_ERROR = 2
 
@@ -44,10 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def open_app() -> int:
     import asyncio
 
+    app = tui_app()
+    app.run()
+    asyncio.run(app.engine.close())
+    return 0
+
+
+def tui_app(*, watch_store: bool = True) -> VC3App:
+    """The app and its engine, imported and made with the garbage collector paused: a cold start
+    makes many objects that live as long as the process, and collecting while they come took a
+    tenth of it (bench/tui.py). The app resumes collection, over a frozen heap, after its first frame."""
+    gc.disable()
     from vc3tui.app import VC3App
     from vc3tui.engine import Engine
 
-    engine = Engine()
-    VC3App(engine).run()
-    asyncio.run(engine.close())
-    return 0
+    return VC3App(Engine(), watch_store=watch_store, collector_paused=True)
