@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,17 +64,23 @@ def cluster_home(home: Path, builder_cache: Path) -> Path:
     stop_recorded_processes(home)
 
 
+def session_bed(usable: Callable[[], str | None], make: Callable[[], Any]) -> Iterator[Any]:
+    """A fixture's body: the test bed `make` gives, started (skipped, saying why, where `usable`
+    says it cannot run here) and stopped by pid at the end."""
+    reason = usable()
+    if reason:
+        pytest.skip(reason)
+    bed = make().start()
+    yield bed
+    bed.stop()
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory):
     """The real OpenSSH test bed (tests/testbed/sshd.py), started once, stopped by pid at the end."""
     from tests.testbed.sshd import SSHTestBed, usable
 
-    reason = usable()
-    if reason:
-        pytest.skip(reason)
-    bed = SSHTestBed(tmp_path_factory.mktemp("sshd")).start()
-    yield bed
-    bed.stop()
+    yield from session_bed(usable, lambda: SSHTestBed(tmp_path_factory.mktemp("sshd")))
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +88,7 @@ def slurm():
     """The project's own SLURM (tests/testbed/slurm.py) with its own munged, ports and SLURM_CONF."""
     from tests.testbed.slurm import SlurmTestBed, usable
 
-    reason = usable()
-    if reason:
-        pytest.skip(reason)
-    bed = SlurmTestBed().start()
-    yield bed
-    bed.stop()
+    yield from session_bed(usable, SlurmTestBed)
 
 
 @pytest.fixture(scope="session")
@@ -104,12 +106,16 @@ def sge():
     """The single-host Son of Grid Engine cell (tests/testbed/sge.py); daemons stopped by pid."""
     from tests.testbed.sge import SGETestBed, usable
 
-    reason = usable()
-    if reason:
-        pytest.skip(reason)
-    bed = SGETestBed().start()
-    yield bed
-    bed.stop()
+    yield from session_bed(usable, SGETestBed)
+
+
+@pytest.fixture(scope="session")
+def condor_pool():
+    """A personal HTCondor pool in the trixie root the clone's cache keeps (tests/testbed/condor.py)."""
+    from tests import ROOT
+    from tests.testbed.condor import CondorPool, condor_root, usable
+
+    yield from session_bed(usable, lambda: CondorPool(condor_root(ROOT / ".cache")))
 
 
 @pytest.fixture
@@ -137,18 +143,13 @@ def two_sites(request: pytest.FixtureRequest):
 @pytest.fixture
 def ssh_site(sshd, user_home: Path):
     """The plain sshd test bed (and its password + code port), its account clean before and after."""
-    sshd.reset_user()
-    yield sshd
-    sshd.reset_user()
+    yield from sshd.clean_for_a_test()
 
 
 @pytest.fixture
 def site(slurm, slurm_sshd, user_home: Path):
     """The SLURM test bed over SSH, its user's home reset before and after, every job cancelled."""
-    slurm_sshd.reset_user()
-    yield slurm_sshd
-    slurm.cancel_everything()
-    slurm_sshd.reset_user()
+    yield from slurm_sshd.clean_for_a_test(slurm.cancel_everything)
 
 
 @pytest.fixture

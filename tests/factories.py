@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from vc3tui.engine.models import AllocationUse, Blueprint, Cluster, MiddlewareKind, WorkerSpec
 
 
@@ -16,3 +18,12 @@ def blueprint(name: str = "demo", count: int = 2, middleware: MiddlewareKind = M
 
 def cluster(cluster_id: str = "0123abcd", name: str = "demo", count: int = 2) -> Cluster:
     return Cluster(id=cluster_id, name=name, blueprint=blueprint(name, count), requested=count)
+
+
+def command_blueprint(name: str, command: list[str], *, count: int, allocation: str = "local", walltime: str = "", entry: list[str] | None = None) -> str:
+    """A blueprint file's text, as a user writes one, for a cluster without middleware whose pilots
+    each run `command` (and whose head runs `entry`)."""
+    head = f"entry = {json.dumps(entry)}\n" if entry else ""
+    limit = f"walltime = {json.dumps(walltime)}\n" if walltime else ""
+    workers = f"[workers]\ncount = {count}\n{limit}command = {json.dumps(command)}\n"
+    return f"name = {json.dumps(name)}\nmiddleware = \"none\"\n{head}\n{workers}\n[[allocations]]\nname = {json.dumps(allocation)}\n"

@@ -7,9 +7,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from tests.factories import cluster
 from vc3tui.app import VC3App
@@ -19,6 +21,7 @@ from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterCondition, ClusterState, PilotStage, PilotState
 from vc3tui.engine.store import CycleWrites, Store
 
+S = TypeVar("S", bound=Screen)
 EVENT_TIME = 1764064800.0
 """2025-11-25 10:00:00 UTC: events carry this time and the next seconds."""
 
@@ -89,3 +92,12 @@ def snapshot_app(dirs: Dirs) -> Iterator[VC3App]:
         yield VC3App(engine, watch_store=False)
     finally:
         asyncio.run(engine.close())
+
+
+async def pressed(pilot: Pilot, *keys: str, opens: type[S]) -> S:
+    """Press `keys` as a person would; the view they open, which must be an `opens`."""
+    await pilot.press(*keys)
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, opens), f"{keys} opened {screen!r}, not a {opens.__name__}"
+    return screen

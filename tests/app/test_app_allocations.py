@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
 from tests.testbed.sshd import PASSWORD, USER, free_port
-from tests.tui import SIZES, running_app, snapshot_app
+from tests.tui import SIZES, pressed, running_app, snapshot_app
 from tests.waiting import wait_until_async
 from vc3tui.engine.catalog import save_user_resource
 from vc3tui.engine.models import Allocation, BatchKind, Resource
@@ -25,10 +25,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 async def opened(pilot) -> AllocationsScreen:
-    await pilot.press("colon", *"allocations", "enter")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, AllocationsScreen)
-    return pilot.app.screen
+    return await pressed(pilot, "colon", *"allocations", "enter", opens=AllocationsScreen)
 
 
 async def answer(pilot, kind: QuestionKind, *keys: str) -> None:
@@ -47,10 +44,7 @@ async def test_the_wizard_creates_installs_and_validates_on_a_password_and_code_
     save_user_resource(dirs.user_resources, Resource(name="mfalab", login_hosts=["127.0.0.1"], port=ssh_site.mfa_port, batch=BatchKind.FORK))
     async with running_app(dirs, (120, 36)) as pilot:
         await opened(pilot)
-        await pilot.press("n")
-        await pilot.pause()
-        wizard = pilot.app.screen
-        assert isinstance(wizard, AllocationWizardScreen)
+        wizard = await pressed(pilot, "n", opens=AllocationWizardScreen)
         await pilot.press("ctrl+n")
         assert "pick a resource first" in str(wizard.query_one("#problem", Static).render())
         wizard.query_one("#resource", Select).value = "mfalab"
@@ -79,10 +73,7 @@ async def test_the_wizard_creates_installs_and_validates_on_a_password_and_code_
         assert table.row_count == 10 and str(table.get_row_at(3)[0]) == "authenticate"
         assert "mfa1 is ready" in str(wizard.query_one("#verdict", Static).render())
 
-        await pilot.press("ctrl+n")  # Done
-        await pilot.pause()
-        view = pilot.app.screen
-        assert isinstance(view, AllocationsScreen)
+        view = await pressed(pilot, "ctrl+n", opens=AllocationsScreen)  # Done
         await wait_until_async(lambda: view.query_one(DataTable).row_count == 1, 10, "the allocation listed")
         assert [str(c) for c in view.query_one(DataTable).get_row_at(0)][:5] == ["mfa1", "mfalab", USER, "-", "ready"]
 
@@ -96,10 +87,8 @@ async def test_an_imported_allocation_takes_the_users_own_login(dirs: Dirs) -> N
         view = await opened(pilot)
         await wait_until_async(lambda: view.query_one(DataTable).row_count == 1, 10, "the imported allocation")
         assert "needs your login" in [str(c) for c in view.query_one(DataTable).get_row_at(0)]
-        await pilot.press("enter")
-        await pilot.pause()
-        wizard = pilot.app.screen
-        assert isinstance(wizard, AllocationWizardScreen) and wizard.step == "login"
+        wizard = await pressed(pilot, "enter", opens=AllocationWizardScreen)
+        assert wizard.step == "login"
         assert wizard.query_one("#resource", Select).disabled and wizard.query_one("#account", Input).value == "phy123"
         await typed(pilot, "#login-name", "ye")
         await pilot.press("ctrl+n", "ctrl+n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from tests.tui import SIZES, running_app, shown, snapshot_app
+from tests.tui import SIZES, pressed, running_app, shown, snapshot_app
 from tests.waiting import wait_until_async
 from vc3tui.engine.models import Allocation, AllocationDescriptor, Blueprint, HeadSpec, Member, Project, SharedCluster
 from vc3tui.engine.paths import Dirs
@@ -34,10 +34,7 @@ def team_project() -> Project:
 
 
 async def opened(pilot) -> ProjectsScreen:
-    await pilot.press("colon", *"projects", "enter")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, ProjectsScreen)
-    return pilot.app.screen
+    return await pressed(pilot, "colon", *"projects", "enter", opens=ProjectsScreen)
 
 
 async def fill(pilot, *values: str) -> None:
@@ -101,10 +98,7 @@ async def test_join_lists_teammates_clusters_and_starts_one(dirs: Dirs) -> None:
     store.close()
     async with running_app(dirs, (120, 36)) as pilot:
         await shown(pilot)
-        await pilot.press("j")
-        await pilot.pause()
-        dialog = pilot.app.screen
-        assert isinstance(dialog, FieldsScreen)
+        dialog = await pressed(pilot, "j", opens=FieldsScreen)
         assert dialog.fields[0].choices == (("analysis: Amir's dask in cms", "analysis"),)
         await pilot.press("ctrl+s")
         await pilot.pause()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input, Select
 
-from tests.tui import SIZES, running_app, snapshot_app
+from tests.tui import SIZES, pressed, running_app, snapshot_app
 from vc3tui.engine import catalog as catalog_module
 from vc3tui.engine.models import BatchKind, NodeShape, Resource
 from vc3tui.engine.paths import Dirs
@@ -27,10 +27,7 @@ def fixed_local(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def opened(pilot) -> ResourcesScreen:
-    await pilot.press("colon", *"resources", "enter")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, ResourcesScreen)
-    return pilot.app.screen
+    return await pressed(pilot, "colon", *"resources", "enter", opens=ResourcesScreen)
 
 
 def names(screen) -> list[str]:
@@ -58,10 +55,7 @@ async def test_add_edit_and_remove_a_resource_through_the_form(dirs: Dirs) -> No
     async with running_app(dirs, (140, 40)) as pilot:
         engine = pilot.app.engine
         screen = await opened(pilot)
-        await pilot.press("n")
-        await pilot.pause()
-        form = pilot.app.screen
-        assert isinstance(form, ResourceFormScreen)
+        form = await pressed(pilot, "n", opens=ResourceFormScreen)
         await pilot.press(*"mylab")
         form.query_one("#login_hosts", Input).value = "login.mylab.edu"
         form.query_one("#port", Input).value = "two"

@@ -11,21 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests import ROOT
+from tests.factories import command_blueprint
 from tests.processes import leftovers
 
 pytestmark = pytest.mark.timeout(900)
 
-BLUEPRINT = """\
-name = "clidemo"
-middleware = "none"
-
-[workers]
-count = 1
-command = ["sleep", "600"]
-
-[[allocations]]
-name = "local"
-"""
+BLUEPRINT = command_blueprint("clidemo", ["sleep", "600"], count=1)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ import pytest
 import tomlkit
 
 from tests import ROOT
+from tests.factories import command_blueprint
 from tests.processes import leftovers
 from tests.slurm_site import our_jobs, slurm_allocation
 from tests.waiting import wait_until_async, wait_until_awaited
@@ -208,17 +209,7 @@ async def test_the_engine_killed_at_random_moments_of_a_200_pilot_launch(site, s
     assert "Traceback" not in log.read_text()
 
 
-LEASED = """name = "leased"
-middleware = "none"
-
-[workers]
-count = 2
-walltime = "10m"
-command = ["sleep", "300"]
-
-[[allocations]]
-name = "local"
-"""
+LEASED = command_blueprint("leased", ["sleep", "300"], count=2, walltime="10m")
 
 
 async def test_the_lease_changes_hands_cleanly_when_its_holder_dies(cluster_home: Path, tmp_path: Path, new_engine: Callable[..., Engine]) -> None:

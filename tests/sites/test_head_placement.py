@@ -61,17 +61,17 @@ async def run_manager(engine: Engine, cluster_id: str, out: Path, log: Path, tas
         )
 
 
+def two_workers(name: str, allocation: str, head: HeadSpec, *, idle_timeout: int) -> Blueprint:
+    """A Work Queue cluster of two workers on `allocation`, its head where `head` says."""
+    workers = WorkerSpec(count=2, walltime=1800, idle_timeout=idle_timeout)
+    return Blueprint(name=name, middleware=MiddlewareKind.WORKQUEUE, workers=workers, allocations=[AllocationUse(name=allocation)], head=head)
+
+
 @pytest.mark.parametrize("batch_job", [False, True], ids=["login-host", "batch-job"])
 async def test_head_on_a_site(site, slurm, task_dir: Path, batch_job: bool, engine: Engine, new_engine: Callable[..., Engine]) -> None:
     await slurm_allocation(engine, site, "hpc")
-    blueprint = Blueprint(
-        name="remote-head",
-        middleware=MiddlewareKind.WORKQUEUE,
-        workers=WorkerSpec(count=2, walltime=1800, idle_timeout=30),
-        allocations=[AllocationUse(name="hpc")],
-        head=HeadSpec(placement=HeadPlacement.ALLOCATION, allocation="hpc", batch_job=batch_job, walltime=1800),
-    )
-    cluster = await engine.launch(blueprint)
+    head = HeadSpec(placement=HeadPlacement.ALLOCATION, allocation="hpc", batch_job=batch_job, walltime=1800)
+    cluster = await engine.launch(two_workers("remote-head", "hpc", head, idle_timeout=30))
     row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 180)
     head = row.cluster.head
     assert (head.allocation, head.host, head.hostname) == ("hpc", os.uname().nodename, os.uname().nodename)
@@ -119,14 +119,8 @@ async def test_external_head_gets_workers(site, slurm, task_dir: Path, new_engin
     try:
         port = int(manager.stdout.readline())
         await slurm_allocation(engine, site, "ext")
-        blueprint = Blueprint(
-            name="extend",
-            middleware=MiddlewareKind.WORKQUEUE,
-            workers=WorkerSpec(count=2, walltime=1800, idle_timeout=60),
-            allocations=[AllocationUse(name="ext")],
-            head=HeadSpec(placement=HeadPlacement.EXTERNAL, address=f"127.0.0.1:{port}"),
-        )
-        cluster = await engine.launch(blueprint)
+        head = HeadSpec(placement=HeadPlacement.EXTERNAL, address=f"127.0.0.1:{port}")
+        cluster = await engine.launch(two_workers("extend", "ext", head, idle_timeout=60))
         row = await engine.wait_for(cluster.id, lambda r: r.counts.joined == 2, 180)
         assert row.cluster.head.external and row.cluster.head.pid is None
         assert WorkQueueMiddleware().client_environment(row.cluster) == {"VC3_WQ_MANAGER": f"127.0.0.1:{port}"}

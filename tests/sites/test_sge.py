@@ -34,10 +34,7 @@ def _prefixes(xml: str) -> set[str]:
 
 @pytest.fixture
 def site(sge, sshd, user_home: Path):
-    sshd.reset_user()
-    yield sshd
-    sge.delete_all_jobs()
-    sshd.reset_user()
+    yield from sshd.clean_for_a_test(sge.delete_all_jobs)
 
 
 async def sge_allocation(engine: Engine, bed) -> None:

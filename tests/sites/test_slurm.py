@@ -20,6 +20,7 @@ from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState, ClusterCondition, ClusterState, PilotStage, PilotState
 
 from tests import ROOT
+from tests.factories import command_blueprint
 from tests.slurm_site import our_jobs, slurm_allocation
 from tests.waiting import wait_until
 
@@ -151,19 +152,10 @@ async def test_expired_cluster_terminates_itself(site, slurm, engine: Engine) ->
     assert row.counts.running == 0 and our_jobs(slurm, cluster.id) == []
 
 
-CRASH_BLUEPRINT = """\
-name = "crashy"
-middleware = "none"
-entry = ["sh", "-c", "touch entry-started; while [ ! -e release ]; do sleep 0.2; done"]
-
-[workers]
-count = 6
-walltime = "30m"
-command = ["sleep", "600"]
-
-[[allocations]]
-name = "slurm1"
-"""
+CRASH_BLUEPRINT = command_blueprint(
+    "crashy", ["sleep", "600"], count=6, walltime="30m", allocation="slurm1",
+    entry=["sh", "-c", "touch entry-started; while [ ! -e release ]; do sleep 0.2; done"],
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("point", ["after-intent", "after-submit-before-reply", "after-reply-before-commit"])

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,16 @@ class SSHTestBed:
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
+
+    def clean_for_a_test(self, clear_queue: Callable[[], object] = lambda: None) -> Iterator[SSHTestBed]:
+        """A fixture's body: the account clean before the test and after it, the site's batch queue
+        cleared first (`clear_queue`), whether the test passed or not."""
+        self.reset_user()
+        try:
+            yield self
+        finally:
+            clear_queue()
+            self.reset_user()
 
     def _config(self, name: str, port: int, methods: str | None) -> Path:
         lines = [

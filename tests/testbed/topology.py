@@ -28,18 +28,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.testbed import alive, root_with
+
 STATE_DIR = Path("/run/vc3tui-topology")
 CLONE_NEWNET = 0x40000000
 SSH_PORT = 22
 
 
 def usable() -> str | None:
-    if os.geteuid() != 0:
-        return "the topology test bed needs root (network namespaces)"
-    for binary in ("ip", "nft", "nsenter", "unshare"):
-        if shutil.which(binary) is None:
-            return f"{binary} is missing: run tests/testbed/install-packages as root"
-    return None
+    return root_with("the topology test bed (network namespaces)", "ip", "nft", "nsenter", "unshare")
 
 
 @dataclass(frozen=True)
@@ -259,7 +256,7 @@ def sweep() -> None:
             state = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if _alive(state.get("owner", 0)):
+        if alive(state.get("owner", 0)):
             continue
         _clean(state.get("pids", []), state.get("namespaces", []))
         shutil.rmtree(state.get("root", ""), ignore_errors=True)
@@ -276,15 +273,6 @@ def _clean(pids: list[int], namespaces: list[str]) -> None:
         if (Path("/run/netns") / name).exists():
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 def _ip(*argv: str) -> None:

@@ -202,6 +202,11 @@ def from_markers(markers: Markers | None) -> JobStatus | None:
     return JobStatus(state, native="left the queue", reason=reason, stage=markers.stage, exit_code=code, host=markers.host)
 
 
+def stage_written(markers: Markers | None) -> PilotStage | None:
+    """The stage a pilot still in its queue has reached, as its directory says (none before it has one)."""
+    return markers.stage if markers and markers.exists else None
+
+
 def ended_with(code: int) -> tuple[PilotState, str]:
     """How a pilot that exited with `code` ended: 143 we cancelled it, 124 its lifetime ran out."""
     if code == 143:

@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vc3tui.engine.connect_back import ConnectBacks
@@ -25,17 +26,19 @@ PEACEFUL_GRACE = 120.0
 """Seconds a terminating cluster's workers get to drain before they are cancelled."""
 
 
+@dataclass(eq=False)
 class Removal:
-    def __init__(self, sites: Sites, middleware: Middleware, tracker: PilotTracker, changes: Changes, head: HeadNode, relays: ConnectBacks, wake: asyncio.Event) -> None:
-        self.sites = sites
-        self.relays = relays
-        self.middleware = middleware
-        self.tracker = tracker
-        self.changes = changes
-        self.head = head
-        self.wake = wake
-        self._drains: set[asyncio.Task[None]] = set()
-        self._deadline: float | None = None
+    """What a cluster's factory hands over for taking pilots (and at the end, the cluster) away."""
+
+    sites: Sites
+    middleware: Middleware
+    tracker: PilotTracker
+    changes: Changes
+    head: HeadNode
+    relays: ConnectBacks
+    wake: asyncio.Event
+    _drains: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _deadline: float | None = field(default=None, init=False)
 
     def close(self) -> None:
         for task in self._drains:

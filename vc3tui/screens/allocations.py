@@ -16,7 +16,7 @@ from vc3tui.screens.allocation_wizard import AllocationWizardScreen
 from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.widgets.live import Coalescer, StoreChanged
+from vc3tui.widgets.live import StoreView
 
 COLUMNS = (("Name", 12), ("Resource", 12), ("Login", 10), ("Account", 8), ("State", 16), ("Owner", 6), ("Reason", None))
 STATE_STYLE = {
@@ -36,7 +36,7 @@ def cells(allocation: Allocation) -> tuple[Text | str, ...]:
     )  # fmt: skip
 
 
-class AllocationsScreen(ShowsEngineErrors, TableFilter, Screen[None]):
+class AllocationsScreen(ShowsEngineErrors, TableFilter, StoreView, Screen[None]):
     TITLE = "Allocations"
     BINDINGS = [
         *FILTER_BINDINGS,
@@ -49,21 +49,13 @@ class AllocationsScreen(ShowsEngineErrors, TableFilter, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.coalescer = Coalescer(self.reload)
         self.allocations: list[Allocation] = []
 
     def compose(self) -> ComposeResult:
         return self.table_view(columns=COLUMNS)
 
-    def on_mount(self) -> None:
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
-
-    def on_store_changed(self, message: StoreChanged) -> None:
-        """Polled too: a kept MFA login that drops moves its allocation to needs_login."""
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
-
     def on_screen_resume(self) -> None:
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
+        self.request_reload()
 
     async def reload(self, select: str | None = None) -> None:
         """Read the allocations; the table is drawn again only when they changed (or to move to `select`)."""

@@ -19,7 +19,7 @@ from vc3tui.screens.pilot_log import PilotLogScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import TableFilter
 from vc3tui.widgets.footer import KeyFooter
-from vc3tui.widgets.live import Coalescer, StoreChanged
+from vc3tui.widgets.live import StoreChanged, StoreView
 from vc3tui.widgets.resizing import RESIZE_BINDINGS, ResizeKeys
 
 PILOT_COLUMNS = ("Pilot", "Allocation", "Job", "Stage", "Age", "Reason")
@@ -92,7 +92,7 @@ def pilot_cells(facts: tuple[str, ...], colours: dict[str, str]) -> tuple[Text |
     return (index, allocation, Text(job), Text(stage, style=colours.get(STAGE_COLOUR.get(stage, ""), "")), pilot_age, Text(reason))
 
 
-class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
+class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, StoreView, Screen[None]):
     BINDINGS = [
         Binding("escape", "clear_filter", "Back / clear filter"),
         Binding("slash", "filter", "Filter", key_display="/"),
@@ -111,7 +111,6 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         self.last_event = 0
         self.links: list[tuple[str, str]] = []
         self.links_for: tuple[str, bool] = ("", False)
-        self.coalescer = Coalescer(self.reload)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -128,11 +127,9 @@ class ClusterScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
         table = self.query_one("#pilots", DataTable)
         for label in PILOT_COLUMNS:
             table.add_column(label, key=label)
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
-    def on_store_changed(self, message: StoreChanged) -> None:
-        if message.cluster_ids is None or self.cluster_id in message.cluster_ids:
-            self.run_worker(self.coalescer.request(), exit_on_error=False)
+    def wants(self, message: StoreChanged) -> bool:
+        return message.cluster_ids is None or self.cluster_id in message.cluster_ids
 
     def post_message_changed(self) -> None:
         self.post_message(StoreChanged(None))

@@ -17,7 +17,7 @@ from vc3tui.engine import Allocation, AllocationState, Cluster, ClusterRow, LOCA
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.filtering import FILTER_BINDINGS, TableFilter
-from vc3tui.widgets.live import Coalescer, StoreChanged
+from vc3tui.widgets.live import StoreChanged, StoreView
 from vc3tui.widgets.resizing import RESIZE_BINDINGS, ResizeKeys
 
 COLUMNS = tuple((label, None) for label in ("Name", "State", "Conditions", "Middleware", "Req", "Run", "Queue", "Err", "Head", "Expires"))
@@ -53,7 +53,7 @@ def getting_started(allocations: list[Allocation], user_resources: bool) -> str:
     return "\n".join(lines)
 
 
-class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
+class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, StoreView, Screen[None]):
     TITLE = "Clusters"
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -68,16 +68,9 @@ class ClustersScreen(ShowsEngineErrors, TableFilter, ResizeKeys, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[ClusterRow] = []
-        self.coalescer = Coalescer(self.reload)
 
     def compose(self) -> ComposeResult:
         return self.table_view(Static("", id="empty", classes="hint", markup=False), columns=COLUMNS)
-
-    def on_mount(self) -> None:
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
-
-    def on_store_changed(self, message: StoreChanged) -> None:
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     def post_message_changed(self) -> None:
         self.post_message(StoreChanged(None))

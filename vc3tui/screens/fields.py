@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+
+from vc3tui.widgets.dialog import Dialog
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,10 @@ class Field:
     choices: tuple[tuple[str, str], ...] = ()
 
 
-class FieldsScreen(ModalScreen[dict[str, str] | None]):
+class FieldsScreen(Dialog[dict[str, str] | None]):
     """Dismissed with {field id: text}, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, title: str, fields: list[Field], action: str = "OK") -> None:
         super().__init__()
@@ -64,6 +65,3 @@ class FieldsScreen(ModalScreen[dict[str, str] | None]):
 
     def action_save(self) -> None:
         self.dismiss(self.values())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

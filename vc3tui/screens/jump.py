@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from vc3tui.widgets.dialog import Dialog
 
-class JumpScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
+class JumpScreen(Dialog[str | None]):
     def __init__(self, views: list[str]) -> None:
         super().__init__()
         self.views = views
@@ -29,6 +27,3 @@ class JumpScreen(ModalScreen[str | None]):
             self.query_one("#problem", Static).update(f"no single view starts with {text!r}; views: {', '.join(self.views)}")
             return
         self.dismiss(matches[0])
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

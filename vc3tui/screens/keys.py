@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
+
+from vc3tui.widgets.dialog import Dialog
 
 
-class KeysScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close", show=False)]
+class KeysScreen(Dialog[None]):
+    BINDINGS = [Binding("escape", "cancel", "Close"), Binding("question_mark", "cancel", "Close", show=False)]
+    FRAME = "dialog wide"
 
     def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.view_title = title
+        super().__init__(f"Keys: {title}")
         self.keys = keys
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide"):
-            yield Static(f"Keys: {self.view_title}", markup=False, classes="question")
-            yield DataTable(id="keys", cursor_type="none", show_header=False)
+    def body(self) -> ComposeResult:
+        yield DataTable(id="keys", cursor_type="none", show_header=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("key", "action")
         for key, description in self.keys:
             table.add_row(key, description)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

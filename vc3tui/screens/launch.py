@@ -12,21 +12,21 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from vc3tui.engine import (
     LOCAL, AllocationUse, Blueprint, BlueprintValues, Environment, MiddlewareKind, VC3Error, format_duration, software_summary,
 )  # fmt: skip
+from vc3tui.widgets.dialog import Dialog
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 
 MIDDLEWARE = [kind.value for kind in MiddlewareKind if kind is not MiddlewareKind.JUPYTERLAB]
 
 
-class LaunchScreen(ShowsEngineErrors, ModalScreen[str | None]):
+class LaunchScreen(ShowsEngineErrors, Dialog[str | None]):
     """Dismissed with the launched cluster's name, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+l", "launch", "Launch"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [Binding("ctrl+l", "launch", "Launch"), Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, allocations: list[str], environments: list[str], packages: list[str]) -> None:
         super().__init__()
@@ -185,6 +185,3 @@ class LaunchScreen(ShowsEngineErrors, ModalScreen[str | None]):
             self.problems(exc.problems or [str(exc)])
             return
         self.dismiss(cluster.name)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -4,6 +4,8 @@ shares an allocation, `b` a blueprint, `r` removes any of them."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -17,7 +19,7 @@ from vc3tui.screens.confirm import ConfirmScreen
 from vc3tui.screens.fields import Field, FieldsScreen
 from vc3tui.widgets.errors import ShowsEngineErrors, engine_work
 from vc3tui.widgets.footer import KeyFooter
-from vc3tui.widgets.live import Coalescer, StoreChanged
+from vc3tui.widgets.live import StoreView
 
 COLUMNS = (("Name", 14), ("Members", 7), ("Allocations", 11), ("Blueprints", 10), ("Clusters", 8))
 EMPTY_HINT = (
@@ -26,7 +28,22 @@ EMPTY_HINT = (
 )
 
 
-class ProjectsScreen(ShowsEngineErrors, Screen[None]):
+def on_selected(action: Callable[[ProjectsScreen, Project], Awaitable[None]]) -> Callable[[ProjectsScreen], None]:
+    """An action on the project under the cursor, run as engine work; with none, a notice says how
+    to get one."""
+
+    @functools.wraps(action)
+    async def run(self: ProjectsScreen) -> None:
+        project = self.selected()
+        if project is None:
+            self.notify("no project yet: n starts one, i imports a file", severity="warning")
+            return
+        await action(self, project)
+
+    return engine_work(run)
+
+
+class ProjectsScreen(ShowsEngineErrors, StoreView, Screen[None]):
     TITLE = "Projects"
     BINDINGS = [
         Binding("n", "create", "New"),
@@ -40,7 +57,6 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.coalescer = Coalescer(self.reload)
         self.projects: list[Project] = []
 
     def compose(self) -> ComposeResult:
@@ -56,10 +72,6 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
         table = self.query_one(DataTable)
         for label, width in COLUMNS:
             table.add_column(label, width=width)
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
-
-    def on_store_changed(self, message: StoreChanged) -> None:
-        self.run_worker(self.coalescer.request(), exit_on_error=False)
 
     async def reload(self, select: str | None = None) -> None:
         """Read the projects; the table is drawn again only when they changed (or to move to `select`)."""
@@ -102,12 +114,6 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
         await self.reload(select=project.name)
         self.notify(message, markup=False)
 
-    def _project(self) -> Project | None:
-        project = self.selected()
-        if project is None:
-            self.notify("no project yet: n starts one, i imports a file", severity="warning")
-        return project
-
     @engine_work
     async def action_create(self) -> None:
         answer = await self._ask("Start a project (you are its first member)", [Field("name", "Project name"), Field("description", "What it is for")], "Create")
@@ -127,22 +133,16 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
         project, report = await self.app.engine.projects.import_file(path, replace=bool(replaces))
         await self._done(project, f"project {project.name} imported: " + "; ".join(report))
 
-    @engine_work
-    async def action_export(self) -> None:
-        project = self._project()
-        if project is None:
-            return
+    @on_selected
+    async def action_export(self, project: Project) -> None:
         answer = await self._ask(f"Write {project.name} to a file for the other members", [Field("path", "Path", str(Path.cwd() / f"{project.name}.toml"))], "Export")
         if answer:
             path = Path(answer["path"]).expanduser()
             project = await self.app.engine.export_project(project.name, path)
             await self._done(project, f"project {project.name} written to {path} (no logins, no keys)")
 
-    @engine_work
-    async def action_add_member(self) -> None:
-        project = self._project()
-        if project is None:
-            return
+    @on_selected
+    async def action_add_member(self, project: Project) -> None:
         fields = [Field("name", "Member name"), Field("email", "Email (optional)"), Field("fingerprint", "Their key's fingerprint, SHA256:... (optional)")]
         answer = await self._ask(f"Add a member to {project.name}", fields, "Add")
         if answer:
@@ -150,11 +150,8 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
             project = await self.app.engine.projects.add_member(project.name, member)
             await self._done(project, f"{member.name} added to {project.name}")
 
-    @engine_work
-    async def action_add_allocation(self) -> None:
-        project = self._project()
-        if project is None:
-            return
+    @on_selected
+    async def action_add_allocation(self, project: Project) -> None:
         mine = [a for a in await self.app.engine.allocations() if a.name != LOCAL]
         if not mine:
             self.notify("you have no allocation to share yet: create one in the Allocations view", severity="warning")
@@ -168,22 +165,16 @@ class ProjectsScreen(ShowsEngineErrors, Screen[None]):
             project = await self.app.engine.projects.add_allocation(project.name, answer["allocation"], answer["owner"])
             await self._done(project, f"{answer['allocation']} shared in {project.name}")
 
-    @engine_work
-    async def action_add_blueprint(self) -> None:
-        project = self._project()
-        if project is None:
-            return
+    @on_selected
+    async def action_add_blueprint(self, project: Project) -> None:
         answer = await self._ask(f"Share a blueprint in {project.name}", [Field("path", "Blueprint file", str(Path.cwd()) + "/")], "Share")
         if answer:
             path = Path(answer["path"]).expanduser()
             project = await self.app.engine.projects.add_blueprint(project.name, path)
             await self._done(project, f"blueprint {path.stem} shared in {project.name}")
 
-    @engine_work
-    async def action_remove(self) -> None:
-        project = self._project()
-        if project is None:
-            return
+    @on_selected
+    async def action_remove(self, project: Project) -> None:
         entries = [(f"member {m.name}", f"member:{m.name}") for m in project.members]
         entries += [(f"allocation {d.name}", f"allocation:{d.name}") for d in project.allocations]
         entries += [(f"blueprint {b.name}", f"blueprint:{b.name}") for b in project.blueprints]

@@ -4,18 +4,15 @@ cancel, goes back through the question channel."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from vc3tui.engine import Question, QuestionKind
+from vc3tui.widgets.dialog import Dialog
 
 
-class QuestionScreen(ModalScreen[str | None]):
+class QuestionScreen(Dialog[str | None]):
     """Dismissed with the answer, or None when the user cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: Question) -> None:
         super().__init__()
@@ -47,6 +44,3 @@ class QuestionScreen(ModalScreen[str | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss("yes" if event.button.id == "yes" else None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from vc3tui.engine import BatchKind, Resource, VC3Error, checked
+from vc3tui.widgets.dialog import Dialog
 
 TEXT_FIELDS = (
     ("name", "Name"), ("display_name", "Display name"), ("organization", "Organization"),
@@ -29,10 +29,10 @@ def blank(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-class ResourceFormScreen(ModalScreen[str | None]):
+class ResourceFormScreen(Dialog[str | None]):
     """Dismissed with the saved resource's name, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, resource: Resource | None = None) -> None:
         super().__init__()
@@ -90,6 +90,3 @@ class ResourceFormScreen(ModalScreen[str | None]):
             problems.scroll_visible()
             return
         self.dismiss(resource.name)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from textual.message import Message
 
@@ -66,3 +67,28 @@ class Coalescer:
                     return
         finally:
             self._running = False
+
+
+class StoreView:
+    """A view drawn from the store: `reload` runs when the view is mounted and whenever the store
+    changes in a way it `wants`, one run at a time, so the view never blocks on the engine."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.coalescer = Coalescer(self.reload)
+
+    async def reload(self) -> None:
+        raise NotImplementedError
+
+    def wants(self, message: StoreChanged) -> bool:
+        return True
+
+    def request_reload(self) -> None:
+        self.run_worker(self.coalescer.request(), exit_on_error=False)
+
+    def on_mount(self) -> None:
+        self.request_reload()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        if self.wants(message):
+            self.request_reload()

@@ -11,8 +11,8 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import cancel_ids, queue_and_markers, stage_and_submit, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers, stage_written
+from vc3tui.engine.batch.jobs import cancel_ids, prefixes, queue_and_markers, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -40,7 +40,7 @@ def parse_condor_q(text: str, prefixes: set[str]) -> dict[str, tuple[str, int, s
 def condor_status(entry: tuple[str, int, str, str] | None, markers: Markers | None) -> JobStatus | None:
     if entry is not None:
         proc_id, code, host, reason = entry
-        stage = markers.stage if markers and markers.exists else None
+        stage = stage_written(markers)
         native = str(code)
         if code in (RUNNING, TRANSFERRING):
             return JobStatus(PilotState.RUNNING, native=native, stage=stage, host=host.split("@")[-1] or None, job_id=proc_id)
@@ -93,7 +93,7 @@ class CondorBatch:
         if not pilots:
             return {}
         listing, markers = await queue_and_markers(executor, "condor_q", CONDOR_Q, pilots, workdir)
-        queue = parse_condor_q(listing, {tag_prefix(p) for p in pilots})
+        queue = parse_condor_q(listing, prefixes(pilots))
         return {p.tag: status for p in pilots if (status := condor_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:

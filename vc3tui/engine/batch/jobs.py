@@ -19,6 +19,11 @@ def tag_prefix(pilot: Pilot) -> str:
     return pilot.tag.rsplit("-", 1)[0]
 
 
+def prefixes(pilots: Sequence[Pilot]) -> set[str]:
+    """The tag prefixes (clusters) of `pilots`: what a queue listing is filtered by."""
+    return {tag_prefix(p) for p in pilots}
+
+
 def compress(indexes: Sequence[int]) -> str:
     """[3, 4, 5, 9] -> '3-5,9'."""
     parts, run = [], []

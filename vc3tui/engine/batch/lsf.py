@@ -11,8 +11,8 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, site_directives, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers, stage_written
+from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, prefixes, queue_and_markers, run_pilot_at, site_directives, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -44,7 +44,7 @@ def lsf_status(entry: tuple[str, str, str, str] | None, markers: Markers | None)
     if entry is not None:
         job_id, state, host, reason = entry
         native_reason = "" if reason in ("-", "") else reason
-        stage = markers.stage if markers and markers.exists else None
+        stage = stage_written(markers)
         if state == "RUN":
             return JobStatus(PilotState.RUNNING, native=state, stage=stage, host=host if host != "-" else None, job_id=job_id)
         if state in ("PSUSP", "USUSP", "SSUSP"):
@@ -97,7 +97,7 @@ class LSFBatch:
             'case "$out" in *"No unfinished job found"*) code=0; out= ;; esac; printf "%s\\n" "$out"; (exit $code)'
         )
         listing, markers = await queue_and_markers(executor, "bjobs", command, pilots, workdir)
-        queue = parse_bjobs(listing, {tag_prefix(p) for p in pilots})
+        queue = parse_bjobs(listing, prefixes(pilots))
         return {p.tag: status for p in pilots if (status := lsf_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:

@@ -13,8 +13,8 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import cancel_ids, clock, compress, expand, queue_and_markers, run_pilot_at, stage_and_submit, site_directives, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers, stage_written
+from vc3tui.engine.batch.jobs import cancel_ids, clock, compress, expand, prefixes, queue_and_markers, run_pilot_at, site_directives, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.tags import job_name
@@ -79,7 +79,7 @@ def our_subjobs(jobs: dict[str, dict[str, str]], prefixes: set[str]) -> dict[str
 def pbs_status(entry: tuple[str, str, str] | None, markers: Markers | None) -> JobStatus | None:
     if entry is not None:
         job_id, state, comment = entry
-        stage = markers.stage if markers and markers.exists else None
+        stage = stage_written(markers)
         if state in RUNNING:
             return JobStatus(PilotState.RUNNING, native=state, reason=comment, stage=stage, job_id=job_id)
         if state in HELD:
@@ -134,7 +134,7 @@ class PBSBatch:
             return {}
         command = 'qstat -f -t -u "$(id -un)"' if self.torque else 'qstat -f -t -F json -u "$(id -un)"'
         listing, markers = await queue_and_markers(executor, "qstat", command, pilots, workdir)
-        queue = our_subjobs(parse_qstat_full(listing), {tag_prefix(p) for p in pilots})
+        queue = our_subjobs(parse_qstat_full(listing), prefixes(pilots))
         return {p.tag: status for p in pilots if (status := pbs_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:

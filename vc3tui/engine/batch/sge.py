@@ -13,8 +13,8 @@ import shlex
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
-from vc3tui.engine.pilot import Markers, from_markers
-from vc3tui.engine.batch.jobs import clock, queue_and_markers, run_wrapper, stage_and_submit, site_directives, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers, stage_written
+from vc3tui.engine.batch.jobs import clock, prefixes, queue_and_markers, run_wrapper, site_directives, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.states import PilotState
@@ -64,7 +64,7 @@ def parse_qstat_xml(text: str, prefixes: set[str]) -> dict[str, tuple[str, str]]
 def sge_status(entry: tuple[str, str] | None, markers: Markers | None) -> JobStatus | None:
     if entry is not None:
         job_id, letters = entry
-        stage = markers.stage if markers and markers.exists else None
+        stage = stage_written(markers)
         if "E" in letters:
             return JobStatus(PilotState.HELD, native=letters, reason="error state (Eqw): see `qstat -j` on the site", job_id=job_id)
         if "h" in letters or "s" in letters or "S" in letters or "T" in letters:
@@ -119,7 +119,7 @@ class SGEBatch:
         if not pilots:
             return {}
         listing, markers = await queue_and_markers(executor, "qstat", 'qstat -xml -u "$(id -un)"', pilots, workdir)
-        queue = parse_qstat_xml(listing, {tag_prefix(p) for p in pilots})
+        queue = parse_qstat_xml(listing, prefixes(pilots))
         return {p.tag: status for p in pilots if (status := sge_status(queue.get(p.tag), markers.get(p.tag))) is not None}
 
     async def cancel(self, executor: Executor, pilots: Sequence[Pilot]) -> None:

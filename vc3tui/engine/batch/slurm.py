@@ -13,8 +13,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from vc3tui.engine.pilot import Markers, from_markers, parse_probe, render_probe
-from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, run_pilot_at, stage_and_submit, tag_prefix
+from vc3tui.engine.pilot import Markers, from_markers, parse_probe, render_probe, stage_written
+from vc3tui.engine.batch.jobs import cancel_ids, compress, expand, prefixes, run_pilot_at, stage_and_submit, tag_prefix
 from vc3tui.engine.interfaces import Executor, JobStatus, Submission
 from vc3tui.engine.models import BatchKind, Pilot
 from vc3tui.engine.tags import job_name
@@ -100,7 +100,7 @@ class SlurmBatch:
         tags = [p.tag for p in pilots]
         if (queue_text, probe_text, tags) == self._last_answer[:3]:
             return dict(self._last_answer[3])  # nothing moved on the site since the last cycle
-        prefixes = {tag_prefix(p) for p in pilots}
+        ours = prefixes(pilots)
         queue = {}
         parsed, self._lines = self._lines, {}
         for line in queue_text.splitlines():
@@ -109,7 +109,7 @@ class SlurmBatch:
                 tag = next(iter(parse_squeue(line, {_comment_prefix(line)})), None)
                 entry = (tag, tag.rsplit("-", 1)[0]) if tag else None
             self._lines[line] = entry
-            if entry and entry[1] in prefixes:
+            if entry and entry[1] in ours:
                 queue[entry[0]] = line
         probe_lines = probe_text.split("\n", 1)[1].splitlines() if "\n" in probe_text else []
         markers = {line.split(" ", 1)[0]: line for line in probe_lines}
@@ -201,7 +201,7 @@ def combine(queued: tuple[str, str, str, str] | None, markers: Markers | None) -
     if queued is not None:
         job_id, state, reason, node = queued
         native_reason = "" if reason in ("None", "(null)") else reason
-        stage = markers.stage if markers and markers.exists else None
+        stage = stage_written(markers)
         if state in RUNNING:
             return JobStatus(PilotState.RUNNING, native=state, reason=native_reason, stage=stage, host=node or None, job_id=job_id)
         if state in HELD or "Held" in reason or "held" in reason:

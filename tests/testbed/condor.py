@@ -1,0 +1,217 @@
+"""HTCondor for the tests: Debian 13's package (Debian 12 has none) in a trixie root of the
+project's own, made once per pinned version and kept in the clone's cache; a pool's daemons run
+chrooted in it inside private mount and pid namespaces, so a run killed half-way leaves neither a
+mount in the host's tree nor a daemon, and they are stopped by pid (facts in
+../shared/TESTBED.md, "HTCondor").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.testbed import alive, root_with
+from tests.testbed.sshd import free_port
+
+HTCONDOR = "23.9.6+dfsg-2.1+b10"
+"""The trixie package the tests pass with; the root in the cache is keyed by it."""
+SUITE = "trixie"
+SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+PR_SET_PDEATHSIG = 1
+UID_BASE = 61000
+"""Pool users get uids from here: none of this machine's users has one."""
+
+
+def usable() -> str | None:
+    return root_with("the HTCondor test bed (debootstrap, chroot, namespaces)", "debootstrap", "unshare", "nsenter", "chroot")
+
+
+def mirror() -> str:
+    """The Debian archive apt already uses here (its deb822 sources), for the trixie root."""
+    text = SOURCES.read_text() if SOURCES.exists() else ""
+    found = re.search(r"^URIs:\s*(\S+)", text, re.M)
+    return found[1] if found else "http://deb.debian.org/debian"
+
+
+def condor_root(cache: Path) -> Path:
+    """The trixie root with HTCondor `HTCONDOR`: the cached one when it exists, else made afresh
+    (about 70 s) beside it and renamed into place, so a half-made root is never taken for one."""
+    final = cache / f"htcondor-{HTCONDOR}"
+    if (final / "usr/sbin/condor_master").exists():
+        return final
+    cache.mkdir(parents=True, exist_ok=True)
+    for stale in cache.glob(".htcondor-building-*"):
+        if not alive(int(stale.name.rsplit("-", 1)[1])):
+            shutil.rmtree(stale, ignore_errors=True)
+    building = cache / f".htcondor-building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror()], check=True, capture_output=True)
+    policy = building / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    install = (
+        "mount -t proc proc \"$1/proc\" && chroot \"$1\" apt-get update -qq"
+        f" && chroot \"$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends htcondor={HTCONDOR}"
+        " && chroot \"$1\" apt-get clean"
+    )
+    done = _private("sh", "-c", install, "sh", str(building), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"htcondor={HTCONDOR} did not install from {mirror()} (is it still in {SUITE}? set HTCONDOR to the version there): {done.stderr[-2000:]}")
+    building.rename(final)
+    return final
+
+
+def _private(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    """`argv` in a mount namespace of its own: what it mounts goes away with it."""
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", *argv], **kwargs)
+
+
+def _ends_with_its_parent() -> None:
+    """In the pool's unshare before it runs: KILL (it ignores TERM while it waits) when the test
+    run that started it dies, even killed outright, so no pool outlives its run."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _child(pid: int) -> int | None:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+
+POOL = """\
+use ROLE: Personal
+CONDOR_HOST = 127.0.0.1
+NETWORK_INTERFACE = 127.0.0.1
+BIND_ALL_INTERFACES = False
+ENABLE_IPV6 = False
+COLLECTOR_HOST = 127.0.0.1:{port}
+SHARED_PORT_PORT = {port}
+UID_DOMAIN = vc3tui.test
+FILESYSTEM_DOMAIN = vc3tui.test
+TRUST_UID_DOMAIN = True
+NEGOTIATOR_INTERVAL = 2
+NEGOTIATOR_MIN_INTERVAL = 1
+NEGOTIATOR_CYCLE_DELAY = 1
+SCHEDD_INTERVAL = 2
+UPDATE_INTERVAL = 2
+RUNBENCHMARKS = False
+BASE_CGROUP =
+"""
+
+START = """\
+set -e
+root=$1 state=$2
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t sysfs sys "$root/sys"
+mount --bind /etc/hosts "$root/etc/hosts"
+mount --bind "$state/pool.conf" "$root/etc/condor/config.d/90-vc3tui.conf"
+mount --bind "$state/lib" "$root/var/lib/condor"
+mount --bind "$state/spool" "$root/var/spool/condor"
+mount --bind "$state/log" "$root/var/log/condor"
+mount --bind "$state/run" "$root/run"
+mount --bind "$state/home" "$root/home"
+chroot "$root" install -d -o condor -g condor -m 0755 /var/lib/condor/execute /run/condor /run/lock/condor
+chroot "$root" chown condor:condor /var/lib/condor /var/spool/condor /var/log/condor
+chroot "$root" /usr/sbin/condor_master -f &
+trap 'exit 143' TERM
+wait $!
+"""
+"""Mounts the pool's state over the root's and starts condor_master under this shell, which stays
+pid 1 of the pool's pid namespace: when it ends (its unshare killed: TERM), every daemon ends with
+it. condor_master itself cannot be pid 1: it changes its credentials, which clears the signal
+unshare asks the kernel to send it."""
+
+
+class CondorPool:
+    """A personal pool (collector, negotiator, schedd, startd) on 127.0.0.1 in the trixie root;
+    `run` is a command inside it, as root or as one of `users` (made in the root with uids no
+    host user has)."""
+
+    def __init__(self, root: Path, users: tuple[str, ...] = ("condoruser",)) -> None:
+        self.root = root
+        self.port = free_port()
+        self.users = {name: UID_BASE + number for number, name in enumerate(users)}
+        self.state: Path | None = None
+        """This run's own pool state (spool, logs, /run, homes, config), mounted over the root's."""
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def home(self, user: str) -> Path:
+        """`user`'s home in the pool, as a path on this machine."""
+        assert self.state is not None, "the pool is not started"
+        return self.state / "home" / user
+
+    def start(self, timeout: float = 60) -> CondorPool:
+        if self.state is not None:  # a pool killed outright, started again
+            shutil.rmtree(self.state, ignore_errors=True)
+        for left in Path(tempfile.gettempdir()).glob("vc3tui-condor-*-*"):  # by runs killed outright
+            if not alive(int(left.name.split("-")[2])):
+                shutil.rmtree(left, ignore_errors=True)
+        self.state = Path(tempfile.mkdtemp(prefix=f"vc3tui-condor-{os.getpid()}-"))
+        for name in ("lib", "spool", "log", "run", "home"):
+            (self.state / name).mkdir()
+        (self.state / "pool.conf").write_text(POOL.format(port=self.port))
+        (self.root / "etc/condor/config.d/90-vc3tui.conf").touch()
+        for name, uid in self.users.items():
+            self.chroot(["sh", "-c", f"id {name} >/dev/null 2>&1 || useradd -M -u {uid} {name}"], check=True)
+            self.home(name).mkdir()
+            os.chown(self.home(name), uid, uid)
+        self.process = subprocess.Popen(
+            ["unshare", "--mount", "--pid", "--fork", "--kill-child=SIGTERM", "--propagation", "private", "sh", "-c", START, "sh", str(self.root), str(self.state)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_ends_with_its_parent,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while self.run(["condor_status", "-schedd", "-af", "Name"]).stdout.strip() == "":
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the pool's condor_master ended: {self.process.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"no schedd in the pool after {timeout:.0f} s")
+            time.sleep(0.3)
+        return self
+
+    @property
+    def master_pid(self) -> int | None:
+        """condor_master: the child of the pool's pid 1, itself the child of unshare."""
+        init = _child(self.process.pid) if self.process else None
+        return _child(init) if init else None
+
+    def chroot(self, argv: list[str], *, user: str | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """`argv` in the root without the pool's mounts (for setting up: users, files)."""
+        spec = ["--userspec", f"{user}:{user}"] if user else []
+        return subprocess.run(["chroot", *spec, str(self.root), *argv], capture_output=True, text=True, check=check)
+
+    def run(self, argv: list[str], *, user: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """`argv` inside the running pool (its mounts, its pid namespace), as root or `user`."""
+        pid = self.master_pid
+        if pid is None:
+            return subprocess.CompletedProcess(argv, 1, "", "the pool is not running")
+        spec = ["--userspec", f"{user}:{user}"] if user else []
+        enter = ["nsenter", "--target", str(pid), "--mount", "--pid", "--", "chroot", *spec, str(self.root)]
+        environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": f"/home/{user}" if user else "/root"}
+        return subprocess.run([*enter, *argv], capture_output=True, text=True, timeout=timeout, env=environment, cwd="/")
+
+    def stop(self, timeout: float = 30) -> None:
+        """condor_master asked to shut the pool down (TERM); the namespace killed if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        pid = self.master_pid
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        shutil.rmtree(self.state, ignore_errors=True)
