@@ -118,6 +118,21 @@ def condor_pool():
     yield from session_bed(usable, lambda: CondorPool(condor_root(ROOT / ".cache")))
 
 
+@pytest.fixture(scope="session")
+def condor_site_bed(tmp_path_factory: pytest.TempPathFactory):
+    """A site whose login node is an HTCondor submit host (tests/testbed/condor.py)."""
+    from tests import ROOT
+    from tests.testbed.condor import CondorSite, condor_root, usable
+
+    yield from session_bed(usable, lambda: CondorSite(condor_root(ROOT / ".cache"), tmp_path_factory.mktemp("condor-sshd")))
+
+
+@pytest.fixture
+def condor_site(condor_site_bed, user_home: Path):
+    """That site, its user's home reset before and after, every job removed."""
+    yield from condor_site_bed.sshd.clean_for_a_test(condor_site_bed.remove_all_jobs)
+
+
 @pytest.fixture
 def two_sites(request: pytest.FixtureRequest):
     """Two sites on the namespace test bed (tests/testbed/topology.py, two_sites.py), each its own

@@ -27,3 +27,9 @@ def command_blueprint(name: str, command: list[str], *, count: int, allocation: 
     limit = f"walltime = {json.dumps(walltime)}\n" if walltime else ""
     workers = f"[workers]\ncount = {count}\n{limit}command = {json.dumps(command)}\n"
     return f"name = {json.dumps(name)}\nmiddleware = \"none\"\n{head}\n{workers}\n[[allocations]]\nname = {json.dumps(allocation)}\n"
+
+
+def sleepers(name: str, allocation: str, count: int) -> Blueprint:
+    """A cluster without middleware whose pilots sleep: what the batch-system tests submit."""
+    workers = WorkerSpec(count=count, walltime=1800, command=["sleep", "600"])
+    return Blueprint(name=name, middleware=MiddlewareKind.NONE, workers=workers, allocations=[AllocationUse(name=allocation)])

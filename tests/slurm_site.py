@@ -21,10 +21,11 @@ def our_jobs(slurm, cluster_id: str) -> list[tuple[str, str, str]]:
     return [tuple(line.split("|")) for line in lines if f"-{cluster_id} " in line]
 
 
-async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None = None) -> None:
-    """A validated allocation on the test SLURM over SSH, its key installed and host key known."""
+async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None = None, *, batch: BatchKind = BatchKind.SLURM) -> None:
+    """A validated allocation on the test SLURM (or the site's `batch`) over SSH, its key
+    installed and host key known."""
     engine.save_resource(
-        Resource(name=f"site-{name}", login_hosts=["127.0.0.1"], port=bed.port, batch=BatchKind.SLURM, partition=partition, poll_interval=1),
+        Resource(name=f"site-{name}", login_hosts=["127.0.0.1"], port=bed.port, batch=batch, partition=partition, poll_interval=1),
     )
     host_key = asyncssh.read_public_key(bed.root / "host_ed25519.pub")
     if not engine.access.host_keys.trusted_keys("127.0.0.1", bed.port):

@@ -3,12 +3,7 @@ broken allocation, replacing pilots that end, failing stages, crash points, and 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,10 +11,9 @@ import pytest
 
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, Environment, MiddlewareKind, Resource, WorkerSpec
-from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState, ClusterCondition, ClusterState, PilotStage, PilotState
 
-from tests import ROOT
+from tests.crash_points import POINTS, crash_then_resume
 from tests.factories import command_blueprint
 from tests.slurm_site import our_jobs, slurm_allocation
 from tests.waiting import wait_until
@@ -158,44 +152,10 @@ CRASH_BLUEPRINT = command_blueprint(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("point", ["after-intent", "after-submit-before-reply", "after-reply-before-commit"])
+@pytest.mark.parametrize("point", POINTS)
 async def test_crash_points_converge_without_duplicates(site, slurm, tmp_path: Path, point: str, engine: Engine, new_engine: Callable[..., Engine]) -> None:
     await slurm_allocation(engine, site, "slurm1")
     await engine.close()
-    folder = tmp_path / "bp"
-    folder.mkdir()
-    (folder / "crashy.toml").write_text(CRASH_BLUEPRINT)
-    command = [sys.executable, "-m", "vc3tui", "--run", str(folder / "crashy.toml"), "--json", "--no-input"]
-    first = subprocess.run(command, env={**os.environ, "VC3TUI_CRASH_AT": point}, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert first.returncode == 86, first.stdout + first.stderr
-    engine = new_engine(Dirs.from_environment(), interactive=False)
-    cluster = await engine.live_cluster("crashy")
-    pilots = await engine.pilots(cluster.id)
-    await engine.close()
-    submitted_before = our_jobs(slurm, cluster.id)
-    if point == "after-intent":
-        assert submitted_before == [] and len(pilots) == 6 and all(p.state is PilotState.INTENT for p in pilots)
-    else:
-        assert len(submitted_before) == 6 and all(p.job_id is None for p in pilots)
-
-    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        wait_until(lambda: (folder / "entry-started").exists() or second.poll() is not None, 240, "the resumed run")
-        jobs = our_jobs(slurm, cluster.id)
-        assert len(jobs) == 6, jobs
-        assert len({job for job, _, _ in jobs}) == 6
-        assert len({job.split("_")[0] for job, _, _ in jobs}) == 1, "one array, submitted once"
-        engine = Engine(Dirs.from_environment(), interactive=False)
-        pilots = await engine.pilots(cluster.id)
-        await engine.close()
-        assert len(pilots) == 6, "no second intent for any pilot"
-        assert sorted(p.job_id for p in pilots) == sorted(job for job, _, _ in jobs)
-        (folder / "release").touch()
-        assert second.wait(timeout=180) == 0
-    finally:
-        if second.poll() is None:
-            second.send_signal(signal.SIGKILL)
-    events = [json.loads(line) for line in second.communicate()[0].splitlines() if line.startswith("{")]
-    if point != "after-intent":
-        assert any(e["kind"] == "adopt" for e in events)
-    assert our_jobs(slurm, cluster.id) == []
+    (tmp_path / "crashy.toml").write_text(CRASH_BLUEPRINT)
+    jobs = lambda cluster_id: [job for job, _, _ in our_jobs(slurm, cluster_id)]  # noqa: E731
+    await crash_then_resume(point, tmp_path / "crashy.toml", 6, jobs, lambda job: job.split("_")[0], new_engine)

@@ -1,6 +1,6 @@
-"""PBS Pro, Torque, LSF and HTCondor end to end through vc3tui's adapters: submit, status, resize,
-cancel, terminate. The commands are the stand-ins of tests/standins (those daemons cannot be
-installed here); the pilots they start are real processes running the real wrapper."""
+"""PBS Pro, Torque and LSF end to end through vc3tui's adapters: submit, status, resize, cancel,
+terminate. The commands are the stand-ins of tests/standins (those daemons cannot be installed
+here); the pilots they start are real processes running the real wrapper."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import AllocationUse, BatchKind, Blueprint, MiddlewareKind, Resource, WorkerSpec
+from vc3tui.engine.models import BatchKind, Resource
 from vc3tui.engine.states import ClusterState, PilotState
 
 from tests import ROOT
+from tests.factories import sleepers
 from tests.slurm_site import assert_validated
 from tests.standins.standin import alive
 
@@ -40,19 +41,13 @@ def running_elements(state: Path) -> int:
     return sum(1 for record in jobs.values() for info in record["elements"].values() if alive(info["pid"]))
 
 
-@pytest.mark.parametrize("kind", [BatchKind.PBS, BatchKind.TORQUE, BatchKind.LSF, BatchKind.CONDOR])
+@pytest.mark.parametrize("kind", [BatchKind.PBS, BatchKind.TORQUE, BatchKind.LSF])
 async def test_submit_status_resize_cancel_terminate(standins: Path, kind: BatchKind, engine: Engine) -> None:
     engine.save_resource(Resource(name="site", batch=kind, poll_interval=1))
     allocation, _ = await engine.access.create("site1", "site", None)
     validated = await engine.access.validate(allocation)
     assert_validated(validated)
-    cluster = await engine.launch(
-        Blueprint(
-            name="standin", middleware=MiddlewareKind.NONE,
-            workers=WorkerSpec(count=3, walltime=1800, command=["sleep", "600"]),
-            allocations=[AllocationUse(name="site1")],
-        )  # fmt: skip
-    )
+    cluster = await engine.launch(sleepers("standin", "site1", 3))
     await engine.wait_for(cluster.id, lambda r: r.counts.running == 3, 120)
     pilots = await engine.pilots(cluster.id)
     assert all(p.job_id for p in pilots) and len({p.job_id for p in pilots}) == 3

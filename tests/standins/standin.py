@@ -1,12 +1,11 @@
-"""STAND-IN, NOT A BATCH SYSTEM: just enough of PBS Pro / Torque (qsub, qstat, qdel), LSF (bsub,
-bjobs, bkill) and HTCondor (condor_submit, condor_q, condor_rm) to drive vc3tui's adapters from
-submit through status to cancel, because none of those daemons can be installed here.
+"""STAND-IN, NOT A BATCH SYSTEM: just enough of PBS Pro / Torque (qsub, qstat, qdel) and LSF (bsub,
+bjobs, bkill) to drive vc3tui's adapters from submit through status to cancel, because neither
+can be installed here (HTCondor can: tests/testbed/condor.py).
 
 It has no queue and no scheduler: every array element or proc starts at once as a detached local
 process. What it prints follows the formats in each system's documentation (PBS Pro `qstat -f -F
-json`, Torque `qstat -f`, LSF `bjobs -o ... -noheader` and its "Job <N> is submitted" reply,
-HTCondor `condor_submit -terse` and `condor_q -af:j`); the parsers themselves are tested on
-recorded documentation output elsewhere. State lives in $VC3TUI_STANDIN_STATE.
+json`, Torque `qstat -f`, LSF `bjobs -o ... -noheader` and its "Job <N> is submitted" reply); the
+parsers themselves are tested on recorded documentation output elsewhere. State lives in $VC3TUI_STANDIN_STATE.
 """
 
 from __future__ import annotations
@@ -144,39 +143,6 @@ def bkill(args: list[str]) -> int:
     return remove([re.match(r"(\d+)\[(\d+)\]", a).groups() for a in args if re.match(r"\d+\[\d+\]", a)])
 
 
-# ---- HTCondor ----
-
-def condor_submit(args: list[str]) -> int:
-    text = Path(args[-1]).read_text()
-    settings = dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
-    indexes = re.search(r"queue pilot_index in \(([^)]*)\)", text)[1].split()
-    executable = settings["executable"]
-    arguments = settings["arguments"].strip('"').replace("''", "'")
-    with jobs() as data:
-        cluster = str(data["next"])
-        data["next"] += 1
-        elements = {}
-        for proc, index in enumerate(indexes):
-            argv = [executable, *arguments.replace("$(pilot_index)", index).split(" ")]
-            tag = settings["+Vc3tuiTag"].strip('"').replace("$(pilot_index)", index)
-            elements[str(proc)] = {"pid": start(argv, {}, ""), "tag": tag}
-        data["jobs"][cluster] = {"system": "condor", "elements": elements}
-    print(f"{cluster}.0 - {cluster}.{len(indexes) - 1}")
-    return 0
-
-
-def condor_q(args: list[str]) -> int:
-    with jobs() as data:
-        listed = live_elements(data)
-    for cluster, proc, record in listed:
-        print(f"{cluster}.{proc} 2 {record['elements'][proc]['tag']} slot1@standin undefined")
-    return 0
-
-
-def condor_rm(args: list[str]) -> int:
-    return remove([a.split(".") for a in args if re.fullmatch(r"\d+\.\d+", a)])
-
-
 def remove(targets: list) -> int:
     with jobs() as data:
         for job, element in targets:
@@ -188,7 +154,7 @@ def remove(targets: list) -> int:
     return 0
 
 
-COMMANDS = {f.__name__: f for f in (qsub, qstat, qdel, bsub, bjobs, bkill, condor_submit, condor_q, condor_rm)}
+COMMANDS = {f.__name__: f for f in (qsub, qstat, qdel, bsub, bjobs, bkill)}
 
 if __name__ == "__main__":
     sys.exit(COMMANDS[Path(sys.argv[1]).name](sys.argv[2:]))

@@ -8,7 +8,9 @@ mount in the host's tree nor a daemon, and they are stopped by pid (facts in
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -18,10 +20,12 @@ import time
 from pathlib import Path
 
 from tests.testbed import alive, root_with
-from tests.testbed.sshd import free_port
+from tests.testbed.sshd import USER, SSHTestBed, free_port
 
 HTCONDOR = "23.9.6+dfsg-2.1+b10"
 """The trixie package the tests pass with; the root in the cache is keyed by it."""
+PACKAGES = (f"htcondor={HTCONDOR}", "openssh-server", "python3")
+"""A submit host as sites have one: HTCondor, an sshd to log in, a python3 for the pilots."""
 SUITE = "trixie"
 SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 PR_SET_PDEATHSIG = 1
@@ -41,9 +45,9 @@ def mirror() -> str:
 
 
 def condor_root(cache: Path) -> Path:
-    """The trixie root with HTCondor `HTCONDOR`: the cached one when it exists, else made afresh
-    (about 70 s) beside it and renamed into place, so a half-made root is never taken for one."""
-    final = cache / f"htcondor-{HTCONDOR}"
+    """The trixie root with `PACKAGES`: the cached one when it exists, else made afresh (about
+    70 s) beside it and renamed into place, so a half-made root is never taken for one."""
+    final = cache / f"htcondor-{HTCONDOR}-{hashlib.sha256(' '.join(PACKAGES).encode()).hexdigest()[:8]}"
     if (final / "usr/sbin/condor_master").exists():
         return final
     cache.mkdir(parents=True, exist_ok=True)
@@ -58,7 +62,7 @@ def condor_root(cache: Path) -> Path:
     policy.chmod(0o755)
     install = (
         "mount -t proc proc \"$1/proc\" && chroot \"$1\" apt-get update -qq"
-        f" && chroot \"$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends htcondor={HTCONDOR}"
+        f" && chroot \"$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {' '.join(PACKAGES)}"
         " && chroot \"$1\" apt-get clean"
     )
     done = _private("sh", "-c", install, "sh", str(building), capture_output=True, text=True)
@@ -117,12 +121,19 @@ mount --rbind /dev "$root/dev"
 mount -t sysfs sys "$root/sys"
 mount --bind /etc/hosts "$root/etc/hosts"
 mount --bind "$state/pool.conf" "$root/etc/condor/config.d/90-vc3tui.conf"
+mkdir -p "$root/var/lib/condor" "$root/var/spool/condor" "$root/var/log/condor"
 mount --bind "$state/lib" "$root/var/lib/condor"
 mount --bind "$state/spool" "$root/var/spool/condor"
 mount --bind "$state/log" "$root/var/log/condor"
 mount --bind "$state/run" "$root/run"
 mount --bind "$state/home" "$root/home"
+shift 2
+for path in "$@"; do
+    mkdir -p "$root$path"
+    mount --bind "$path" "$root$path"
+done
 chroot "$root" install -d -o condor -g condor -m 0755 /var/lib/condor/execute /run/condor /run/lock/condor
+chroot "$root" install -d -m 0755 /run/sshd
 chroot "$root" chown condor:condor /var/lib/condor /var/spool/condor /var/log/condor
 chroot "$root" /usr/sbin/condor_master -f &
 trap 'exit 143' TERM
@@ -137,12 +148,15 @@ unshare asks the kernel to send it."""
 class CondorPool:
     """A personal pool (collector, negotiator, schedd, startd) on 127.0.0.1 in the trixie root;
     `run` is a command inside it, as root or as one of `users` (made in the root with uids no
-    host user has)."""
+    host user has) or of `host_users` (this machine's, same uid, their home and every path in
+    `binds` mounted at the same place)."""
 
-    def __init__(self, root: Path, users: tuple[str, ...] = ("condoruser",)) -> None:
+    def __init__(self, root: Path, users: tuple[str, ...] = ("condoruser",), *, host_users: tuple[str, ...] = (), binds: tuple[Path, ...] = ()) -> None:
         self.root = root
         self.port = free_port()
         self.users = {name: UID_BASE + number for number, name in enumerate(users)}
+        self.host_users = [pwd.getpwnam(name) for name in host_users]
+        self.binds = (*binds, *(Path(user.pw_dir) for user in self.host_users))
         self.state: Path | None = None
         """This run's own pool state (spool, logs, /run, homes, config), mounted over the root's."""
         self.process: subprocess.Popen[bytes] | None = None
@@ -167,8 +181,11 @@ class CondorPool:
             self.chroot(["sh", "-c", f"id {name} >/dev/null 2>&1 || useradd -M -u {uid} {name}"], check=True)
             self.home(name).mkdir()
             os.chown(self.home(name), uid, uid)
+        for user in self.host_users:
+            self.chroot(["sh", "-c", f"getent group {user.pw_gid} >/dev/null || groupadd -g {user.pw_gid} {user.pw_name}; "
+                        f"id {user.pw_name} >/dev/null 2>&1 || useradd -M -u {user.pw_uid} -g {user.pw_gid} -d {user.pw_dir} -s /bin/bash {user.pw_name}"], check=True)  # fmt: skip
         self.process = subprocess.Popen(
-            ["unshare", "--mount", "--pid", "--fork", "--kill-child=SIGTERM", "--propagation", "private", "sh", "-c", START, "sh", str(self.root), str(self.state)],
+            ["unshare", "--mount", "--pid", "--fork", "--kill-child=SIGTERM", "--propagation", "private", "sh", "-c", START, "sh", str(self.root), str(self.state), *map(str, self.binds)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_ends_with_its_parent,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -194,13 +211,16 @@ class CondorPool:
 
     def run(self, argv: list[str], *, user: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """`argv` inside the running pool (its mounts, its pid namespace), as root or `user`."""
-        pid = self.master_pid
-        if pid is None:
+        if self.master_pid is None:
             return subprocess.CompletedProcess(argv, 1, "", "the pool is not running")
-        spec = ["--userspec", f"{user}:{user}"] if user else []
-        enter = ["nsenter", "--target", str(pid), "--mount", "--pid", "--", "chroot", *spec, str(self.root)]
+        enter = self.inside(user)
         environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": f"/home/{user}" if user else "/root"}
         return subprocess.run([*enter, *argv], capture_output=True, text=True, timeout=timeout, env=environment, cwd="/")
+
+    def inside(self, user: str | None = None) -> list[str]:
+        """The command line prefix that runs a program inside the running pool, as root or `user`."""
+        spec = ["--userspec", f"{user}:{user}"] if user else []
+        return ["nsenter", "--target", str(self.master_pid), "--mount", "--pid", "--", "chroot", *spec, str(self.root)]
 
     def stop(self, timeout: float = 30) -> None:
         """condor_master asked to shut the pool down (TERM); the namespace killed if it lingers."""
@@ -215,3 +235,43 @@ class CondorPool:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         shutil.rmtree(self.state, ignore_errors=True)
+
+
+class CondorSite:
+    """A site whose login node is an HTCondor submit host: the pool above with the test user
+    (this machine's, the same home) and an sshd of its own inside, as on a real site; its
+    `condor_submit` is the pool's."""
+
+    def __init__(self, root: Path, sshd_dir: Path) -> None:
+        self.sshd = SSHTestBed(sshd_dir, mfa=False)
+        self.root = root
+        self.pool: CondorPool | None = None
+
+    @property
+    def port(self) -> int:
+        return self.sshd.port
+
+    @property
+    def home(self) -> Path:
+        return self.sshd.home
+
+    def start(self) -> CondorSite:
+        self.sshd.root.mkdir(parents=True, exist_ok=True)
+        self.sshd.ensure_user()
+        self.pool = CondorPool(self.root, host_users=(USER,), binds=(self.sshd.root,)).start()
+        self.sshd.launcher = self.pool.inside()
+        self.sshd.start()
+        return self
+
+    def remove_all_jobs(self) -> None:
+        self.pool.run(["condor_rm", "-all", "-forcex"])
+
+    def queue(self) -> list[str]:
+        """Every job in the schedd's queue: id, status, tag."""
+        listed = self.pool.run(["condor_q", "-allusers", "-af:j", "JobStatus", "Vc3tuiTag"])
+        return listed.stdout.splitlines()
+
+    def stop(self) -> None:
+        self.sshd.stop()
+        if self.pool:
+            self.pool.stop()

@@ -90,6 +90,8 @@ class SSHTestBed:
     wrote_pam: bool = False
     set_env: dict[str, str] = field(default_factory=dict)
     mfa: bool = True
+    launcher: list[str] = field(default_factory=list)
+    """What the sshd is started through: nothing, or a way into another host (a pool's root)."""
 
     @property
     def home(self) -> Path:
@@ -98,7 +100,7 @@ class SSHTestBed:
     def start(self) -> "SSHTestBed":
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
-        self._ensure_user()
+        self.ensure_user()
         subprocess.run(["install", "-d", "-m", "755", "/run/sshd"], check=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.root / "host_ed25519")], check=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test CA", "-f", str(self.root / "user_ca")], check=True)
@@ -117,7 +119,8 @@ class SSHTestBed:
             wait_for_port(self.mfa_port)
         return self
 
-    def _ensure_user(self) -> None:
+    def ensure_user(self) -> None:
+        """The test user, with its password and an empty ~/.ssh."""
         try:
             pwd.getpwnam(USER)
         except KeyError:
@@ -179,7 +182,7 @@ class SSHTestBed:
 
     def _start(self, name: str, binary: str, config: Path) -> None:
         log = self.root / f"{name}.log"
-        self.processes[name] = subprocess.Popen([binary, "-D", "-f", str(config), "-E", str(log)])
+        self.processes[name] = subprocess.Popen([*self.launcher, binary, "-D", "-f", str(config), "-E", str(log)])
 
     def totp(self) -> str:
         return totp_now(self.root / "oath.users", self.totp_secret)
@@ -204,7 +207,7 @@ class SSHTestBed:
             except ProcessLookupError:
                 pass
         config = self.root / f"{'main' if name == 'sshd' else 'mfa'}.conf"
-        self._start(name, process.args[0], config)
+        self._start(name, process.args[len(self.launcher)], config)
         wait_for_port(self.port if name == "sshd" else self.mfa_port)
 
     def connection_children(self, name: str = "sshd") -> list[int]:
