@@ -37,11 +37,13 @@ def test_a_users_job_runs_in_the_pool(condor_pool) -> None:
 def test_a_pool_killed_outright_leaves_no_mount_and_no_daemon_and_starts_again(condor_pool) -> None:
     master = condor_pool.master_pid
     assert master is not None and mounted_under(condor_pool.root) == [], "the pool's mounts are its own, never the host's"
-    daemons = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _root_of(int(pid)) == condor_pool.root]
+    namespace = _pid_namespace(master)
+    members = [pid for pid in _pids() if _pid_namespace(pid) == namespace]
+    daemons = [pid for pid in members if _root_of(pid) == condor_pool.root]
     assert master in daemons and len(daemons) >= 4, "master, collector, negotiator, schedd and startd chrooted"
     os.kill(condor_pool.process.pid, signal.SIGKILL)
     condor_pool.process.wait(10)
-    wait_until(lambda: not any(_root_of(pid) == condor_pool.root for pid in daemons), 20, "every daemon gone with its namespace")
+    wait_until(lambda: not any(_pid_namespace(pid) == namespace for pid in members), 20, "every daemon gone with its namespace")
     assert mounted_under(condor_pool.root) == []
     condor_pool.start()
     assert condor_pool.run(["condor_q", "-af", "ClusterId"]).returncode == 0
@@ -62,6 +64,17 @@ def test_a_test_run_killed_outright_takes_its_pool_with_it(condor_pool) -> None:
     assert list(Path(tempfile.gettempdir()).glob(f"vc3tui-condor-{run.pid}-*")), "its state, until the next pool starts"
     CondorPool(condor_pool.root).start().stop()
     assert not list(Path(tempfile.gettempdir()).glob(f"vc3tui-condor-{run.pid}-*")), "swept by the next pool"
+
+
+def _pids() -> list[int]:
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
 
 
 def _root_of(pid: int) -> Path | None:
