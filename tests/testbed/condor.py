@@ -56,7 +56,9 @@ def condor_root(cache: Path) -> Path:
             shutil.rmtree(stale, ignore_errors=True)
     building = cache / f".htcondor-building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
-    subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror()], check=True, capture_output=True)
+    made = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror()], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"debootstrap of {SUITE} from {mirror()} failed: {(made.stderr or made.stdout)[-2000:]}")
     policy = building / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
