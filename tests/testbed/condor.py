@@ -93,7 +93,6 @@ def _child(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-
 POOL = """\
 use ROLE: Personal
 CONDOR_HOST = 127.0.0.1

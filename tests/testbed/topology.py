@@ -274,6 +274,5 @@ def _clean(pids: list[int], namespaces: list[str]) -> None:
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
 
-
 def _ip(*argv: str) -> None:
     subprocess.run(["ip", *argv], check=True, capture_output=True, text=True)
