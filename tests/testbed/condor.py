@@ -248,14 +248,6 @@ class CondorSite:
         self.root = root
         self.pool: CondorPool | None = None
 
-    @property
-    def port(self) -> int:
-        return self.sshd.port
-
-    @property
-    def home(self) -> Path:
-        return self.sshd.home
-
     def start(self) -> CondorSite:
         self.sshd.root.mkdir(parents=True, exist_ok=True)
         self.sshd.ensure_user()
