@@ -122,16 +122,31 @@ def test_a_failed_build_keeps_its_scratch_and_names_its_log(site) -> None:
     assert not (root / "x86_64" / "debian12" / "libgreet" / "2.0" / ".vc3-done").exists()
 
 
-def test_four_builders_at_once_build_each_package_exactly_once(site) -> None:
+def test_four_builders_at_once_build_each_package_exactly_once(site, tmp_path: Path) -> None:
+    """The first build is held until the other three say they wait on its lock."""
     root, database, counter, url = site
+    write_recipes(database, recipes(make_sources(tmp_path / "mirror"), extra_step='while [ -e "$VC3_TEST_HOLD" ]; do sleep 0.05; done'))
+    hold = tmp_path / "hold"
+    hold.touch()
     argv = builder_argv(root, "--database", str(database), "--repository", url, "--require", "greet", "--", "greet")
-    env = {**os.environ, "VC3_TEST_COUNTER": str(counter)}
-    builders = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
-    outputs = [b.communicate(timeout=120) for b in builders]
-    assert [b.returncode for b in builders] == [0, 0, 0, 0], [o[1] for o in outputs]
-    assert [o[0] for o in outputs] == ["hello from libgreet 2.0\n"] * 4
+    env = {**os.environ, "VC3_TEST_COUNTER": str(counter), "VC3_TEST_HOLD": str(hold)}
+    logs = [tmp_path / f"builder-{n}.log" for n in range(4)]
+    builders = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env) for log in logs]
+    try:
+        deadline = time.monotonic() + 60
+        while sum("Wait:    " in log.read_text() for log in logs) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        hold.unlink()
+        outputs = [b.communicate(timeout=120)[0] for b in builders]
+    finally:
+        for builder in builders:
+            if builder.poll() is None:
+                builder.kill()
+    errors = [log.read_text() for log in logs]
+    assert [b.returncode for b in builders] == [0, 0, 0, 0], errors
+    assert outputs == ["hello from libgreet 2.0\n"] * 4
     assert sorted(Path(p).parent.name for p in runs(counter)) == ["greet", "libgreet"]
-    assert any("Wait:    " in o[1] for o in outputs)
+    assert sum("Wait:    " in e for e in errors) == 3, errors
 
 
 def test_a_dead_lock_holder_is_taken_over_once_its_heartbeat_is_stale(site, tmp_path: Path) -> None:
