@@ -2,11 +2,12 @@
 """vc3-builder: put a software stack on a worker without admin rights, then run a command in it.
 
 One file, standard library only, Python 3.6 or newer: it is copied to sites that have nothing
-else. Recipes (vc3-recipes.json beside this file, plus any --database) say where each package can
-come from: the system (detected, with its version), a source tarball built with configure/make or
-cmake, pip into a venv, or a prebuilt binary. The plan backtracks over versions and alternatives;
-installs live in ROOT/<arch>/<os><version>/<package>/<version>, each with a done-marker holding its
-recipe's checksum, built once under a lock that many pilots on one shared filesystem respect.
+else. Recipes (vc3-recipes.json beside this file, ROOT/recipes.d, then any --database) say where
+each package can come from: the system (detected, with its version), a source tarball built with
+configure/make or cmake, pip into a venv, or a prebuilt binary. The plan backtracks over versions
+and alternatives; installs live in ROOT/<arch>/<os><version>/<package>/<version>, each with a
+done-marker holding its recipe's checksum, built once under a lock that many pilots on one shared
+filesystem respect.
 
     vc3_builder.py --require cctools --require python:3.8 -- work_queue_worker HOST PORT
     vc3_builder.py --install ROOT --pip 'dask[distributed]' --env-to env.sh
@@ -192,6 +193,11 @@ def check_package(path, name, package):
                     raise BuilderError("{}: every file needs a 'name' and a 64-hex 'sha256'".format(here))
             if not entry["source"].get("files"):
                 raise BuilderError("{}: a {} source needs 'files'".format(here, kind))
+        if "relocate" in entry["source"]:
+            spec = entry["source"]["relocate"]
+            if kind != "binary" or not isinstance(spec, dict) or not str(spec.get("placeholder", "")).startswith("/") \
+                    or not isinstance(spec.get("loader"), str) or not isinstance(spec.get("dirs"), list):
+                raise BuilderError("{}: 'relocate' (binary sources only) needs 'placeholder' (an absolute path), 'loader' and 'dirs'".format(here))
 
 
 # --- this host ----------------------------------------------------------------------------------
@@ -753,6 +759,8 @@ class Builder(object):
             top = extract(files[0], os.path.join(scratch, "unpack"))
             for entry in os.listdir(top):
                 shutil.move(os.path.join(top, entry), os.path.join(candidate.prefix, entry))
+            if "relocate" in source:
+                relocate(candidate.prefix, source["relocate"], out)
             return
         top = extract(files[0], os.path.join(scratch, "src"))
         for extra in files[1:]:
@@ -772,6 +780,33 @@ class Builder(object):
             return [base.rstrip("/") + "/" + item["name"] for base in bases]
 
         return at(self.options.repository) + list(item.get("urls", [])) + at(self.database.mirrors)
+
+
+def relocate(prefix, spec, out):
+    """A prebuilt binary that carries its own loader (and finds its libraries by $ORIGIN): each
+    program naming the placeholder as its loader is made to name the unpacked one, padded with
+    NULs to the same length so nothing else in the file moves."""
+    placeholder = spec["placeholder"].encode() + b"\0"
+    loader = os.path.join(prefix, spec["loader"]).encode()
+    if len(loader) >= len(placeholder):
+        raise BuilderError("the install path is too long for a prebuilt binary ({} bytes to its loader, room for {}); "
+                           "use a shorter --install".format(len(loader), len(placeholder) - 1))
+    loader += b"\0" * (len(placeholder) - len(loader))
+    for folder in spec["dirs"]:
+        top = os.path.join(prefix, folder)
+        for name in sorted(os.listdir(top)):
+            path = os.path.join(top, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as handle:
+                data = handle.read()
+            if placeholder in data:
+                temporary = path + ".relocating"
+                with open(temporary, "wb") as handle:
+                    handle.write(data.replace(placeholder, loader, 1))
+                os.chmod(temporary, os.stat(path).st_mode)
+                os.rename(temporary, path)
+                out.write("relocated {}\n".format(path))
 
 
 def last_words(build_log, failure):
@@ -1036,6 +1071,13 @@ def settle_options(options):
     return options
 
 
+def site_recipes(options):
+    """ROOT/recipes.d: recipes the site's own people put beside the installs (a tarball they keep
+    in ROOT/distfiles, a local build), read after the shipped ones and before any --database."""
+    folder = os.path.join(options.install, "recipes.d")
+    return [folder] if os.path.isdir(folder) else []
+
+
 def pip_package(database, specs):
     """--pip SPECs become one package, named by the set (any order), installed into one venv."""
     digest = hashlib.sha256("\n".join(sorted(specs)).encode("utf-8")).hexdigest()[:12]
@@ -1133,7 +1175,7 @@ def main(argv=None):
 
 def run(options):
     database = Database()
-    for path in [RECIPES] + options.database:
+    for path in [RECIPES] + site_recipes(options) + options.database:
         database.load(path)
     if options.list:
         list_packages(database, options.list)

@@ -119,6 +119,18 @@ def condor_pool():
 
 
 @pytest.fixture(scope="session")
+def condor_tarball() -> Path:
+    """The relocatable HTCondor tarball made from the pools' root (tests/testbed/condor_tarball.py)."""
+    from tests import ROOT
+    from tests.testbed import condor, condor_tarball
+
+    reason = condor.usable() or condor_tarball.usable()
+    if reason:
+        pytest.skip(reason)
+    return condor_tarball.condor_tarball(condor.condor_root(ROOT / ".cache"), ROOT / ".cache")
+
+
+@pytest.fixture(scope="session")
 def condor_site_bed(tmp_path_factory: pytest.TempPathFactory):
     """A site whose login node is an HTCondor submit host (tests/testbed/condor.py)."""
     from tests import ROOT
