@@ -21,7 +21,7 @@ def our_jobs(slurm, cluster_id: str) -> list[tuple[str, str, str]]:
     return [tuple(line.split("|")) for line in lines if f"-{cluster_id} " in line]
 
 
-async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None = None, *, batch: BatchKind = BatchKind.SLURM) -> None:
+async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None = None, *, batch: BatchKind = BatchKind.SLURM) -> Allocation:
     """A validated allocation on the test SLURM (or the site's `batch`) over SSH, its key
     installed and host key known."""
     engine.save_resource(
@@ -35,6 +35,7 @@ async def slurm_allocation(engine: Engine, bed, name: str, partition: str | None
     bed.write_user_file(".ssh/authorized_keys", existing + pair.public_line + "\n")
     validated = await engine.access.validate(allocation)
     assert_validated(validated)
+    return validated
 
 
 def assert_validated(validated: Allocation) -> None:

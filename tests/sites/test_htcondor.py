@@ -1,7 +1,8 @@
 """HTCondor's configuration, checked by HTCondor's own parsers (the PyPI `htcondor` wheel):
 `htcondor2.param` reads each generated file through CONDOR_CONFIG in a fresh process, and the
-START, shutdown and drain expressions are evaluated by `classad2` against job and slot ads.
-HTCondor's daemons do not install on this machine; a launch here must fail with a clear reason."""
+START, shutdown and drain expressions are evaluated by `classad2` against job and slot ads. The
+daemons run for real in test_htcondor_glideins.py; here, a launch on a machine that has no
+HTCondor and no tarball for it must fail with a clear reason."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ import classad2
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.executors.local import LocalExecutor
-from vc3tui.engine.interfaces import CommandFailed
 from vc3tui.engine.middleware.htcondor import (
     HEAD_CONFIG,
     HEAD_START,
@@ -29,8 +28,9 @@ from vc3tui.engine.middleware.htcondor import (
     HTCondorMiddleware,
     parse_jobs,
     parse_workers,
+    tag_constraint,
 )
-from vc3tui.engine.models import AllocationUse, Blueprint, Cluster, Head, MiddlewareKind, WorkerSpec
+from vc3tui.engine.models import AllocationUse, Blueprint, Cluster, MiddlewareKind, WorkerSpec
 from vc3tui.engine.states import ClusterState
 
 READ_PARAMS = "import htcondor2, json, sys; print(json.dumps({n: htcondor2.param.get(n) for n in sys.argv[1:]}))"
@@ -73,7 +73,7 @@ def test_head_configuration_as_htcondor_reads_it(head_dir: Path) -> None:
         head_dir / "secrets" / HEAD_CONFIG,
         ["DAEMON_LIST", "COLLECTOR_HOST", "SEC_DEFAULT_AUTHENTICATION", "SEC_DEFAULT_AUTHENTICATION_METHODS",
          "SEC_DEFAULT_ENCRYPTION", "SEC_TOKEN_POOL_SIGNING_KEY_FILE", "ALLOW_ADVERTISE_STARTD", "ALLOW_WRITE",
-         "ALLOW_ADMINISTRATOR", "TRUST_DOMAIN", "NETWORK_INTERFACE", "NEGOTIATOR_SLOT_CONSTRAINT", "LOCAL_DIR"],
+         "ALLOW_ADMINISTRATOR", "TRUST_DOMAIN", "NETWORK_INTERFACE", "LOCAL_DIR"],
     )  # fmt: skip
     assert found["DAEMON_LIST"] == "MASTER, COLLECTOR, NEGOTIATOR, SCHEDD"
     assert found["COLLECTOR_HOST"] == "127.0.0.1:9618" and found["NETWORK_INTERFACE"] == "127.0.0.1"
@@ -83,21 +83,20 @@ def test_head_configuration_as_htcondor_reads_it(head_dir: Path) -> None:
     assert found["ALLOW_ADVERTISE_STARTD"] == "vc3-worker@vc3-abcdef12", "only token-holding workers join"
     assert found["ALLOW_WRITE"] == found["ALLOW_ADMINISTRATOR"] == "alice@vc3-abcdef12, condor@vc3-abcdef12"
     assert found["TRUST_DOMAIN"] == "vc3-abcdef12" and found["LOCAL_DIR"] == f"{head_dir}/condor"
-    assert found["NEGOTIATOR_SLOT_CONSTRAINT"] == "true"
 
 
 def test_worker_configuration_and_its_expressions(head_dir: Path) -> None:
     end = int(time.time()) + 600
     found = params(
         head_dir / "secrets" / WORKER_CONFIG,
-        ["DAEMON_LIST", "COLLECTOR_HOST", "STARTD_NAME", "VC3_PILOT_TAG", "VC3_PILOT_END", "START", "NUM_CPUS", "MEMORY",
-         "STARTD_NOCLAIM_SHUTDOWN", "MASTER.DAEMON_SHUTDOWN", "CLAIM_WORKLIFE", "SEC_DEFAULT_AUTHENTICATION_METHODS",
+        ["DAEMON_LIST", "COLLECTOR_HOST", "MASTER_NAME", "STARTD_NAME", "VC3_PILOT_TAG", "VC3_PILOT_END", "START", "NUM_CPUS", "MEMORY",
+         "STARTD_NOCLAIM_SHUTDOWN", "MASTER.DAEMON_SHUTDOWN", "SEC_DEFAULT_AUTHENTICATION_METHODS",
          "SEC_TOKEN_DIRECTORY", "SEC_TOKEN_POOL_SIGNING_KEY_FILE"],
         VC3_CONDOR_DIR="/scratch/p/condor", VC3_COLLECTOR="head.example.org:9618", VC3_PILOT_TAG="vc3-i-abcdef12-3", VC3_PILOT_END=str(end),
     )  # fmt: skip
     assert found["DAEMON_LIST"] == "MASTER, STARTD" and found["COLLECTOR_HOST"] == "head.example.org:9618"
-    assert found["STARTD_NAME"] == "vc3-i-abcdef12-3" and found["VC3_PILOT_TAG"] == '"vc3-i-abcdef12-3"'
-    assert (found["NUM_CPUS"], int(found["MEMORY"]), found["STARTD_NOCLAIM_SHUTDOWN"], found["CLAIM_WORKLIFE"]) == (2, 3000, 600, 0)
+    assert found["MASTER_NAME"] == found["STARTD_NAME"] == "vc3-i-abcdef12-3" and found["VC3_PILOT_TAG"] == '"vc3-i-abcdef12-3"'
+    assert (found["NUM_CPUS"], int(found["MEMORY"]), found["STARTD_NOCLAIM_SHUTDOWN"]) == (2, 3000, 600)
     assert found["SEC_DEFAULT_AUTHENTICATION_METHODS"] == "IDTOKENS" and found["SEC_TOKEN_DIRECTORY"] == "/scratch/p/condor/tokens.d"
     assert found["SEC_TOKEN_POOL_SIGNING_KEY_FILE"] is None or POOL_KEY not in found["SEC_TOKEN_POOL_SIGNING_KEY_FILE"]
     assert found["START"] == START and found["MASTER.DAEMON_SHUTDOWN"] == MASTER_SHUTDOWN
@@ -116,16 +115,11 @@ def test_worker_configuration_and_its_expressions(head_dir: Path) -> None:
     assert shutdown.eval(classad2.ClassAd({"STARTD_StartTime": int(time.time())})) is False
 
 
-async def test_drain_leaves_drained_pilots_out_of_matchmaking(head_dir: Path, cluster: Cluster) -> None:
-    head = Head(workdir=str(head_dir), address="127.0.0.1:9618")
-    middleware = HTCondorMiddleware()
-    for tags in (["vc3-i-abcdef12-1"], ["vc3-i-abcdef12-2"]):
-        with pytest.raises(CommandFailed, match="condor_reconfig"):  # no daemons here to reconfigure
-            await middleware.drain(LocalExecutor(), head, tags)
-    constraint = params(head_dir / "secrets" / HEAD_CONFIG, ["NEGOTIATOR_SLOT_CONSTRAINT"])["NEGOTIATOR_SLOT_CONSTRAINT"]
-    expression = classad2.ExprTree(constraint)
-    considered = {tag: expression.eval(classad2.ClassAd({"VC3_PILOT_TAG": tag})) for tag in ("vc3-i-abcdef12-1", "vc3-i-abcdef12-2", "vc3-i-abcdef12-3")}
-    assert considered == {"vc3-i-abcdef12-1": False, "vc3-i-abcdef12-2": False, "vc3-i-abcdef12-3": True}
+def test_drain_picks_the_drained_pilots_glideins_by_tag() -> None:
+    expression = classad2.ExprTree(tag_constraint(["vc3-i-abcdef12-1", "vc3-i-abcdef12-2"]))
+    picked = {tag: expression.eval(classad2.ClassAd({"VC3_PILOT_TAG": tag})) for tag in ("vc3-i-abcdef12-1", "vc3-i-abcdef12-2", "vc3-i-abcdef12-3")}
+    assert picked == {"vc3-i-abcdef12-1": True, "vc3-i-abcdef12-2": True, "vc3-i-abcdef12-3": False}
+    assert expression.eval(classad2.ClassAd({})) is False, "a daemon that is no glidein of ours is never picked"
 
 
 def test_a_broken_configuration_is_caught(head_dir: Path) -> None:
@@ -143,7 +137,7 @@ def test_start_scripts_parse_and_status_outputs() -> None:
     # condor_status -af prints one space-separated line per ad, "undefined" for a missing attribute
     workers = parse_workers("vc3-i-c-0 node1\nvc3-i-c-0 node1\nvc3-i-c-1 node2\nundefined node3\ngarbage\n")
     assert [(w.tag, w.address) for w in workers] == [("vc3-i-c-0", "node1"), ("vc3-i-c-1", "node2")]
-    assert parse_jobs("3 2\n0 1\nundefined undefined\n") == 6
+    assert parse_jobs("1\n4\nundefined\n\n") == 6  # condor_q -af RequestCpus: one line per job
 
 
 async def test_launch_without_htcondor_fails_with_a_reason(cluster_home: Path, engine: Engine) -> None:

@@ -11,6 +11,7 @@ taken after a marker, so a login shell that prints a banner cannot confuse a par
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import random
 import shlex
@@ -284,11 +285,17 @@ class SSHExecutor:
             raise OSError(f"{self.who}: cannot write {path}: {result.stderr.strip() or f'exit status {result.returncode}'}")
 
     async def get(self, path: str) -> bytes:
+        """The file's bytes; a file that is missing or unreadable there is an OSError, as here."""
         async with self._bulk, self._any:
             conn = await self.connection()
             async with conn.start_sftp_client() as sftp:
-                async with sftp.open(path, "rb") as source:
-                    return await source.read()
+                try:
+                    async with sftp.open(path, "rb") as source:
+                        return await source.read()
+                except asyncssh.SFTPNoSuchFile as exc:
+                    raise FileNotFoundError(errno.ENOENT, exc.reason, path) from None
+                except asyncssh.SFTPError as exc:
+                    raise OSError(errno.EIO, exc.reason, path) from None
 
     async def spawn(self, argv: Sequence[str], *, log_path: str, pid_file: str = "", cwd: str | None = None, env: Mapping[str, str] | None = None) -> int:
         """Detached on the login node: it holds no channel of ours once this returns."""

@@ -1,22 +1,26 @@
-"""HTCondor: a collector, negotiator and schedd on the head; a glidein-style condor_master + startd
-in each pilot that joins the head with a token. Everything authenticates (IDTOKENS between hosts,
-FS on the head) and is encrypted.
+"""HTCondor: a collector, negotiator and schedd on the head; a glidein (a condor_master with only
+a startd) in each pilot that joins the head with a token, as glideinWMS runs one. Everything
+authenticates (IDTOKENS between hosts, FS on the head) and is encrypted.
 
 The head makes its pool signing key (0600, never leaves the head's site) and, when it starts, mints
-two tokens with `condor_token_create`: one for its own daemons, and one for workers that may only
-advertise a startd and a master and read. Workers get that token copied 0600 into their site's
-secrets dir and into their own `tokens.d`; the key itself is never copied.
+two tokens with `condor_token_create`: one for its own daemons and tools, and one for workers that
+may only advertise a startd and a master and read. Workers get that token copied 0600 into their
+site's secrets dir and into their own `tokens.d`; the key itself is never copied.
 
-A startd is named after its pilot (`STARTD_NAME`, and `VC3_PILOT_TAG` in its ad), so workers map to
-pilots exactly. Its START expression refuses jobs that say (`MaxRuntime`) they would outlive the
-pilot; it exits after `workers.idle_timeout` without a claim, and its master follows it.
+HTCondor's programs come from the builder: the system's, or a relocatable tarball a site offers
+(its recipe sets RELEASE_DIR and LIBEXEC through `_CONDOR_` variables), so nothing here names a
+path of an installation. The head writes the tools' PATH and those variables to `tools.env`, which
+vc3tui's own queries read.
 
-Peaceful drain is the negotiator's: drained pilots' startds are left out of matchmaking
-(`NEGOTIATOR_SLOT_CONSTRAINT`, by pilot tag, not hostname), claims end with each job
-(`CLAIM_WORKLIFE = 0`), so a drained worker finishes its job, gets no other, and exits idle.
+A startd is named after its pilot (`STARTD_NAME`, and `VC3_PILOT_TAG` in its and its master's ad),
+so workers map to pilots exactly. Its START expression refuses jobs that say (`MaxRuntime`) they
+would outlive the pilot; it exits after `workers.idle_timeout` without a claim, and its master
+follows it.
 
-HTCondor's daemons are not installed on this project's test machine: the configurations are checked
-with HTCondor's own parsers (the `htcondor` wheel); see the README's support table.
+Peaceful drain is HTCondor's own peaceful shutdown of the drained pilots' glideins (`condor_off
+-peaceful`, by tag): their running jobs finish (NumJobStarts stays 1), no other starts, and the
+glidein exits. A pilot cancelled outright takes its job with it; the schedd puts the job back in
+the queue.
 """
 
 from __future__ import annotations
@@ -41,19 +45,31 @@ START = "(TARGET.MaxRuntime =?= undefined) || (time() + TARGET.MaxRuntime < MY.V
 MASTER_SHUTDOWN = "STARTD_StartTime =?= 0"
 """The pilot's master exits once its startd has (idle, or drained and done)."""
 
+MASTER = """\
+set +e
+condor_master -f &
+m=$!
+trap 'kill -QUIT "$m" 2>/dev/null' TERM INT HUP
+wait "$m"; code=$?
+while kill -0 "$m" 2>/dev/null; do wait "$m"; code=$?; done
+exit "$code"
+"""
+"""condor_master puts itself in a session of its own, out of reach of a signal to its starter's
+group: a TERM there becomes the master's fast shutdown (QUIT), which takes every daemon with it."""
+
 HEAD_START = """\
 set -e
 umask 077
 w=$1 host=$2
 mkdir -p "$w/condor/log" "$w/condor/spool" "$w/condor/execute" "$w/condor/lock" "$w/condor/run" "$w/condor/tokens.d"
+export -p | grep -E '^export (PATH|_CONDOR_[A-Za-z0-9_]+)=' > "$w/condor/tools.env"
 echo "COLLECTOR_HOST = $host:$(cat "$w/collector.port")" > "$w/condor/collector.config"
 echo "VC3_OWNER = $(id -un)" >> "$w/condor/collector.config"
 condor_token_create -identity "condor@$3" -key POOL > "$w/condor/tokens.d/head"
 condor_token_create -identity "vc3-worker@$3" -key POOL -authz ADVERTISE_STARTD -authz ADVERTISE_MASTER -authz READ \\
     > "$w/secrets/condor-worker.token.tmp"
 mv "$w/secrets/condor-worker.token.tmp" "$w/secrets/condor-worker.token"
-exec condor_master -f
-"""
+""" + MASTER
 
 WORKER_START = """\
 set -e
@@ -63,8 +79,10 @@ mkdir -p "$d/log" "$d/spool" "$d/execute" "$d/lock" "$d/run" "$d/tokens.d"
 cp "$1/condor-worker.token" "$d/tokens.d/worker"
 export CONDOR_CONFIG="$1/condor-worker.config" VC3_CONDOR_DIR="$d" VC3_COLLECTOR="$2"
 export VC3_PILOT_END=$(( $(date +%s) + $3 ))
-exec condor_master -f
-"""
+""" + MASTER
+
+TOOL = '. "$0" && exec "$@"'
+"""Runs an HTCondor tool with the head's tools.env."""
 
 
 def trust_domain(cluster: Cluster) -> str:
@@ -84,6 +102,7 @@ SEC_TOKEN_DIRECTORY = $(LOCAL_DIR)/tokens.d
 HEAD_IDENTITY = condor@{trust_domain(cluster)}
 WORKER_IDENTITY = vc3-worker@{trust_domain(cluster)}
 USE_SHARED_PORT = False
+BASE_CGROUP =
 LOG = $(LOCAL_DIR)/log
 SPOOL = $(LOCAL_DIR)/spool
 EXECUTE = $(LOCAL_DIR)/execute
@@ -113,8 +132,6 @@ ALLOW_ADVERTISE_STARTD = $(WORKER_IDENTITY)
 ALLOW_CONFIG =
 COLLECTOR_NAME = vc3 cluster {cluster.name}
 NEGOTIATOR_INTERVAL = 20
-NEGOTIATOR_SLOT_CONSTRAINT = true
-include ifexist : {workdir}/condor/drained.config
 """
 
 
@@ -131,10 +148,13 @@ ALLOW_WRITE = $(HEAD_IDENTITY)
 ALLOW_DAEMON = $(HEAD_IDENTITY)
 ALLOW_ADMINISTRATOR = $(HEAD_IDENTITY)
 ALLOW_CONFIG =
+MASTER_NAME = $ENV(VC3_PILOT_TAG)
 STARTD_NAME = $ENV(VC3_PILOT_TAG)
 VC3_PILOT_TAG = "$ENV(VC3_PILOT_TAG)"
 VC3_PILOT_END = $ENV(VC3_PILOT_END)
-STARTD_ATTRS = $(STARTD_ATTRS) VC3_PILOT_TAG VC3_PILOT_END
+IsGlidein = True
+STARTD_ATTRS = $(STARTD_ATTRS) VC3_PILOT_TAG VC3_PILOT_END IsGlidein
+MASTER_ATTRS = $(MASTER_ATTRS) VC3_PILOT_TAG
 NUM_CPUS = {workers.cores}
 MEMORY = {workers.memory_mb}
 START = {START}
@@ -142,16 +162,19 @@ SUSPEND = False
 PREEMPT = False
 KILL = False
 WANT_SUSPEND = False
-CLAIM_WORKLIFE = 0
+RUNBENCHMARKS = False
+MOUNT_UNDER_SCRATCH =
+SEC_USE_FAMILY_SESSION = False
 STARTD_NOCLAIM_SHUTDOWN = {workers.idle_timeout or pilot_lifetime(workers.walltime)}
 MASTER.DAEMON_SHUTDOWN = {MASTER_SHUTDOWN}
+MASTER_UPDATE_INTERVAL = 30
 """
 
 
-def drained_config(tags: Sequence[str]) -> str:
-    """Leave these pilots' startds out of matchmaking."""
-    listed = ", ".join(f'"{tag}"' for tag in sorted(set(tags)))  # tags are [a-z0-9-]: nothing to escape
-    return f"NEGOTIATOR_SLOT_CONSTRAINT = !member(VC3_PILOT_TAG ?: \"\", {{{listed}}})\n"
+def tag_constraint(tags: Sequence[str]) -> str:
+    """Ads of these pilots' glideins (tags are [a-z0-9-]: nothing to escape)."""
+    listed = ", ".join(f'"{tag}"' for tag in sorted(set(tags)))
+    return f"member(VC3_PILOT_TAG ?: \"\", {{{listed}}})"
 
 
 def parse_workers(text: str) -> list[WorkerInfo]:
@@ -166,8 +189,8 @@ def parse_workers(text: str) -> list[WorkerInfo]:
 
 
 def parse_jobs(text: str) -> int:
-    """`condor_status -schedd -af TotalIdleJobs TotalRunningJobs` -> idle + running jobs."""
-    return sum(whole_number(field) or 0 for line in text.splitlines() for field in line.split())
+    """`condor_q -af RequestCpus` of idle and running jobs -> the cores they ask for."""
+    return sum(max(1, whole_number(line.strip()) or 1) for line in text.splitlines() if line.strip())
 
 
 class HTCondorMiddleware:
@@ -220,21 +243,21 @@ class HTCondorMiddleware:
         return parse_workers(result.stdout)
 
     async def demand(self, executor: Executor, cluster: Cluster) -> int:
-        """Workers for the schedd's idle and running jobs, one core each."""
-        result = await self._tool(executor, cluster.head, ["condor_status", "-schedd", "-af", "TotalIdleJobs", "TotalRunningJobs"])
+        """Workers for the cores the schedd's idle and running jobs ask for."""
+        queued = ["condor_q", "-allusers", "-constraint", "JobStatus == 1 || JobStatus == 2", "-af", "RequestCpus"]
+        result = await self._tool(executor, cluster.head, queued)
         if not result.ok:
             raise CommandFailed(result)
         return -(-parse_jobs(result.stdout) // cluster.blueprint.workers.cores)
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
-        listed = f"{head.workdir}/condor/drained.tags"
-        earlier = (await executor.run(["sh", "-c", 'cat "$0" 2>/dev/null || true', listed])).stdout.split()
-        drained = sorted({*earlier, *tags})
-        await executor.put(("\n".join(drained) + "\n").encode(), listed)
-        await executor.put(drained_config(drained).encode(), f"{head.workdir}/condor/drained.config")
-        result = await self._tool(executor, head, ["condor_reconfig", "-daemon", "negotiator"])
-        if not result.ok:
-            raise CommandFailed(result)
+        """A peaceful shutdown of these pilots' glideins: running jobs finish, none starts. The
+        head tells each startd itself (a glidein's master may not: its token only advertises),
+        then has each master stop once its startd is done."""
+        for daemon in ("-startd", "-master"):
+            result = await self._tool(executor, head, ["condor_off", "-peaceful", "-constraint", tag_constraint(tags), daemon])
+            if not result.ok:
+                raise CommandFailed(result)
 
     def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
         return {
@@ -254,5 +277,6 @@ class HTCondorMiddleware:
 
     async def _tool(self, executor: Executor, head: Head, argv: list[str]):
         """An HTCondor tool run on the head, as the head's owner, against the head's own pool."""
-        return await executor.run(argv, env={"CONDOR_CONFIG": f"{head.workdir}/secrets/{HEAD_CONFIG}"}, timeout=60)
+        tools = f"{head.workdir}/condor/tools.env"
+        return await executor.run(["sh", "-c", TOOL, tools, *argv], env={"CONDOR_CONFIG": f"{head.workdir}/secrets/{HEAD_CONFIG}"}, timeout=60)
 
