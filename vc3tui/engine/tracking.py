@@ -42,8 +42,12 @@ class PilotTracker:
         self.changes = changes
         self.cancelled: set[str] = set()
         """Tags this process cancelled: a pilot that then leaves no trace ended as asked, not lost."""
+        self.answered: dict[str, float] = {}
+        """When each allocation last answered a status round trip."""
         self.silent_since: dict[str, float] = {}
-        """Allocations whose last status round trip failed, since the first that did."""
+        """Allocations whose last status round trip failed, since their last answer (else the
+        first failure): the pilots there lost their head from about then, not from when a
+        query first gave up."""
         self.failed_over: set[str] = set()
 
     def away(self, cluster: Cluster, now: float) -> set[str]:
@@ -78,11 +82,12 @@ class PilotTracker:
             statuses = await site_answer(site, site.batch.status(site.executor, group, site.workdir))
         except Exception as exc:
             why = f"no answer in {SITE_ANSWER:.0f} s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-            self.silent_since.setdefault(allocation, time.time())
+            self.silent_since.setdefault(allocation, self.answered.get(allocation, time.time()))
             for pilot in group:
                 if pilot.state is not PilotState.INTENT:
                     self.apply(cluster, pilot, JobStatus(PilotState.UNKNOWN, reason=f"status query failed: {why}"))
             return unsubmitted
+        self.answered[allocation] = time.time()
         silent = self.silent_since.pop(allocation, None)
         if silent is not None and allocation in self.failed_over:
             self.failed_over.discard(allocation)
