@@ -177,7 +177,7 @@ def run_blueprint(path: Path, log: Path) -> subprocess.Popen:
                             stdout=open(log, "a"), stderr=subprocess.STDOUT)  # fmt: skip
 
 
-@pytest.mark.parametrize("kills", [pytest.param(10, id="10-kills"), pytest.param(40, id="40-kills", marks=pytest.mark.soak)])
+@pytest.mark.parametrize("kills", [pytest.param(5, id="5-kills"), pytest.param(40, id="40-kills", marks=pytest.mark.soak)])
 async def test_the_engine_killed_at_random_moments_of_a_200_pilot_launch(site, slurm, tmp_path: Path, kills: int, engine: Engine, new_engine: Callable[..., Engine]) -> None:
     seed = int(os.environ.get("VC3TUI_FAULT_SEED", time.time_ns() % 10**6))
     print(f"kill moments from seed {seed} (VC3TUI_FAULT_SEED={seed} repeats them)")

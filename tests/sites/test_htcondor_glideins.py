@@ -1,7 +1,8 @@
 """HTCondor as the middleware, for real: a pool head on the SLURM login host and glideins as
 SLURM pilots, every HTCondor program from the relocatable tarball the site's builder unpacks
 (neither host has HTCondor). A user's 50 jobs run on the glideins, each started once; a peaceful
-shrink lets the drained glidein's job finish, a shrink at once puts its job back in the queue."""
+shrink lets the drained glidein's job finish, a shrink at once puts its job back in the queue;
+autoscale brings glideins for idle jobs and lets them go when the queue is empty."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import AllocationUse, Blueprint, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
+from vc3tui.engine.models import AllocationUse, Autoscale, Blueprint, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
 from vc3tui.engine.states import ClusterState, PilotState
 
 from tests.waiting import wait_until_awaited
@@ -75,45 +76,74 @@ async def starts(engine: Engine, cluster_id: str, out: Path, job: str) -> list[i
     return sorted(int(n) for n in text.split())
 
 
-async def test_glideins_on_slurm_run_jobs_and_shrink(site, slurm, condor_tarball: Path, tmp_path: Path, engine: Engine) -> None:
+async def pool_on_slurm(engine: Engine, site, condor_tarball: Path, name: str, count: int, cores: int = 1, autoscale: Autoscale | None = None) -> tuple[str, Path]:
+    """A pool with its head on the SLURM login host and `count` glideins of `cores` there,
+    launched; the cluster's id and the site's builder root, where the tarball is offered."""
     allocation = await slurm_allocation(engine, site, "hpc")
     builder = Path(allocation.workdir) / "builder"
     offer(condor_tarball, builder, owner=USER)
-    workers = WorkerSpec(count=2, walltime=1800, idle_timeout=600)
+    workers = WorkerSpec(count=count, cores=cores, walltime=1800, idle_timeout=600)
     head = HeadSpec(placement=HeadPlacement.ALLOCATION, allocation="hpc")
-    blueprint = Blueprint(name="glideins", middleware=MiddlewareKind.HTCONDOR, workers=workers, allocations=[AllocationUse(name="hpc")], head=head)
-    cluster = await engine.launch(blueprint)
+    blueprint = Blueprint(name=name, middleware=MiddlewareKind.HTCONDOR, workers=workers, allocations=[AllocationUse(name="hpc")],
+                          head=head, autoscale=autoscale)  # fmt: skip
+    return (await engine.launch(blueprint)).id, builder
+
+
+async def test_glideins_on_slurm_run_jobs_and_shrink(site, slurm, condor_tarball: Path, tmp_path: Path, engine: Engine) -> None:
+    """Two glideins of two cores each: every shrink below finds both full."""
+    cluster_id, builder = await pool_on_slurm(engine, site, condor_tarball, "glideins", 2, cores=2)
     try:
-        row = await engine.wait_for(cluster.id, lambda r: r.counts.joined == 2 or r.cluster.state is ClusterState.FAILED, 300)
+        row = await engine.wait_for(cluster_id, lambda r: r.counts.joined == 2 or r.cluster.state is ClusterState.FAILED, 300)
         assert row.counts.joined == 2, row.cluster.reason
         for daemon in ("condor_collector", "condor_schedd", "condor_startd"):
             started = programs(daemon, USER)
             assert started and all(path.is_relative_to(builder) for path in started), (daemon, started)
         workdir, out = Path(row.cluster.head.workdir), tmp_path / "head.out"
 
-        many = await submit(engine, cluster.id, workdir, out, 50, 0)
-        assert await starts(engine, cluster.id, out, many) == [1] * 50
-        pilots = {p.tag for p in await engine.pilots(cluster.id)}
+        many = await submit(engine, cluster_id, workdir, out, 50, 0)
+        assert await starts(engine, cluster_id, out, many) == [1] * 50
+        pilots = {p.tag for p in await engine.pilots(cluster_id)}
         lines = [(workdir / "out" / f"{many}.{n}").read_text().split() for n in range(50)]
         assert sorted(int(line[1]) for line in lines) == list(range(50)) and {line[-1] for line in lines} <= pilots
 
-        long = await submit(engine, cluster.id, workdir, out, 2, 6)
-        await wait_until_awaited(lambda: running(engine, cluster.id, out, long), 60, "both jobs running")
-        await engine.resize(cluster.id, 1, peaceful=True)
-        row = await engine.wait_for(cluster.id, lambda r: r.counts.running == 1, 120)
-        assert await starts(engine, cluster.id, out, long) == [1, 1], "the drained glidein's job finished there"
-        drained = [p for p in await engine.pilots(cluster.id) if p.state is PilotState.DONE]
+        long = await submit(engine, cluster_id, workdir, out, 4, 6)
+        await wait_until_awaited(lambda: running(engine, cluster_id, out, long), 60, "every job running")
+        await engine.resize(cluster_id, 1, peaceful=True)
+        row = await engine.wait_for(cluster_id, lambda r: r.counts.running == 1, 120)
+        assert await starts(engine, cluster_id, out, long) == [1] * 4, "the drained glidein's jobs finished there"
+        drained = [p for p in await engine.pilots(cluster_id) if p.state is PilotState.DONE]
         assert [(p.state, p.exit_code) for p in drained] == [(PilotState.DONE, 0)], [p.reason for p in drained]
 
-        await engine.resize(cluster.id, 2)
-        await engine.wait_for(cluster.id, lambda r: r.counts.joined == 2, 120)
-        cut = await submit(engine, cluster.id, workdir, out, 2, 6)
-        await wait_until_awaited(lambda: running(engine, cluster.id, out, cut), 60, "both jobs running")
-        await engine.resize(cluster.id, 1, peaceful=False)
-        assert await starts(engine, cluster.id, out, cut) == [1, 2], "the cancelled glidein's job went back to the queue and ran again"
+        await engine.resize(cluster_id, 2)
+        await engine.wait_for(cluster_id, lambda r: r.counts.joined == 2, 120)
+        cut = await submit(engine, cluster_id, workdir, out, 4, 6)
+        await wait_until_awaited(lambda: running(engine, cluster_id, out, cut), 60, "every job running")
+        await engine.resize(cluster_id, 1, peaceful=False)
+        assert await starts(engine, cluster_id, out, cut) == [1, 1, 2, 2], "the cancelled glidein's jobs went back to the queue and ran again"
     finally:  # a failed test leaves no head and no glidein behind
-        await engine.terminate(cluster.id, peaceful=False)
-        row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
+        await engine.terminate(cluster_id, peaceful=False)
+        row = await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
     assert row.cluster.state is ClusterState.TERMINATED, row.cluster.reason
-    assert our_jobs(slurm, cluster.id) == []
+    assert our_jobs(slurm, cluster_id) == []
+    assert programs("condor_master", USER) == [], "no glidein and no head left"
+
+
+async def test_autoscale_brings_glideins_for_idle_jobs_and_lets_them_go(site, slurm, condor_tarball: Path, tmp_path: Path, engine: Engine) -> None:
+    cluster_id, _ = await pool_on_slurm(engine, site, condor_tarball, "elastic", 0, autoscale=Autoscale(min=0, max=2, step=2, idle=3))
+    try:
+        row = await engine.wait_for(cluster_id, lambda r: r.cluster.state in (ClusterState.RUNNING, ClusterState.FAILED), 300)
+        assert row.cluster.state is ClusterState.RUNNING and row.counts.running == 0, row.cluster.reason
+        workdir, out = Path(row.cluster.head.workdir), tmp_path / "head.out"
+        jobs = await submit(engine, cluster_id, workdir, out, 6, 4)
+        grown = await engine.wait_for(cluster_id, lambda r: r.counts.joined == 2, 180)
+        assert grown.counts.requested == 2, "six idle one-core jobs, at most two glideins"
+        assert await starts(engine, cluster_id, out, jobs) == [1] * 6
+        await engine.wait_for(cluster_id, lambda r: r.counts.running == 0 and r.counts.requested == 0, 180)
+        events = [e.message for e in await engine.cluster_events(cluster_id, limit=1000)]
+        assert any(m.startswith("removing 2 pilots") and "peaceful" in m for m in events), events
+        assert [p.exit_code for p in await engine.pilots(cluster_id)] == [0, 0], "each glidein shut down peacefully"
+    finally:
+        await engine.terminate(cluster_id, peaceful=False)
+        row = await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
+    assert row.cluster.state is ClusterState.TERMINATED and our_jobs(slurm, cluster_id) == []
     assert programs("condor_master", USER) == [], "no glidein and no head left"
