@@ -25,6 +25,7 @@ BENCHMARKS = [
     "bench/pilot_start.py",
     "bench/local_run.py",
     "bench/two_sites.py",
+    "bench/condor_glideins.py",
 ]
 
 

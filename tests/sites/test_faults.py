@@ -2,7 +2,9 @@
 submission's reply is on its way, slurmctld down and back, the engine killed -9 at random moments
 of a 200-pilot launch, a lease holder killed while another process waits. After each the cluster
 converges to the requested count with no duplicate pilot, a fault shows as a reason (never a
-traceback), and terminate leaves no job. The long versions carry the `soak` marker (not in CI)."""
+traceback), and terminate leaves no job. The long runs (slurmctld's outages, a lone site silent
+past the head timeout, 40 kills) carry the `soak` marker: not in CI, whose time they would pass;
+a site away and back is in CI through tests/sites/test_two_sites.py."""
 
 from __future__ import annotations
 
@@ -120,7 +122,7 @@ async def test_the_connection_cut_while_a_submissions_reply_is_on_its_way(site, 
         (site.home / "submitted").unlink(missing_ok=True)
 
 
-@pytest.mark.parametrize("outage", [pytest.param(10, id="10s"), pytest.param(60, id="60s", marks=pytest.mark.soak)])
+@pytest.mark.parametrize("outage", [pytest.param(10, id="10s", marks=pytest.mark.soak), pytest.param(60, id="60s", marks=pytest.mark.soak)])
 async def test_slurmctld_down_and_back(site, slurm, outage: int, engine: Engine) -> None:
     down = False
     try:
@@ -148,6 +150,7 @@ async def test_slurmctld_down_and_back(site, slurm, outage: int, engine: Engine)
             slurm.start_controller()
 
 
+@pytest.mark.soak
 async def test_the_only_site_silent_past_the_head_timeout_asks_for_nothing_new(site, slurm, engine: Engine) -> None:
     """Its share has nowhere to go: no intent piles up while it is away, and it is tracked again after."""
     await slurm_allocation(engine, site, "far")

@@ -147,7 +147,7 @@ async def test_launch_without_htcondor_fails_with_a_reason(cluster_home: Path, e
     cluster = await engine.launch(blueprint)
     row = await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.FAILED, 60)
     assert row.cluster.reason == (
-        "software missing on this machine: could not add htcondor: nothing available; no condor_master on PATH; "
+        "software missing on this machine: could not add htcondor: nothing available; no condor_version on PATH; "
         "install it there, or name where it comes from in the environment; nothing was started"
     )
     assert row.cluster.head is None and await engine.pilots(cluster.id) == []

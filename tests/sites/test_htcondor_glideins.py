@@ -2,7 +2,9 @@
 SLURM pilots, every HTCondor program from the relocatable tarball the site's builder unpacks
 (neither host has HTCondor). A user's 50 jobs run on the glideins, each started once; a peaceful
 shrink lets the drained glidein's job finish, a shrink at once puts its job back in the queue;
-autoscale brings glideins for idle jobs and lets them go when the queue is empty."""
+autoscale brings glideins for idle jobs and lets them go when the queue is empty. On a site whose
+batch system is itself an HTCondor pool, with HTCondor on its nodes, the glideins are that pool's
+jobs and the builder takes the system's HTCondor."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import AllocationUse, Autoscale, Blueprint, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
+from vc3tui.engine.models import AllocationUse, Autoscale, BatchKind, Blueprint, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
 from vc3tui.engine.states import ClusterState, PilotState
 
 from tests.waiting import wait_until_awaited
@@ -71,9 +73,10 @@ async def running(engine: Engine, cluster_id: str, out: Path, job: str) -> bool:
 
 
 async def starts(engine: Engine, cluster_id: str, out: Path, job: str) -> list[int]:
-    """NumJobStarts of each finished job of cluster `job`, once all have finished."""
-    text = await on_head(engine, cluster_id, out, f"condor_wait -wait 240 jobs.log {job} >/dev/null && condor_history {job} -af NumJobStarts")
-    return sorted(int(n) for n in text.split())
+    """NumJobStarts of each job of cluster `job`, once all have finished and left the queue (the
+    history gets a job just after its log says it terminated)."""
+    script = f"condor_wait -wait 240 jobs.log {job} >/dev/null && while [ -n \"$(condor_q {job} -af ProcId)\" ]; do sleep 0.2; done && condor_history {job} -af NumJobStarts"
+    return sorted(int(n) for n in (await on_head(engine, cluster_id, out, script)).split())
 
 
 async def pool_on_slurm(engine: Engine, site, condor_tarball: Path, name: str, count: int, cores: int = 1, autoscale: Autoscale | None = None) -> tuple[str, Path]:
@@ -147,3 +150,28 @@ async def test_autoscale_brings_glideins_for_idle_jobs_and_lets_them_go(site, sl
         row = await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
     assert row.cluster.state is ClusterState.TERMINATED and our_jobs(slurm, cluster_id) == []
     assert programs("condor_master", USER) == [], "no glidein and no head left"
+
+
+async def test_glideins_as_jobs_of_a_condor_site_use_its_htcondor(condor_site, condor_site_bed, tmp_path: Path, engine: Engine) -> None:
+    await slurm_allocation(engine, condor_site, "pool", batch=BatchKind.CONDOR)
+    workers = WorkerSpec(count=2, walltime=1800, idle_timeout=600)
+    head = HeadSpec(placement=HeadPlacement.ALLOCATION, allocation="pool")
+    blueprint = Blueprint(name="nested", middleware=MiddlewareKind.HTCONDOR, workers=workers, allocations=[AllocationUse(name="pool")], head=head)
+    cluster_id = (await engine.launch(blueprint)).id
+    try:
+        row = await engine.wait_for(cluster_id, lambda r: r.counts.joined == 2 or r.cluster.state is ClusterState.FAILED, 300)
+        assert row.counts.joined == 2, row.cluster.reason
+        events = [e.message for e in await engine.cluster_events(cluster_id, limit=100)]
+        assert any(m.startswith("software on pool") and "htcondor 23.9.6 (the system's" in m for m in events), events
+        procs = [line.split() for line in condor_site_bed.queue() if f"-{cluster_id}-" in line]
+        assert len(procs) == 2 and {status for _, status, _ in procs} == {"2"}, "the glideins are the site pool's running jobs"
+        workdir, out = Path(row.cluster.head.workdir), tmp_path / "head.out"
+        jobs = await submit(engine, cluster_id, workdir, out, 10, 0)
+        assert await starts(engine, cluster_id, out, jobs) == [1] * 10
+        pilots = {p.tag for p in await engine.pilots(cluster_id)}
+        assert {(workdir / "out" / f"{jobs}.{n}").read_text().split()[-1] for n in range(10)} <= pilots
+    finally:
+        await engine.terminate(cluster_id, peaceful=False)
+        row = await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
+    assert row.cluster.state is ClusterState.TERMINATED, row.cluster.reason
+    assert [line for line in condor_site_bed.queue() if f"-{cluster_id}-" in line] == []

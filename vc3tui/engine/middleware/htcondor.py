@@ -12,8 +12,8 @@ HTCondor's programs come from the builder: the system's, or a relocatable tarbal
 path of an installation. The head writes the tools' PATH and those variables to `tools.env`, which
 vc3tui's own queries read.
 
-A startd is named after its pilot (`STARTD_NAME`, and `VC3_PILOT_TAG` in its and its master's ad),
-so workers map to pilots exactly. Its START expression refuses jobs that say (`MaxRuntime`) they
+A glidein's master and startd are named after its pilot (`MASTER_NAME`, `STARTD_NAME`, and
+`VC3_PILOT_TAG` in both ads), so workers map to pilots exactly and two on one node stay apart. Its START expression refuses jobs that say (`MaxRuntime`) they
 would outlive the pilot; it exits after `workers.idle_timeout` without a claim, and its master
 follows it.
 
