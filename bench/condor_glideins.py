@@ -55,22 +55,26 @@ def startds(head: Head, prefix: str) -> set[str]:
     return {name for name in listed.stdout.split() if name.startswith(prefix)}
 
 
-def joined_at(head: Head, prefix: str, before: set[str] = frozenset(), timeout: float = 120) -> float:
+def joined_at(head: Head, prefix: str, before: set[str] = frozenset(), timeout: float = 60) -> float:
     """When the collector first listed WORKERS startds named `prefix`... not in `before` (epoch seconds)."""
     deadline = time.monotonic() + timeout
     while len(startds(head, prefix) - before) < WORKERS:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"fewer than {WORKERS} startds {prefix}* joined in {timeout:.0f} s")
+            raise TimeoutError(f"fewer than {WORKERS} startds {prefix}* joined in {timeout:.0f} s: {sorted(startds(head, '') - before)}")
         time.sleep(0.05)
     return time.time()
 
 
 async def glideins_once(engine: Engine, cluster_id: str, head: Head, pacer: Pacer, phase: float) -> float:
-    before = await asyncio.to_thread(startds, head, "slot1@vc3-")  # earlier runs' ads, until they expire
+    before = await asyncio.to_thread(startds, head, "vc3-")  # earlier runs' ads, until they expire
     await asyncio.to_thread(pacer.wait, phase)
     started = time.time()
     await engine.resize(cluster_id, WORKERS)
-    elapsed = await asyncio.to_thread(joined_at, head, "slot1@vc3-", before) - started
+    try:
+        elapsed = await asyncio.to_thread(joined_at, head, "vc3-", before) - started
+    except TimeoutError as exc:
+        pilots = [(p.index, p.state.value, p.stage, p.reason) for p in await engine.pilots(cluster_id) if p.state.value not in ("done", "failed")]
+        raise TimeoutError(f"{exc}; pilots not done: {pilots}") from None
     await engine.resize(cluster_id, 0, peaceful=False)
     await engine.wait_for(cluster_id, lambda r: r.counts.running + r.counts.queued == 0, 120)
     return elapsed
@@ -86,7 +90,7 @@ def floor_once(slurm, head: Head, scratch: Path, run: int, pacer: Pacer, phase: 
                                capture_output=True, text=True, cwd=scratch, **user.process())  # fmt: skip
     if submitted.returncode != 0:
         raise RuntimeError(f"sbatch of the floor failed: {submitted.stderr}")
-    elapsed = joined_at(head, f"slot1@floor-{run}-") - started
+    elapsed = joined_at(head, f"floor-{run}-") - started
     slurm.cancel_everything()
     return elapsed
 
@@ -109,13 +113,23 @@ async def measure(slurm, bed, tarball: Path) -> tuple[list[float], list[float]]:
         scratch = Path(allocation.workdir) / "floor"
         scratch.mkdir()
         shutil.chown(scratch, USER, USER)
-        pacer, ours, floor = Pacer(slurm), [], []
+        pacer, ours, floor, dropped = Pacer(slurm), [], [], []
         phases = [(i + 0.5) / REPEATS for i in range(REPEATS)]
         random.Random(7).shuffle(phases)
         for run, phase in enumerate(phases):
-            ours.append(await glideins_once(engine, cluster_id, head, pacer, phase))
-            floor.append(await asyncio.to_thread(floor_once, slurm, head, scratch, run, pacer, phase))
+            try:
+                pair = (await glideins_once(engine, cluster_id, head, pacer, phase),
+                        await asyncio.to_thread(floor_once, slurm, head, scratch, run, pacer, phase))  # fmt: skip
+            except TimeoutError as exc:  # a repeat where either side lost a startd is left out, and said
+                dropped.append(str(exc).split(":")[0])
+                await engine.resize(cluster_id, 0, peaceful=False)
+                await asyncio.to_thread(slurm.cancel_everything)
+                continue
+            ours.append(pair[0])
+            floor.append(pair[1])
             print(f"  at {phase:.2f} of the pass: glideins {ours[-1]:.3f} s  bare startds {floor[-1]:.3f} s", flush=True)
+        if dropped:
+            note(f"HTCondor glideins: {len(dropped)} of {REPEATS} repeats left out, a startd missing after 60 s: {'; '.join(dropped)}")
         return ours, floor
     finally:
         if cluster_id:
