@@ -31,14 +31,6 @@ PROGRAMS = {"bin": "usr/bin", "sbin": "usr/sbin", "libexec/condor": "usr/libexec
 LIBRARY_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib", "lib")
 LOADED_LATER = ("libssl.so.3", "libSciTokens.so.0", "libmunge.so.2")
 """Libraries HTCondor opens at run time (dlopen), which no program lists."""
-ENVIRONMENT = [
-    {"name": "PATH", "prepend": "${PREFIX}/sbin"},
-    {"name": "PATH", "prepend": "${PREFIX}/bin"},
-    {"name": "_CONDOR_RELEASE_DIR", "set": "${PREFIX}"},
-    {"name": "_CONDOR_LIBEXEC", "set": "${PREFIX}/libexec/condor"},
-]
-
-
 def usable() -> str | None:
     return root_with("the HTCondor tarball (patchelf)", "patchelf")
 
@@ -64,14 +56,14 @@ def condor_tarball(root: Path, cache: Path) -> Path:
 
 
 def recipe(tarball: Path) -> dict:
-    """A recipe database for a site's `recipes.d`: the shipped htcondor package (the system's)
-    with this tarball as its other version (a `binary` source)."""
+    """A recipe database for a site's `recipes.d`: the shipped htcondor package (the system's, and
+    how a prefix of its own is activated) with this tarball as its other version (a `binary` source)."""
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     source = {"type": "binary", "files": [{"name": tarball.name, "sha256": digest}],
               "relocate": {"placeholder": PLACEHOLDER, "loader": LOADER, "dirs": list(PROGRAMS)}}  # fmt: skip
     shipped = json.loads((shipped_dir("builder") / "vc3-recipes.json").read_text())["packages"]["htcondor"]
     versions = [*shipped["versions"], {"version": VERSION, "source": source}]
-    return {"packages": {"htcondor": {**shipped, "versions": versions, "environment": ENVIRONMENT}}}
+    return {"packages": {"htcondor": {**shipped, "versions": versions}}}
 
 
 def _elf(path: Path) -> bool:

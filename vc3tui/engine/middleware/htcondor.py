@@ -13,9 +13,9 @@ path of an installation. The head writes the tools' PATH and those variables to 
 vc3tui's own queries read.
 
 A glidein's master and startd are named after its pilot (`MASTER_NAME`, `STARTD_NAME`, and
-`VC3_PILOT_TAG` in both ads), so workers map to pilots exactly and two on one node stay apart. Its START expression refuses jobs that say (`MaxRuntime`) they
-would outlive the pilot; it exits after `workers.idle_timeout` without a claim, and its master
-follows it.
+`VC3_PILOT_TAG` in both ads), so workers map to pilots exactly and two on one node stay apart.
+Its START expression refuses jobs that say (`MaxRuntime`) they would outlive the pilot; it exits
+after `workers.idle_timeout` without a claim, and its master follows it.
 
 Peaceful drain is HTCondor's own peaceful shutdown of the drained pilots' glideins (`condor_off
 -peaceful`, by tag): their running jobs finish (NumJobStarts stays 1), no other starts, and the
