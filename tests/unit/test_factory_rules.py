@@ -96,6 +96,9 @@ def test_pilots_failing_at_start_back_off_then_stop(before, pilots, waits, clust
     uses_hpc = "hpc" in before or any(p.allocation == "hpc" for p in pilots)
     verdict = start_verdict(before, pilots, ["local", "hpc"] if uses_hpc else ["local"], 1000.0)
     assert {name: backoff.seconds for name, backoff in verdict.backoffs.items()} == waits
+    for backoff in verdict.backoffs.values():
+        wait = "" if backoff.seconds == float("inf") else f"; retrying in {int(backoff.seconds)} s"
+        assert backoff.said == backoff.error + wait
     assert (verdict.cluster_failure is not None) == cluster_fails
     if cluster_fails:
         assert verdict.cluster_failure == "pilots on local fail at start: exit 1: pip: no such option --index-url"

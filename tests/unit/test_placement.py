@@ -60,7 +60,7 @@ def test_dask_over_two_sites_that_cannot_reach_each_other_is_refused_saying_what
         placed(MiddlewareKind.DASK, a1=FIREWALLED, b1=FIREWALLED)
     assert str(refused.value) == (
         "no one dask head can serve a1 and b1: a1's nodes reach nothing outside their site, and dask's head dials its workers; "
-        "use workqueue (its workers dial out, through a relay on their login node), or one cluster per site; nothing was started"
+        "use workqueue or htcondor (their workers dial out, through a relay on their login node), or one cluster per site; nothing was started"
     )
 
 

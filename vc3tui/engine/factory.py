@@ -10,7 +10,6 @@ before it is ever submitted a second time.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -175,8 +174,7 @@ class Factory:
         self._start_failures = verdict.tally
         for allocation, backoff in verdict.backoffs.items():
             self._backoff[allocation] = backoff
-            wait = f"; retrying in {int(backoff.seconds)} s" * (backoff.seconds < math.inf)
-            self.changes.event(cluster, "submit", f"allocation {allocation}: {backoff.error}{wait}")
+            self.changes.event(cluster, "submit", f"allocation {allocation}: {backoff.said}")
         if verdict.cluster_failure:
             self.changes.move(cluster, ClusterState.FAILED, verdict.cluster_failure)
             return
@@ -288,7 +286,7 @@ class Factory:
 
     def _back_off(self, cluster: Cluster, allocation: str, error: str) -> None:
         backoff = self._backoff[allocation] = next_backoff(self._backoff.get(allocation), error, time.time())
-        self.changes.event(cluster, "submit", f"allocation {allocation}: {error}; retrying in {int(backoff.seconds)} s")
+        self.changes.event(cluster, "submit", f"allocation {allocation}: {backoff.said}")
 
     # teardown
 

@@ -2,7 +2,8 @@
 (their validation's reachability stage, `Allocation.reach`).
 
 `auto` (the default) puts the head on this machine when every site's nodes reach it, directly or,
-for a middleware whose workers only dial out (Work Queue), through a relay on their login node;
+for a middleware whose workers only dial out (Work Queue; HTCondor, whose head dials back
+through CCB), through a relay on their login node;
 otherwise on the site whose nodes reach nothing else: its login node, or a batch job there when
 the nodes cannot reach the login node either. A head whose workers cannot all reach it is refused
 before anything starts, with one line saying why and what works. The cluster keeps the placement
@@ -19,7 +20,7 @@ from vc3tui.engine.interfaces import Middleware
 from vc3tui.engine.kinds import HeadPlacement, MiddlewareKind
 from vc3tui.engine.models import Allocation, Blueprint, HeadSpec
 
-RELAYED_PORT = {MiddlewareKind.WORKQUEUE: "manager"}
+RELAYED_PORT = {MiddlewareKind.WORKQUEUE: "manager", MiddlewareKind.HTCONDOR: "collector"}
 """The port a middleware's workers dial, for those whose workers only dial out: they can reach a
 head on this machine through a relay on their login node."""
 
@@ -55,7 +56,7 @@ def place_head(blueprint: Blueprint, allocations: Mapping[str, Allocation], midd
         why = "" if spec.placement is HeadPlacement.LOCAL else f"head on this machine (auto: every site's nodes reach it{how})"
         return _placed(blueprint, spec.model_copy(update={"placement": HeadPlacement.LOCAL})), why
     if spec.placement is HeadPlacement.LOCAL:
-        ways = "and Work Queue's workers only dial out, but not even that login node is reachable" if kind in RELAYED_PORT else f"and {kind} also dials its workers"
+        ways = f"and {kind}'s workers only dial out, but not even that login node is reachable" if kind in RELAYED_PORT else f"and {kind} also dials its workers"
         raise EngineError(
             f"{kind}'s head on this machine cannot serve {', '.join(alone)}: its nodes reach this machine only through their login node or not at all, "
             f"{ways}; put the head there ([head] placement = \"allocation\", allocation = \"{alone[0]}\") or leave placement to \"auto\"; nothing was started"
@@ -80,5 +81,5 @@ def _no_one_head(kind: MiddlewareKind, names: list[str], isolated: str) -> str:
         why, works = "", "validate the allocation again once its nodes reach their login node, or run one cluster per site"
     else:
         why = f", and {kind}'s head dials its workers"
-        works = "use workqueue (its workers dial out, through a relay on their login node), or one cluster per site"
+        works = "use workqueue or htcondor (their workers dial out, through a relay on their login node), or one cluster per site"
     return f"no one {kind} head can serve {' and '.join(names)}: {isolated}'s nodes reach nothing outside their site{why}; {works}; nothing was started"

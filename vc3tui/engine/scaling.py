@@ -58,6 +58,11 @@ class Backoff:
     seconds: float
     error: str
 
+    @property
+    def said(self) -> str:
+        """The error and the wait, as the cluster's events say it (a stopped allocation waits forever)."""
+        return f"{self.error}; retrying in {int(self.seconds)} s" if self.seconds < math.inf else self.error
+
 
 def next_backoff(previous: Backoff | None, error: str, now: float) -> Backoff:
     """30 s after the first failure, doubling after each one after, up to 30 min."""

@@ -18,6 +18,7 @@ class WorkerSecrets:
         self.redactor = redactor
         self.middleware = middleware
         self._copies: dict[str, asyncio.Task[None]] = {}  # allocation -> its copy
+        self._copied: dict[str, set[str]] = {}  # allocation -> the secrets its copy found
 
     async def close(self) -> None:
         for task in self._copies.values():
@@ -48,11 +49,14 @@ class WorkerSecrets:
                 self.redactor.add(content)
                 await head.executor.put(content, f"{head.workdir}/secrets/{name}", mode=0o600)
 
-    def copy(self, cluster: Cluster, allocation: str) -> asyncio.Task[None]:
+    def copy(self, cluster: Cluster, allocation: str, *, located: bool = False) -> asyncio.Task[None]:
         """The copy to an allocation's site: started once (by the head's start, so the first
-        submission finds it done), and again after one that failed."""
+        submission finds it done), and again after one that failed, or, once the manager is
+        `located`, after one that found only some of them (an HTCondor head mints its workers'
+        token as it starts)."""
         copy = self._copies.get(allocation)
-        if copy is None or (copy.done() and (copy.cancelled() or copy.exception())):
+        partial = located and copy is not None and copy.done() and self._copied.get(allocation, set()) != set(self.middleware.worker_secrets)
+        if copy is None or partial or (copy.done() and (copy.cancelled() or copy.exception())):
             copy = self._copies[allocation] = asyncio.create_task(self._copy(cluster, allocation))
             copy.add_done_callback(lambda task: task.cancelled() or task.exception())  # seen at submission
         return copy
@@ -62,6 +66,7 @@ class WorkerSecrets:
         if not self.middleware.worker_secrets or site.workdir == head.workdir:
             return
         found = await self.on_head(cluster)
+        self._copied[allocation] = set(found)
         if found:
             await site.executor.run(["mkdir", "-p", "-m", "700", f"{site.workdir}/secrets"])
         for name, content in found.items():

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 RELAY = """\
 import errno, os, signal, socket, sys, threading, time
-listen_host, listen_port, target = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+listen_host, listen_port, target = sys.argv[1], int(sys.argv[2]), sys.argv[3].rpartition(":")
+target, shared = (target[0] or "127.0.0.1", int(target[2])), sys.argv[4:] == ["shared"]
 def stale_relays(port):
     held = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -42,11 +43,16 @@ def stale_relays(port):
             pass
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if shared:
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 for attempt in range(50):
     try:
         server.bind((listen_host, listen_port))
         break
     except socket.error as exc:
+        if shared and exc.errno == errno.EADDRINUSE:
+            print(0, flush=True)
+            sys.exit(0)
         if exc.errno != errno.EADDRINUSE or not listen_port or attempt == 49:
             raise
         for pid in stale_relays(listen_port):
@@ -76,7 +82,7 @@ def serve():
     while True:
         client, _ = server.accept()
         try:
-            upstream = socket.create_connection(("127.0.0.1", target))
+            upstream = socket.create_connection(target)
         except OSError:
             client.close()
             continue
@@ -88,11 +94,13 @@ threading.Thread(target=serve, daemon=True).start()
 sys.stdin.read()
 os._exit(0)
 """
-"""argv: LISTEN_HOST LISTEN_PORT (0: any) TARGET_PORT (on the login node's loopback). Prints the
-port it listens on; exits when its stdin closes, that is, with the SSH connection. A relay asked
-for a port that an earlier relay still listens on (its connection cut, and the site's sshd has
-not noticed yet) ends that one first: the same program, holding that very socket; only the
-user's own processes can be signalled. Python 3.6+, like the builder: login nodes have nothing newer."""
+"""argv: LISTEN_HOST LISTEN_PORT (0: any) TARGET (a port on the login node's loopback, or
+HOST:PORT) [shared]. Prints the port it listens on; exits when its stdin closes, that is, with the
+SSH connection. A relay asked for a port that an earlier relay still listens on (its connection
+cut, and the site's sshd has not noticed yet) ends that one first: the same program, holding that
+very socket; only the user's own processes can be signalled. `shared` (a node's forwarder, one per
+pilot) shares the port with the user's other forwarders there and prints 0 when something else
+holds it. Python 3.6+, like the builder: login nodes have nothing newer."""
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 
+from vc3tui.engine.executors.relay import RELAY
 from vc3tui.engine.interfaces import CommandFailed, Executor, HeadAddress, HeadLaunch, HeadLink, WorkerInfo
 from vc3tui.engine.middleware.ports import reserving_port
-from vc3tui.engine.models import Cluster, Head, MiddlewareKind
+from vc3tui.engine.models import Cluster, Head, HeadPlacement, MiddlewareKind
 from vc3tui.engine.pilot import pilot_lifetime
 from vc3tui.engine.numbers import whole_number
 
@@ -47,7 +48,7 @@ MASTER_SHUTDOWN = "STARTD_StartTime =?= 0"
 
 MASTER = """\
 set +e
-condor_master -f &
+condor_master -f 4>&- &
 m=$!
 trap 'kill -QUIT "$m" 2>/dev/null' TERM INT HUP
 wait "$m"; code=$?
@@ -63,7 +64,8 @@ umask 077
 w=$1 host=$2
 mkdir -p "$w/condor/log" "$w/condor/spool" "$w/condor/execute" "$w/condor/lock" "$w/condor/run" "$w/condor/tokens.d"
 export -p | grep -E '^export (PATH|_CONDOR_[A-Za-z0-9_]+)=' > "$w/condor/tools.env"
-echo "COLLECTOR_HOST = $host:$(cat "$w/collector.port")" > "$w/condor/collector.config"
+port=$(cat "$w/collector.port")
+printf 'COLLECTOR_HOST = %s:%s\nSHARED_PORT_PORT = %s\n' "$host" "$port" "$port" > "$w/condor/collector.config"
 echo "VC3_OWNER = $(id -un)" >> "$w/condor/collector.config"
 condor_token_create -identity "condor@$3" -key POOL > "$w/condor/tokens.d/head"
 condor_token_create -identity "vc3-worker@$3" -key POOL -authz ADVERTISE_STARTD -authz ADVERTISE_MASTER -authz READ \\
@@ -77,12 +79,31 @@ umask 077
 d=$(pwd)/condor
 mkdir -p "$d/log" "$d/spool" "$d/execute" "$d/lock" "$d/run" "$d/tokens.d"
 cp "$1/condor-worker.token" "$d/tokens.d/worker"
-export CONDOR_CONFIG="$1/condor-worker.config" VC3_CONDOR_DIR="$d" VC3_COLLECTOR="$2"
+export CONDOR_CONFIG="$1/condor-worker.config" VC3_CONDOR_DIR="$d" VC3_COLLECTOR="$2" VC3_CCB=
+if [ -n "$4" ]; then
+    rm -f "$d/forward.in" && mkfifo "$d/forward.in"
+    "${VC3_PYTHON:-python3}" -c "$5" 127.0.0.1 "$4" "$2" shared < "$d/forward.in" > "$d/forward.port" 2> "$d/log/forward.log" &
+    exec 4> "$d/forward.in"
+    while [ ! -s "$d/forward.port" ] && kill -0 $! 2>/dev/null; do sleep 0.1; done
+    if [ ! -s "$d/forward.port" ]; then
+        echo "cannot forward port $4 of this node to the head at $2: $(tail -n 1 "$d/log/forward.log")" >&2
+        exit 1
+    fi
+    VC3_COLLECTOR=127.0.0.1:$4
+    [ "$(cat "$d/forward.port")" = 0 ] || VC3_CCB=$VC3_COLLECTOR
+fi
 export VC3_PILOT_END=$(( $(date +%s) + $3 ))
 """ + MASTER
 
 TOOL = '. "$0" && exec "$@"'
 """Runs an HTCondor tool with the head's tools.env."""
+
+
+def on_this_machine(cluster: Cluster) -> bool:
+    """A head on the user's machine is advertised at loopback, and glideins elsewhere reach it
+    through a forwarder on their own node's loopback: sites that reach it different ways (directly,
+    or through their login node's relay) then all see one address for every daemon on it."""
+    return cluster.blueprint.head.placement is HeadPlacement.LOCAL
 
 
 def trust_domain(cluster: Cluster) -> str:
@@ -101,7 +122,6 @@ SEC_DEFAULT_INTEGRITY = REQUIRED
 SEC_TOKEN_DIRECTORY = $(LOCAL_DIR)/tokens.d
 HEAD_IDENTITY = condor@{trust_domain(cluster)}
 WORKER_IDENTITY = vc3-worker@{trust_domain(cluster)}
-USE_SHARED_PORT = False
 BASE_CGROUP =
 LOG = $(LOCAL_DIR)/log
 SPOOL = $(LOCAL_DIR)/spool
@@ -114,13 +134,15 @@ RUN = $(LOCAL_DIR)/run
 def head_config(cluster: Cluster, workdir: str, listen_host: str) -> str:
     """The head's configuration; `collector.config` (port, owner) is written by the head at start."""
     interface = f"NETWORK_INTERFACE = {listen_host}\n" if listen_host != "0.0.0.0" else ""
+    forwarding = "TCP_FORWARDING_HOST = 127.0.0.1\n" if on_this_machine(cluster) else ""
     return f"""\
 # vc3tui head of cluster {cluster.name} ({cluster.id}): collector, negotiator, schedd
 DAEMON_LIST = MASTER, COLLECTOR, NEGOTIATOR, SCHEDD
 LOCAL_DIR = {workdir}/condor
 {_security(cluster, "FS, IDTOKENS")}SEC_TOKEN_POOL_SIGNING_KEY_FILE = {workdir}/secrets/{POOL_KEY}
 include : {workdir}/condor/collector.config
-{interface}OWNER_IDENTITY = $(VC3_OWNER)@$(UID_DOMAIN)
+{interface}{forwarding}USE_SHARED_PORT = True
+OWNER_IDENTITY = $(VC3_OWNER)@$(UID_DOMAIN)
 ALLOW_READ = *
 ALLOW_WRITE = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
 ALLOW_ADMINISTRATOR = $(OWNER_IDENTITY), $(HEAD_IDENTITY)
@@ -143,6 +165,9 @@ def worker_config(cluster: Cluster) -> str:
 DAEMON_LIST = MASTER, STARTD
 LOCAL_DIR = $ENV(VC3_CONDOR_DIR)
 {_security(cluster, "IDTOKENS")}COLLECTOR_HOST = $ENV(VC3_COLLECTOR)
+USE_SHARED_PORT = False
+CCB_ADDRESS = $ENV(VC3_CCB)
+UPDATE_COLLECTOR_WITH_TCP = True
 ALLOW_READ = *
 ALLOW_WRITE = $(HEAD_IDENTITY)
 ALLOW_DAEMON = $(HEAD_IDENTITY)
@@ -234,7 +259,8 @@ class HTCondorMiddleware:
 
     def worker_command(self, cluster: Cluster, head: Head, tag: str, secrets_dir: str) -> list[str]:
         lifetime = pilot_lifetime(cluster.blueprint.workers.walltime)
-        return ["sh", "-c", WORKER_START, "sh", secrets_dir, head.address, str(lifetime)]
+        forward = [str(cluster.head.ports["collector"]), RELAY] if on_this_machine(cluster) else ["", ""]
+        return ["sh", "-c", WORKER_START, "sh", secrets_dir, head.address, str(lifetime), *forward]
 
     async def workers(self, executor: Executor, head: Head) -> list[WorkerInfo]:
         result = await self._tool(executor, head, ["condor_status", "-startd", "-af", "VC3_PILOT_TAG", "Machine"])
