@@ -26,6 +26,7 @@ from vc3tui.engine.middleware.htcondor import (
     WORKER_CONFIG,
     WORKER_START,
     HTCondorMiddleware,
+    parse_held,
     parse_jobs,
     parse_workers,
     tag_constraint,
@@ -73,7 +74,7 @@ def test_head_configuration_as_htcondor_reads_it(head_dir: Path) -> None:
         head_dir / "secrets" / HEAD_CONFIG,
         ["DAEMON_LIST", "COLLECTOR_HOST", "SEC_DEFAULT_AUTHENTICATION", "SEC_DEFAULT_AUTHENTICATION_METHODS",
          "SEC_DEFAULT_ENCRYPTION", "SEC_TOKEN_POOL_SIGNING_KEY_FILE", "ALLOW_ADVERTISE_STARTD", "ALLOW_WRITE",
-         "ALLOW_ADMINISTRATOR", "TRUST_DOMAIN", "NETWORK_INTERFACE", "LOCAL_DIR"],
+         "ALLOW_ADMINISTRATOR", "TRUST_DOMAIN", "NETWORK_INTERFACE", "LOCAL_DIR", "USE_SHARED_PORT", "TCP_FORWARDING_HOST"],
     )  # fmt: skip
     assert found["DAEMON_LIST"] == "MASTER, COLLECTOR, NEGOTIATOR, SCHEDD"
     assert found["COLLECTOR_HOST"] == "127.0.0.1:9618" and found["NETWORK_INTERFACE"] == "127.0.0.1"
@@ -83,6 +84,8 @@ def test_head_configuration_as_htcondor_reads_it(head_dir: Path) -> None:
     assert found["ALLOW_ADVERTISE_STARTD"] == "vc3-worker@vc3-abcdef12", "only token-holding workers join"
     assert found["ALLOW_WRITE"] == found["ALLOW_ADMINISTRATOR"] == "alice@vc3-abcdef12, condor@vc3-abcdef12"
     assert found["TRUST_DOMAIN"] == "vc3-abcdef12" and found["LOCAL_DIR"] == f"{head_dir}/condor"
+    assert found["USE_SHARED_PORT"] is True, "every daemon of the head behind the collector's one port (what a relay forwards)"
+    assert found["TCP_FORWARDING_HOST"] is None, "a head placed nowhere in particular is advertised where it listens"
 
 
 def test_worker_configuration_and_its_expressions(head_dir: Path) -> None:
@@ -91,10 +94,12 @@ def test_worker_configuration_and_its_expressions(head_dir: Path) -> None:
         head_dir / "secrets" / WORKER_CONFIG,
         ["DAEMON_LIST", "COLLECTOR_HOST", "MASTER_NAME", "STARTD_NAME", "VC3_PILOT_TAG", "VC3_PILOT_END", "START", "NUM_CPUS", "MEMORY",
          "STARTD_NOCLAIM_SHUTDOWN", "MASTER.DAEMON_SHUTDOWN", "SEC_DEFAULT_AUTHENTICATION_METHODS",
-         "SEC_TOKEN_DIRECTORY", "SEC_TOKEN_POOL_SIGNING_KEY_FILE"],
-        VC3_CONDOR_DIR="/scratch/p/condor", VC3_COLLECTOR="head.example.org:9618", VC3_PILOT_TAG="vc3-i-abcdef12-3", VC3_PILOT_END=str(end),
+         "SEC_TOKEN_DIRECTORY", "SEC_TOKEN_POOL_SIGNING_KEY_FILE", "CCB_ADDRESS", "USE_SHARED_PORT"],
+        VC3_CONDOR_DIR="/scratch/p/condor", VC3_COLLECTOR="127.0.0.1:9618", VC3_PILOT_TAG="vc3-i-abcdef12-3", VC3_PILOT_END=str(end),
+        VC3_CCB="127.0.0.1:9618",
     )  # fmt: skip
-    assert found["DAEMON_LIST"] == "MASTER, STARTD" and found["COLLECTOR_HOST"] == "head.example.org:9618"
+    assert found["DAEMON_LIST"] == "MASTER, STARTD" and found["COLLECTOR_HOST"] == found["CCB_ADDRESS"] == "127.0.0.1:9618"
+    assert found["USE_SHARED_PORT"] is False
     assert found["MASTER_NAME"] == found["STARTD_NAME"] == "vc3-i-abcdef12-3" and found["VC3_PILOT_TAG"] == '"vc3-i-abcdef12-3"'
     assert (found["NUM_CPUS"], int(found["MEMORY"]), found["STARTD_NOCLAIM_SHUTDOWN"]) == (2, 3000, 600)
     assert found["SEC_DEFAULT_AUTHENTICATION_METHODS"] == "IDTOKENS" and found["SEC_TOKEN_DIRECTORY"] == "/scratch/p/condor/tokens.d"
@@ -138,6 +143,11 @@ def test_start_scripts_parse_and_status_outputs() -> None:
     workers = parse_workers("vc3-i-c-0 node1\nvc3-i-c-0 node1\nvc3-i-c-1 node2\nundefined node3\ngarbage\n")
     assert [(w.tag, w.address) for w in workers] == [("vc3-i-c-0", "node1"), ("vc3-i-c-1", "node2")]
     assert parse_jobs("1\n4\nundefined\n\n") == 6  # condor_q -af RequestCpus: one line per job
+    # condor_q -af:t of held jobs: one tab-separated line per job, grouped by hold code and subcode
+    failed = "Error from slot1@vc3-x@node1: Failed to execute '/nope': (errno=2: 'No such file or directory')"
+    causes = [(6, 2, failed), (6, 2, failed.replace("node1", "node2")), (1, 0, "via condor_hold (by user alice)")] * 2
+    held = "".join(f"7\t{n}\t{code}\t{sub}\t{why}\n" for n, (code, sub, why) in enumerate(causes))
+    assert parse_held(held + "garbage\n") == [f"4 jobs held (7.0, 7.1, 7.3, …): {failed}", "2 jobs held (7.2, 7.5): via condor_hold (by user alice)"]
 
 
 async def test_launch_without_htcondor_fails_with_a_reason(cluster_home: Path, engine: Engine) -> None:

@@ -2,21 +2,24 @@
 SLURM pilots, every HTCondor program from the relocatable tarball the site's builder unpacks
 (neither host has HTCondor). A user's 50 jobs run on the glideins, each started once; a peaceful
 shrink lets the drained glidein's job finish, a shrink at once puts its job back in the queue;
-autoscale brings glideins for idle jobs and lets them go when the queue is empty. On a site whose
+a held job shows with HTCondor's reason; autoscale brings glideins for idle jobs and lets them go
+when the queue is empty; a glidein that cannot join fails in HTCondor's words. On a site whose
 batch system is itself an HTCondor pool, with HTCondor on its nodes, the glideins are that pool's
 jobs and the builder takes the system's HTCondor."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import AllocationUse, Autoscale, BatchKind, Blueprint, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
-from vc3tui.engine.states import ClusterState, PilotState
+from vc3tui.engine.middleware.htcondor import WORKER_CONFIG, WORKER_TOKEN, worker_config
+from vc3tui.engine.models import AllocationUse, Autoscale, BatchKind, Blueprint, Cluster, HeadPlacement, HeadSpec, MiddlewareKind, WorkerSpec
+from vc3tui.engine.states import ClusterCondition, ClusterState, PilotState
 
-from tests.condor_jobs import programs, running, starts, submit
+from tests.condor_jobs import on_head, programs, running, starts, submit
 from tests.waiting import wait_until_awaited
 from tests.slurm_site import our_jobs, slurm_allocation
 from tests.testbed.condor_tarball import offer
@@ -53,6 +56,14 @@ async def test_glideins_on_slurm_run_jobs_and_shrink(site, slurm, condor_tarball
         pilots = {p.tag for p in await engine.pilots(cluster_id)}
         lines = [(workdir / "out" / f"{many}.{n}").read_text().split() for n in range(50)]
         assert sorted(int(line[1]) for line in lines) == list(range(50)) and {line[-1] for line in lines} <= pilots
+
+        (workdir / "held.sub").write_text("executable = /nonexistent/program\ntransfer_executable = false\nlog = jobs.log\nqueue\n")
+        held = (await on_head(engine, cluster_id, out, "condor_submit -terse held.sub")).split(".")[0]
+        row = await engine.wait_for(cluster_id, lambda r: ClusterCondition.WORK_HELD in {c.kind for c in r.cluster.conditions}, 60)
+        reason = next(c.reason for c in row.cluster.conditions if c.kind is ClusterCondition.WORK_HELD)
+        assert reason.startswith(f"1 job held ({held}.0): Error from ") and "Failed to execute '/nonexistent/program'" in reason, reason
+        await on_head(engine, cluster_id, out, f"condor_rm {held}")
+        await engine.wait_for(cluster_id, lambda r: ClusterCondition.WORK_HELD not in {c.kind for c in r.cluster.conditions}, 60)
 
         long = await submit(engine, cluster_id, workdir, out, 4, 6)
         await wait_until_awaited(lambda: running(engine, cluster_id, out, long), 60, "every job running")
@@ -120,3 +131,30 @@ async def test_glideins_as_jobs_of_a_condor_site_use_its_htcondor(condor_site, c
         row = await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
     assert row.cluster.state is ClusterState.TERMINATED, row.cluster.reason
     assert [line for line in condor_site_bed.queue() if f"-{cluster_id}-" in line] == []
+
+
+async def test_a_glidein_that_cannot_join_fails_in_htcondors_words(site, slurm, tmp_path: Path, condor_tarball: Path, engine: Engine) -> None:
+    """A pool that is not there (a closed port): the glidein asks the collector before it starts,
+    and its pilot fails at once with what HTCondor said, instead of running unseen."""
+    allocation = await slurm_allocation(engine, site, "hpc")
+    offer(condor_tarball, Path(allocation.workdir) / "builder", owner=USER)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    ticket = tmp_path / "ticket"
+    head = HeadSpec(placement=HeadPlacement.EXTERNAL, address=f"127.0.0.1:{closed}", secrets=str(ticket))
+    workers = WorkerSpec(count=1, walltime=1800)
+    blueprint = Blueprint(name="nowhere", middleware=MiddlewareKind.HTCONDOR, workers=workers, allocations=[AllocationUse(name="hpc")], head=head)
+    ticket.mkdir()
+    (ticket / WORKER_CONFIG).write_text(worker_config(Cluster(id="abcdef12", name="nowhere", blueprint=blueprint)))
+    (ticket / WORKER_TOKEN).write_text("a token of some other pool\n")
+    cluster_id = (await engine.launch(blueprint)).id
+    try:
+        await engine.wait_for(cluster_id, lambda r: r.counts.error >= 1, 180)
+        failed = [p for p in await engine.pilots(cluster_id) if p.state is PilotState.FAILED]
+        said = f"the glidein cannot join the pool at 127.0.0.1:{closed}: ERROR: failed to make connection to <127.0.0.1:{closed}>"
+        assert failed and said in failed[0].reason, [p.reason for p in failed]
+    finally:
+        await engine.terminate(cluster_id, peaceful=False)
+        row = await engine.wait_for(cluster_id, lambda r: r.cluster.state is ClusterState.TERMINATED, 180)
+    assert row.cluster.state is ClusterState.TERMINATED and our_jobs(slurm, cluster_id) == []

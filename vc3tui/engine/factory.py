@@ -187,7 +187,8 @@ class Factory:
         elif len(live) > target:
             unsubmitted = await self._shrink(cluster, live, len(live) - target, target, unsubmitted)
         await self._submit(cluster, unsubmitted)
-        conditions = cluster_conditions(cluster, pilots, target, self._backoff, self._autoscale_reason, time.time())
+        held = await self.pilots.ask_held(cluster)
+        conditions = cluster_conditions(cluster, pilots, target, self._backoff, self._autoscale_reason, time.time(), held)
         if [(c.kind, c.reason) for c in conditions] != [(c.kind, c.reason) for c in cluster.conditions]:
             cluster.conditions = conditions
             self.changes.writes.clusters.append(cluster)

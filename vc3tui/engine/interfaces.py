@@ -271,6 +271,11 @@ class Middleware(Protocol):
         """Ask these workers to finish what they run, take nothing new, and exit."""
         ...
 
+    async def held(self, executor: Executor, cluster: Cluster) -> Sequence[str]:
+        """Work the manager holds until someone acts, one line per cause in the manager's own
+        words (HTCondor's held jobs); managers that hold nothing say nothing."""
+        ...
+
     def secrets(self, cluster: Cluster, workdir: str, listen_host: str) -> Mapping[str, bytes]:
         """Files (name -> content) written 0600 into `workdir`/secrets before the manager starts:
         its keys, and configuration that names them; never on a command line."""

@@ -117,7 +117,8 @@ def start_verdict(previous: Mapping[str, StartFailures], pilots: Sequence[Pilot]
 
 
 def cluster_conditions(
-    cluster: Cluster, pilots: Sequence[Pilot], target: int, backoffs: Mapping[str, Backoff], autoscale_reason: str, now: float
+    cluster: Cluster, pilots: Sequence[Pilot], target: int, backoffs: Mapping[str, Backoff], autoscale_reason: str, now: float,
+    held: Sequence[str] = (),
 ) -> list[Condition]:
     """What the cluster is doing this cycle, each with why."""
     states = Counter((p.state, p.stage is PilotStage.WORKER_JOINED) for p in pilots)
@@ -136,6 +137,8 @@ def cluster_conditions(
         conditions.append(Condition(kind=ClusterCondition.AT_TARGET, reason=f"{joined} worker{'s' * (joined != 1)} joined"))
     if cluster.blueprint.autoscale:
         conditions.append(Condition(kind=ClusterCondition.AUTOSCALING, reason=autoscale_reason))
+    if held:
+        conditions.append(Condition(kind=ClusterCondition.WORK_HELD, reason="; ".join(held)))
     if cluster.expires_at and cluster.expires_at - now < EXPIRING_WITHIN:
         conditions.append(Condition(kind=ClusterCondition.EXPIRING, reason="expires within the hour"))
     return conditions

@@ -34,6 +34,7 @@ class ClusterCondition(StrEnum):
     EXPIRING = "expiring"
     BACKED_OFF = "backed_off"
     NEEDS_LOGIN = "needs_login"
+    WORK_HELD = "work_held"
 
 
 ALLOCATION_CONDITIONS = frozenset({ClusterCondition.BACKED_OFF, ClusterCondition.NEEDS_LOGIN})

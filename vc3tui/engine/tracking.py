@@ -49,6 +49,8 @@ class PilotTracker:
         first failure): the pilots there lost their head from about then, not from when a
         query first gave up."""
         self.failed_over: set[str] = set()
+        self.held: tuple[str, ...] = ()
+        """What the manager held at its last answer."""
 
     def away(self, cluster: Cluster, now: float) -> set[str]:
         """Allocations silent for longer than the pilots' head timeout: their pilots can be neither
@@ -140,6 +142,21 @@ class PilotTracker:
                 self.changes.event(cluster, "pilot", f"pilot {pilot.index} on {pilot.allocation} {state}: {pilot.reason}")
         if (pilot.state, pilot.stage, pilot.host, pilot.exit_code, pilot.job_id) != old:
             self.changes.writes.pilots.append(pilot)
+
+    async def ask_held(self, cluster: Cluster) -> tuple[str, ...]:
+        """What the manager holds until someone acts (a user's held jobs), said as an event when
+        it changes; the last answer stands while the manager does not give one."""
+        if not asks_manager(self.middleware, cluster) or cluster.head is None or not cluster.head.address:
+            return ()
+        try:
+            held = tuple(await self.middleware.held(self.sites.head_site(cluster).executor, cluster))
+        except Exception as exc:
+            self.changes.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager what it holds: {exc}")
+            return self.held
+        if held != self.held:
+            self.held = held
+            self.changes.event(cluster, "middleware", f"the {cluster.blueprint.middleware} manager holds: {'; '.join(held)}" if held else "nothing held any more")
+        return held
 
     async def mark_joined(self, cluster: Cluster, pilots: Sequence[Pilot]) -> None:
         """Which workers joined: as their pilots' logs say (a middleware that names no worker),

@@ -113,6 +113,9 @@ class DaskMiddleware:
         reply = (await self._get(executor, cluster.head, "/api/v1/adaptive_target")).json()
         return count_in_reply(reply.get("workers") if isinstance(reply, dict) else reply, "the scheduler's adaptive target")
 
+    async def held(self, executor: Executor, cluster: Cluster) -> Sequence[str]:
+        return ()
+
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         wanted = set(tags)
         addresses = [w.address for w in await self.workers(executor, head) if w.tag in wanted]

@@ -15,7 +15,10 @@ vc3tui's own queries read.
 A glidein's master and startd are named after its pilot (`MASTER_NAME`, `STARTD_NAME`, and
 `VC3_PILOT_TAG` in both ads), so workers map to pilots exactly and two on one node stay apart.
 Its START expression refuses jobs that say (`MaxRuntime`) they would outlive the pilot; it exits
-after `workers.idle_timeout` without a claim, and its master follows it.
+after `workers.idle_timeout` without a claim, and its master follows it. Before it starts, it asks
+the collector whether it may advertise (`condor_ping`), as glideinWMS validates a glidein: one that
+cannot join fails at once with HTCondor's own words, rather than running unseen. The schedd's held
+jobs are reported with HTCondor's hold reasons: no glidein runs them until the user acts.
 
 Peaceful drain is HTCondor's own peaceful shutdown of the drained pilots' glideins (`condor_off
 -peaceful`, by tag): their running jobs finish (NumJobStarts stays 1), no other starts, and the
@@ -93,6 +96,10 @@ if [ -n "$4" ]; then
     [ "$(cat "$d/forward.port")" = 0 ] || VC3_CCB=$VC3_COLLECTOR
 fi
 export VC3_PILOT_END=$(( $(date +%s) + $3 ))
+if ! condor_ping -type collector ADVERTISE_STARTD > "$d/log/ping.log" 2>&1; then
+    echo "the glidein cannot join the pool at $VC3_COLLECTOR: $(grep . "$d/log/ping.log" | tail -n 1)" >&2
+    exit 1
+fi
 """ + MASTER
 
 TOOL = '. "$0" && exec "$@"'
@@ -213,6 +220,24 @@ def parse_workers(text: str) -> list[WorkerInfo]:
     return list(found.values())
 
 
+def parse_held(text: str) -> list[str]:
+    """`condor_q -af:t ClusterId ProcId HoldReasonCode HoldReasonSubCode HoldReason` of held jobs
+    -> one line per cause (HTCondor's own code and subcode), with its first job's reason."""
+    causes: dict[tuple[str, str], list[str]] = {}
+    reasons: dict[tuple[str, str], str] = {}
+    for line in text.splitlines():
+        fields = line.split("\t", 4)
+        if len(fields) == 5:
+            cause = (fields[2], fields[3])
+            causes.setdefault(cause, []).append(f"{fields[0]}.{fields[1]}")
+            reasons.setdefault(cause, fields[4].strip())
+    lines = []
+    for cause, jobs in sorted(causes.items(), key=lambda item: -len(item[1])):
+        listed = ", ".join(jobs[:3]) + ", …" * (len(jobs) > 3)
+        lines.append(f"{len(jobs)} job{'s' * (len(jobs) != 1)} held ({listed}): {reasons[cause]}")
+    return lines
+
+
 def parse_jobs(text: str) -> int:
     """`condor_q -af RequestCpus` of idle and running jobs -> the cores they ask for."""
     return sum(max(1, whole_number(line.strip()) or 1) for line in text.splitlines() if line.strip())
@@ -275,6 +300,15 @@ class HTCondorMiddleware:
         if not result.ok:
             raise CommandFailed(result)
         return -(-parse_jobs(result.stdout) // cluster.blueprint.workers.cores)
+
+    async def held(self, executor: Executor, cluster: Cluster) -> Sequence[str]:
+        """The schedd's held jobs, by HTCondor's hold reason: they wait for the user (condor_release
+        once fixed, or condor_rm), and no glidein will run them."""
+        fields = ["ClusterId", "ProcId", "HoldReasonCode", "HoldReasonSubCode", "HoldReason"]
+        result = await self._tool(executor, cluster.head, ["condor_q", "-allusers", "-constraint", "JobStatus == 5", "-af:t", *fields])
+        if not result.ok:
+            raise CommandFailed(result)
+        return parse_held(result.stdout)
 
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         """A peaceful shutdown of these pilots' glideins: running jobs finish, none starts. The

@@ -47,6 +47,9 @@ class PlainCommand:
     async def demand(self, executor: Executor, cluster: Cluster) -> int:
         return 0
 
+    async def held(self, executor: Executor, cluster: Cluster) -> Sequence[str]:
+        return ()
+
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         raise TypeError("middleware 'none' has no manager to drain through")
 

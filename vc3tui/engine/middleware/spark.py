@@ -107,6 +107,9 @@ class SparkMiddleware:
     async def demand(self, executor: Executor, cluster: Cluster) -> int:
         return spark_demand(await self._status(executor, cluster.head), cluster.blueprint.workers.cores)
 
+    async def held(self, executor: Executor, cluster: Cluster) -> Sequence[str]:
+        return ()
+
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         raise NotImplementedError("Spark cannot drain one worker among several on a host; cancelling (Spark reruns their tasks)")
 

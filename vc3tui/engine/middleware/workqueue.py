@@ -112,6 +112,9 @@ class WorkQueueMiddleware:
         """Workers the manager could use: its waiting and running tasks, one core each."""
         return wq_demand(await self._records(executor, cluster.head), project_name(cluster), cluster.blueprint.workers.cores)
 
+    async def held(self, executor: Executor, cluster: Cluster) -> Sequence[str]:
+        return ()
+
     async def drain(self, executor: Executor, head: Head, tags: Sequence[str]) -> None:
         """Nothing to ask the manager: a drained worker ends itself once it has no task (see above)."""
 
