@@ -3,6 +3,7 @@ runs an engine on its laptop."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -33,3 +34,13 @@ async def site_allocation(engine: Engine, two_sites: TwoSites, site: str, **reso
     allocation, pair = await engine.access.create(site, f"site{site}", USER)
     authorize(two_sites.home(site), pair.public_line)
     return allocation
+
+
+async def both_sites(engine: Engine, two_sites: TwoSites) -> list[Allocation]:
+    """Both sites' allocations, validated at once, each reaching the laptop only
+    through its login node."""
+    allocations = [await site_allocation(engine, two_sites, site) for site in "ab"]
+    validated = await asyncio.gather(*(engine.access.validate(allocation) for allocation in allocations))
+    for allocation in validated:
+        assert not allocation.reach.this_machine and allocation.reach.through_login, allocation.report[-1]
+    return validated

@@ -22,7 +22,7 @@ from tests.testbed import topology
 from tests.testbed.condor_tarball import offer
 from tests.testbed.sshd import USER
 from tests.testbed.two_sites import TwoSites
-from tests.topology_site import site_allocation
+from tests.topology_site import both_sites
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
 
@@ -39,9 +39,7 @@ async def test_glideins_on_two_sites_join_a_head_on_the_laptop_through_their_rel
     with two_sites.net.entered("laptop"):
         engine = Engine(Dirs(config=home / "config", data=home / "data", cache=home / "cache").ensure(), interactive=False)
         try:
-            for site in "ab":
-                validated = await engine.access.validate(await site_allocation(engine, two_sites, site))
-                assert not validated.reach.this_machine and validated.reach.through_login, validated.report[-1]
+            for site, validated in zip("ab", await both_sites(engine, two_sites)):
                 offer(condor_tarball, two_sites.home(site) / Path(validated.workdir).relative_to(f"/home/{USER}") / "builder", owner=USER)
         finally:
             await engine.close()

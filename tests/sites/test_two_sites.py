@@ -23,19 +23,13 @@ from tests.ssh_site import Answers
 from tests.testbed import topology
 from tests.testbed.sshd import PASSWORD
 from tests.testbed.two_sites import TwoSites
-from tests.topology_site import site_allocation
+from tests.topology_site import both_sites
 from tests.waiting import wait_until_async
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
 
 MANAGER = ROOT / "tests" / "blueprints" / "wq_manager.py"
 MAKEFLOW = 'exec makeflow -T wq -p "$VC3_WQ_PORT" -N "$VC3_WQ_PROJECT" --password "$VC3_WQ_PASSWORD_FILE" Makeflow'
-
-
-async def both_sites(engine: Engine, two_sites: TwoSites) -> None:
-    for site in "ab":
-        validated = await engine.access.validate(await site_allocation(engine, two_sites, site))
-        assert not validated.reach.this_machine and validated.reach.through_login, validated.report[-1]
 
 
 def blueprint(name: str, count: int, weights: tuple[float, float], **workers) -> Blueprint:
@@ -89,7 +83,7 @@ async def test_a_cut_site_comes_back_and_one_cut_for_good_fails_over(two_sites: 
         manager = None
         try:
             await both_sites(engine, two_sites)
-            cluster = await engine.launch(blueprint("cut", 4, (1, 1), idle_timeout=900, head_timeout=90))
+            cluster = await engine.launch(blueprint("cut", 4, (1, 1), idle_timeout=900, head_timeout=70))
             await engine.wait_for(cluster.id, lambda r: r.cluster.state is ClusterState.RUNNING, 120)
             sink = (tmp_path / "manager.out").open("wb")
             argv = ["/usr/bin/python3", str(MANAGER), "/home/vc3test/tasks.log", "5000", "1"]

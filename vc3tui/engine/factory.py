@@ -167,8 +167,8 @@ class Factory:
 
     async def _reconcile(self, cluster: Cluster) -> None:
         pilots = await self._live_pilots()
-        await self.connect_back.keep(cluster)
-        unsubmitted = await self.pilots.refresh(cluster, pilots)
+        # side by side: a silent site holds up each for as long as a status query may take
+        _, unsubmitted = await asyncio.gather(self.connect_back.keep(cluster), self.pilots.refresh(cluster, pilots))
         await self.pilots.mark_joined(cluster, pilots)
         verdict = start_verdict(self._start_failures, pilots, [a.name for a in cluster.blueprint.allocations], time.time())
         self._start_failures = verdict.tally
