@@ -58,15 +58,17 @@ async def scenario(blueprint: Blueprint, jobs: int) -> dict:
 
 @contextlib.contextmanager
 def reachable_by_others(path: Path) -> Iterator[None]:
-    """`path` and its folders traversable by other users for a while (a clone made with `mktemp -d`
-    is not): the test user's python imports this checkout. Modes are put back after."""
-    changed = [(folder, folder.stat().st_mode) for folder in [path, *path.parents] if not folder.stat().st_mode & stat.S_IXOTH]
-    for folder, mode in changed:
-        folder.chmod(mode | stat.S_IXOTH)
+    """`path` readable and its folders traversable by other users for a while (a clone made with
+    `mktemp -d` is neither): the test user's python imports this checkout, and lists its folder to
+    find the package. Modes are put back after."""
+    wanted = [(path, stat.S_IROTH | stat.S_IXOTH), *((folder, stat.S_IXOTH) for folder in path.parents)]
+    changed = [(folder, folder.stat().st_mode, bits) for folder, bits in wanted if folder.stat().st_mode & bits != bits]
+    for folder, mode, bits in changed:
+        folder.chmod(stat.S_IMODE(mode) | bits)
     try:
         yield
     finally:
-        for folder, mode in changed:
+        for folder, mode, _ in changed:
             folder.chmod(stat.S_IMODE(mode))
 
 
