@@ -51,14 +51,14 @@ async def test_glideins_on_slurm_run_jobs_and_shrink(site, slurm, condor_tarball
             assert started and all(path.is_relative_to(builder) for path in started), (daemon, started)
         workdir, out = Path(row.cluster.head.workdir), tmp_path / "head.out"
 
+        (workdir / "held.sub").write_text("executable = /nonexistent/program\ntransfer_executable = false\nlog = jobs.log\nqueue\n")
+        held = (await on_head(engine, cluster_id, out, "condor_submit -terse held.sub")).split(".")[0]  # matched with the 50
         many = await submit(engine, cluster_id, workdir, out, 50, 0)
         assert await starts(engine, cluster_id, out, many) == [1] * 50
         pilots = {p.tag for p in await engine.pilots(cluster_id)}
         lines = [(workdir / "out" / f"{many}.{n}").read_text().split() for n in range(50)]
         assert sorted(int(line[1]) for line in lines) == list(range(50)) and {line[-1] for line in lines} <= pilots
 
-        (workdir / "held.sub").write_text("executable = /nonexistent/program\ntransfer_executable = false\nlog = jobs.log\nqueue\n")
-        held = (await on_head(engine, cluster_id, out, "condor_submit -terse held.sub")).split(".")[0]
         row = await engine.wait_for(cluster_id, lambda r: ClusterCondition.WORK_HELD in {c.kind for c in r.cluster.conditions}, 60)
         reason = next(c.reason for c in row.cluster.conditions if c.kind is ClusterCondition.WORK_HELD)
         assert reason.startswith(f"1 job held ({held}.0): Error from ") and "Failed to execute '/nonexistent/program'" in reason, reason
