@@ -150,7 +150,8 @@ def two_sites(request: pytest.FixtureRequest):
     """Two sites on the namespace test bed (tests/testbed/topology.py, two_sites.py), each its own
     sshd, SLURM and home; everything stopped by pid and the namespaces removed. Parametrized
     indirectly with options: {"b_only_via_bastion": True} (site b takes SSH from the bastion
-    only), {"mfa_site": "b"} (site b asks a password and a code)."""
+    only), {"mfa_site": "b"} (site b asks a password and a code), {"bare_site": "b"} (site b's nodes
+    are bare: tests/testbed/bare_node.py)."""
     from tests.testbed.topology import Topology, usable
     from tests.testbed.two_sites import TwoSites
 
@@ -158,8 +159,20 @@ def two_sites(request: pytest.FixtureRequest):
     if reason:
         pytest.skip(reason)
     options = getattr(request, "param", {})
+    bare = None
+    if options.get("bare_site"):
+        from tests import ROOT
+        from tests.testbed import bare_node
+        from tests.testbed.sshd import USER
+        from tests.testbed.two_sites import ensure_user
+
+        reason = bare_node.usable()
+        if reason:
+            pytest.skip(reason)
+        ensure_user()
+        bare = bare_node.bare_root(ROOT / ".cache", USER)
     net = Topology(b_only_via_bastion=options.get("b_only_via_bastion", False)).up()
-    sites = TwoSites(net, mfa_site=options.get("mfa_site"))
+    sites = TwoSites(net, mfa_site=options.get("mfa_site"), bare_site=options.get("bare_site"), bare_root=bare)
     try:
         yield sites.start()
     finally:

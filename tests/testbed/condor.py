@@ -8,10 +8,8 @@ mount in the host's tree nor a daemon, and they are stopped by pid (facts in
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 
 from tests.testbed import alive, root_with
+from tests.testbed.roots import debian_root
 from tests.testbed.sshd import USER, SSHTestBed, free_port
 
 HTCONDOR = "23.9.6+dfsg-2.1+b10"
@@ -27,7 +26,6 @@ HTCONDOR = "23.9.6+dfsg-2.1+b10"
 PACKAGES = (f"htcondor={HTCONDOR}", "openssh-server", "python3")
 """A submit host as sites have one: HTCondor, an sshd to log in, a python3 for the pilots."""
 SUITE = "trixie"
-SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 PR_SET_PDEATHSIG = 1
 UID_BASE = 61000
 """Pool users get uids from here: none of this machine's users has one."""
@@ -37,46 +35,12 @@ def usable() -> str | None:
     return root_with("the HTCondor test bed (debootstrap, chroot, namespaces)", "debootstrap", "unshare", "nsenter", "chroot")
 
 
-def mirror() -> str:
-    """The Debian archive apt already uses here (its deb822 sources), for the trixie root."""
-    text = SOURCES.read_text() if SOURCES.exists() else ""
-    found = re.search(r"^URIs:\s*(\S+)", text, re.M)
-    return found[1] if found else "http://deb.debian.org/debian"
-
-
 def condor_root(cache: Path) -> Path:
-    """The trixie root with `PACKAGES`: the cached one when it exists, else made afresh (about
-    70 s) beside it and renamed into place, so a half-made root is never taken for one."""
-    final = cache / f"htcondor-{HTCONDOR}-{hashlib.sha256(' '.join(PACKAGES).encode()).hexdigest()[:8]}"
-    if (final / "usr/sbin/condor_master").exists():
-        return final
-    cache.mkdir(parents=True, exist_ok=True)
-    for stale in cache.glob(".htcondor-building-*"):
-        if not alive(int(stale.name.rsplit("-", 1)[1])):
-            shutil.rmtree(stale, ignore_errors=True)
-    building = cache / f".htcondor-building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    made = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror()], capture_output=True, text=True)
-    if made.returncode != 0:
-        raise RuntimeError(f"debootstrap of {SUITE} from {mirror()} failed: {(made.stderr or made.stdout)[-2000:]}")
-    policy = building / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-    install = (
-        "mount -t proc proc \"$1/proc\" && chroot \"$1\" apt-get update -qq"
-        f" && chroot \"$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {' '.join(PACKAGES)}"
-        " && chroot \"$1\" apt-get clean"
-    )
-    done = _private("sh", "-c", install, "sh", str(building), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"htcondor={HTCONDOR} did not install from {mirror()} (is it still in {SUITE}? set HTCONDOR to the version there): {done.stderr[-2000:]}")
-    building.rename(final)
-    return final
-
-
-def _private(*argv: str, **kwargs) -> subprocess.CompletedProcess:
-    """`argv` in a mount namespace of its own: what it mounts goes away with it."""
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", *argv], **kwargs)
+    """The trixie root with `PACKAGES` (made afresh, about 70 s, when the cache has none)."""
+    try:
+        return debian_root(cache, f"htcondor-{HTCONDOR}", SUITE, PACKAGES, made="usr/sbin/condor_master")
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc} (is htcondor={HTCONDOR} still in {SUITE}? set HTCONDOR to the version there)") from None
 
 
 def _ends_with_its_parent() -> None:

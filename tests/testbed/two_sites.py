@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.testbed.bare_node import node_command
 from tests.testbed.slurm import munged_command, wait_for_munge
 from tests.testbed.sshd import PASSWORD, SSHD, USER, totp_now, write_mfa_pam
 from tests.testbed.topology import NODES, SITES, SSH_PORT, Topology, site_address
@@ -48,6 +49,9 @@ class TwoSites:
     """A site whose login node takes only a password and a TOTP code (keyboard-interactive)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     totp_secret: str = field(default_factory=lambda: secrets.token_hex(20))
+    bare_site: str | None = None
+    """A site whose compute nodes run chrooted in `bare_root` (tests/testbed/bare_node.py)."""
+    bare_root: Path | None = None
 
     @property
     def root(self) -> Path:
@@ -142,8 +146,17 @@ class TwoSites:
             # each slurmd writes its pid file at the same path: a run dir of its own there
             own_run = folder / f"run-{node}"
             own_run.mkdir(exist_ok=True)
-            self.net.bind(f"{site}-{node}", own_run, folder / "run")
-            self._spawn(f"slurmd-{site}-{node}", f"{site}-{node}", ["slurmd", "-D", "-N", f"site{site}-{node}", "-f", str(self.conf(site))])
+            name = f"site{site}-{node}"
+            (folder / "spool" / name).mkdir(parents=True, exist_ok=True)  # its step sockets' dir, from the start
+            if site == self.bare_site:
+                tmp = self.root / f"tmp-{site}-{node}"
+                tmp.mkdir(mode=0o1777)
+                tmp.chmod(0o1777)
+                argv = node_command(self.bare_root, tmp, Path(pwd.getpwnam(USER).pw_dir), own_run, self.conf(site), name, self.root / "munge")
+            else:
+                self.net.bind(f"{site}-{node}", own_run, folder / "run")
+                argv = ["slurmd", "-D", "-N", name, "-f", str(self.conf(site))]
+            self._spawn(f"slurmd-{site}-{node}", f"{site}-{node}", argv)
 
     def _start_sshd(self, host: str, env: dict[str, str]) -> None:
         """The host's sshd; on the MFA site, started under the PAM service's name (sshd takes its
@@ -173,6 +186,19 @@ class TwoSites:
     def slurm(self, site: str, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
         """A SLURM command on the site's login node, as root."""
         return self.net.run(f"{site}-login", argv, env={**os.environ, "SLURM_CONF": str(self.conf(site))}, **kwargs)
+
+    def job(self, site: str, script: str, timeout: float = 120) -> str:
+        """What a batch job running `script` as the test user on `site` printed, once it ended."""
+        name = f"job-{secrets.token_hex(4)}.out"
+        home = pwd.getpwnam(USER).pw_dir
+        argv = ["runuser", "-u", USER, "--", "sbatch", "--wait", "--quiet", f"--chdir={home}", f"--output={home}/{name}", "--wrap", script]
+        done = self.net.run(f"{site}-login", argv, env={**os.environ, "SLURM_CONF": str(self.conf(site))}, timeout=timeout)
+        output = self.home(site) / name
+        printed = output.read_text() if output.exists() else ""
+        output.unlink(missing_ok=True)
+        if done.returncode not in (0, 1):  # 1: the job's own failure, which its output shows
+            raise RuntimeError(f"sbatch on site {site} failed: {done.stderr.strip()}")
+        return printed
 
     def _wait_idle(self, site: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
