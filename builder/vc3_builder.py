@@ -705,6 +705,14 @@ STEPS = {
 }
 
 
+PIP_WHEEL = {
+    "name": "pip-25.0.1-py3-none-any.whl",
+    "sha256": "c46efd13b6aa8279f33f2864459c8ce587ea6a1a59ee20de055868d8f7688f7f",
+    "urls": ["https://files.pythonhosted.org/packages/c9/bc/b7db44f5f39f9d0494071bddae6880eb645970366d0a200022a1a93d57f5/pip-25.0.1-py3-none-any.whl"],
+}
+"""pip for a venv its python could not give one (Python 3.8+)."""
+
+
 class Builder(object):
     """Installs the chosen candidates that are not built yet, each once, under its lock."""
 
@@ -763,6 +771,21 @@ class Builder(object):
         shutil.rmtree(scratch, ignore_errors=True)
         log("Success: {} built in {:.1f} s".format(candidate.label, time.time() - started))
 
+    def _venv(self, python, prefix, scratch, env, out):
+        """A venv with pip. Where the python cannot put pip in one itself (Debian's python3
+        without python3-venv: no ensurepip), the venv is made without pip and pip installed from
+        its wheel, fetched like any file (mirrors, checksum, the distfiles cache)."""
+        try:
+            run_step([python, "-m", "venv", prefix], scratch, env, out)
+            return
+        except BuilderError as exc:
+            out.write("venv with pip failed ({}); making it without pip and adding pip from its wheel\n".format(exc))
+            out.flush()
+            shutil.rmtree(prefix, ignore_errors=True)
+        run_step([python, "-m", "venv", "--without-pip", prefix], scratch, env, out)
+        wheel = fetch(PIP_WHEEL, self.urls(PIP_WHEEL), self.options.distfiles)
+        run_step([os.path.join(prefix, "bin", "python"), os.path.join(wheel, "pip"), "install", "--no-index", "--disable-pip-version-check", wheel], scratch, env, out)
+
     def _steps(self, candidate, files, scratch, env, out):
         source = candidate.source
         kind = source["type"]
@@ -771,7 +794,7 @@ class Builder(object):
             if "python" in self.chosen:
                 chosen = self.chosen["python"]
                 python = chosen.executable or os.path.join(chosen.prefix, "bin", "python3")
-            run_step([python, "-m", "venv", candidate.prefix], scratch, env, out)
+            self._venv(python, candidate.prefix, scratch, env, out)
             pip = [os.path.join(candidate.prefix, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check"]
             run_step(pip + list(source.get("packages", [])), scratch, env, out)
             return

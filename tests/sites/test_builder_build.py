@@ -19,6 +19,8 @@ import pytest
 
 from tests import ROOT
 from tests.builder_site import builder_argv, make_sources, recipes, run_builder, runs, serving, write_recipes
+
+PIP_WHEEL = "pip-25.0.1-py3-none-any.whl"
 from vc3tui.engine.pilot import build_step
 from vc3tui.engine.bootstrap_key import bootstrap_call, posix_cksum
 from vc3tui.engine.paths import shipped_dir
@@ -201,6 +203,33 @@ def test_pip_requirements_go_into_one_venv_per_set(tmp_path: Path) -> None:
     assert answer == "42" and Path(prefix).parent.parent == root / "x86_64" / "debian12"
     again = run_builder(root, "--pip", str(wheel), "--", "python", "-c", "import sys; print(sys.prefix)", env=offline)
     assert again.stdout.strip() == prefix and "Build:" not in again.stderr
+
+
+def test_a_python_that_cannot_put_pip_in_a_venv_gets_pip_from_its_wheel(tmp_path: Path) -> None:
+    """Debian's python3 without python3-venv has no ensurepip (the bare node's has none); here a
+    stand-in python that refuses `-m venv` with pip in its words: the builder makes the venv
+    without pip, adds pip from its wheel (from the distfiles cache tests/run fills), then the set."""
+    distfiles = ROOT / ".cache" / "distfiles"
+    if not (distfiles / PIP_WHEEL).exists():
+        pytest.fail(f"{distfiles / PIP_WHEEL} is missing: run tests/run (it fetches it once)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "python3-without-ensurepip"
+    shim.write_text(
+        '#!/bin/sh\nif [ "$1 $2" = "-m venv" ] && [ "$3" != "--without-pip" ]; then\n'
+        '    echo "The virtual environment was not created successfully because ensurepip is not available." >&2; exit 1\nfi\n'
+        f'exec {sys.executable} "$@"\n'
+    )  # fmt: skip
+    shim.chmod(0o755)
+    version = {"type": "system", "executables": [shim.name], "version-args": ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]}
+    database = write_recipes(tmp_path / "python.json", {"packages": {"python": {"versions": [{"version": "auto", "source": version}]}}})
+    wheel = make_wheel(tmp_path)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path)}
+    result = run_builder(tmp_path / "root", "--database", str(database), "--distfiles", str(distfiles), "--pip", str(wheel), "--",
+                         "sh", "-c", "python -c 'import vc3probe; print(vc3probe.ANSWER)' && python -m pip --version", env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer, pip = result.stdout.splitlines()
+    assert answer == "42" and pip.startswith("pip 25.0.1 "), f"pip from its wheel, not the python's own: {result.stdout}"
 
 
 def test_the_shipped_recipe_builds_gnu_hello_from_source(tmp_path: Path) -> None:
