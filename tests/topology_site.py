@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import Allocation, BatchKind, Resource
+from vc3tui.engine.models import Allocation, AllocationUse, BatchKind, Blueprint, Environment, MiddlewareKind, Resource, WorkerSpec
 from vc3tui.engine.sshlib import asyncssh
 
 from tests.testbed.sshd import USER
@@ -44,3 +44,11 @@ async def both_sites(engine: Engine, two_sites: TwoSites) -> list[Allocation]:
     for allocation in validated:
         assert not allocation.reach.this_machine and allocation.reach.through_login, allocation.report[-1]
     return validated
+
+
+def dask_blueprint(name: str, site: str, count: int) -> Blueprint:
+    """A Dask cluster on one site, its software pip-installed there (from the site's wheelhouse)."""
+    return Blueprint(
+        name=name, middleware=MiddlewareKind.DASK, environment=Environment(pip=["dask[distributed]"]),
+        workers=WorkerSpec(count=count, walltime=1800, memory_mb=1000), allocations=[AllocationUse(name=site)],
+    )  # fmt: skip

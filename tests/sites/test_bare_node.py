@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from vc3tui.engine.engine import Engine
-from vc3tui.engine.models import AllocationUse, Blueprint, Environment, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterState
 
@@ -21,7 +20,7 @@ from tests import ROOT
 from tests.slurm_site import offline_pip
 from tests.testbed import topology
 from tests.testbed.sshd import USER
-from tests.topology_site import site_allocation
+from tests.topology_site import dask_blueprint, site_allocation
 from tests.testbed.two_sites import TwoSites
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(900), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
@@ -61,10 +60,7 @@ async def test_a_dask_cluster_on_the_bare_site_brings_its_software_and_a_second_
     for path in (distfiles.parent.parent, distfiles.parent, distfiles, distfiles / PIP_WHEEL.name):
         shutil.chown(path, USER, USER)
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
-    blueprint = Blueprint(
-        name="bare", middleware=MiddlewareKind.DASK, environment=Environment(pip=["dask[distributed]"]),
-        workers=WorkerSpec(count=2, walltime=1800, memory_mb=1000), allocations=[AllocationUse(name="b")],
-    )  # fmt: skip
+    blueprint = dask_blueprint("bare", "b", 2)
     with two_sites.net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:

@@ -11,7 +11,7 @@ import pytest
 
 from vc3tui.engine.engine import Engine
 from vc3tui.engine.errors import EngineError
-from vc3tui.engine.models import AllocationUse, Blueprint, Environment, HeadPlacement, MiddlewareKind, WorkerSpec
+from vc3tui.engine.models import AllocationUse, Blueprint, HeadPlacement, MiddlewareKind, WorkerSpec
 from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import AllocationState, ClusterState
 
@@ -19,7 +19,7 @@ from tests import ROOT
 from tests.slurm_site import offline_pip
 from tests.testbed import topology
 from tests.testbed.two_sites import TwoSites
-from tests.topology_site import site_allocation
+from tests.topology_site import dask_blueprint, site_allocation
 from tests.waiting import wait_until_awaited
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.skipif(topology.usable() is not None, reason=str(topology.usable()))]
@@ -147,10 +147,7 @@ async def test_auto_puts_a_dask_head_on_the_login_node_of_a_site_that_cannot_rea
         pytest.skip("no wheelhouse: tests/run downloads it before the tests")
     offline_pip(two_sites.home("a"), WHEELHOUSE)
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
-    blueprint = Blueprint(
-        name="dasky", middleware=MiddlewareKind.DASK, environment=Environment(pip=["dask[distributed]"]),
-        workers=WorkerSpec(count=1, walltime=1800, memory_mb=1000), allocations=[AllocationUse(name="a")],
-    )  # fmt: skip
+    blueprint = dask_blueprint("dasky", "a", 1)
     with two_sites.net.entered("laptop"):
         engine = Engine(Dirs.from_environment(), interactive=False)
         try:
