@@ -148,3 +148,32 @@ async def test_worker_that_never_joined_is_flagged_once(home, engine: Engine) ->
     assert [e.kind for e in changes.writes.events] == ["pilot"]
     await tracker.mark_joined(cluster, [late, fresh])
     assert len(changes.writes.events) == 1, "said once, not every cycle"
+
+
+class HoldingManager(EmptyManager):
+    """A manager whose answers about held work are given in turn (an exception: no answer)."""
+
+    def __init__(self, answers: list) -> None:
+        self.answers = answers
+
+    async def held(self, executor, cluster):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def test_held_work_is_said_when_it_changes_and_a_silent_manager_once(home, engine: Engine) -> None:
+    cluster = cluster_model(count=2)
+    cluster.head = Head(address="tcp://127.0.0.1:1")
+    changes = Changes(engine.bus)
+    down = OSError("the head does not answer")
+    held = ["1 job held (7.0): over the disk quota"]
+    tracker = PilotTracker(engine.sites, HoldingManager([held, held, down, down, [], []]), changes)
+    seen = [await tracker.ask_held(cluster) for _ in range(6)]
+    assert seen == [tuple(held)] * 4 + [()] * 2, "no answer: the last one stands"
+    assert [e.message for e in changes.writes.events] == [
+        "the dask manager holds: 1 job held (7.0): over the disk quota",
+        "could not ask the dask manager what it holds: the head does not answer",
+        "nothing held any more",
+    ]

@@ -51,6 +51,7 @@ class PilotTracker:
         self.failed_over: set[str] = set()
         self.held: tuple[str, ...] = ()
         """What the manager held at its last answer."""
+        self.held_error = ""
 
     def away(self, cluster: Cluster, now: float) -> set[str]:
         """Allocations silent for longer than the pilots' head timeout: their pilots can be neither
@@ -151,8 +152,11 @@ class PilotTracker:
         try:
             held = tuple(await self.middleware.held(self.sites.head_site(cluster).executor, cluster))
         except Exception as exc:
-            self.changes.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager what it holds: {exc}")
+            if str(exc) != self.held_error:  # said once while it stays the same
+                self.held_error = str(exc)
+                self.changes.event(cluster, "middleware", f"could not ask the {cluster.blueprint.middleware} manager what it holds: {exc}")
             return self.held
+        self.held_error = ""
         if held != self.held:
             self.held = held
             self.changes.event(cluster, "middleware", f"the {cluster.blueprint.middleware} manager holds: {'; '.join(held)}" if held else "nothing held any more")
