@@ -656,19 +656,18 @@ def extract(archive, into):
     base = os.path.realpath(into)
     if archive.endswith((".whl", ".zip")):
         extract_zip(archive, base)
-        entries = os.listdir(base)
-        return os.path.join(base, entries[0]) if len(entries) == 1 and os.path.isdir(os.path.join(base, entries[0])) else base
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            where = os.path.realpath(os.path.join(base, member.name))
-            if not (where == base or where.startswith(base + os.sep)) or member.isdev():
-                raise BuilderError("{}: member {!r} would be written outside the build dir".format(archive, member.name))
-            if (member.issym() or member.islnk()) and os.path.isabs(member.linkname):
-                raise BuilderError("{}: member {!r} links to an absolute path".format(archive, member.name))
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(base, filter="data")  # novermin (checked above for older pythons)
-        else:
-            tar.extractall(base)
+    else:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                where = os.path.realpath(os.path.join(base, member.name))
+                if not (where == base or where.startswith(base + os.sep)) or member.isdev():
+                    raise BuilderError("{}: member {!r} would be written outside the build dir".format(archive, member.name))
+                if (member.issym() or member.islnk()) and os.path.isabs(member.linkname):
+                    raise BuilderError("{}: member {!r} links to an absolute path".format(archive, member.name))
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(base, filter="data")  # novermin (checked above for older pythons)
+            else:
+                tar.extractall(base)
     entries = os.listdir(base)
     if len(entries) == 1 and os.path.isdir(os.path.join(base, entries[0])):
         return os.path.join(base, entries[0])

@@ -9,6 +9,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -153,3 +154,15 @@ def stand_in(bin_dir: Path, name: str, run: str) -> Path:
     path.write_text(RECORDER.format(name=name, run=run))
     path.chmod(0o755)
     return path
+
+
+def stage(source: Path, builder_root: Path, folder: str, name: str | None = None, owner: str | None = None) -> None:
+    """A file where a site's builder finds it (ROOT/FOLDER/NAME: a recipe in recipes.d, a file in
+    distfiles), as a site's people would put it there, owned by `owner` with the folders made for it."""
+    target = builder_root / folder / (name or source.name)
+    made = [path for path in (target.parent, *target.parent.parents) if not path.exists()]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+    if owner:
+        for path in {*made, builder_root, target.parent, target}:
+            shutil.chown(path, owner, owner)

@@ -7,7 +7,6 @@ the node's root takes about 90 s to make once."""
 from __future__ import annotations
 
 import pwd
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from vc3tui.engine.paths import Dirs
 from vc3tui.engine.states import ClusterState
 
 from tests import ROOT
+from tests.builder_site import stage
 from tests.slurm_site import offline_pip
 from tests.testbed import topology
 from tests.testbed.sshd import USER
@@ -54,11 +54,7 @@ WHERE = "from dask.distributed import Client; import socket; print(*sorted(Clien
 async def test_a_dask_cluster_on_the_bare_site_brings_its_software_and_a_second_builds_nothing(two_sites: TwoSites, tmp_path: Path, monkeypatch) -> None:
     assert two_sites.job("b", CHECK).splitlines()[3:7] == [*(f"no {p}" for p in MIDDLEWARE), "no dask"], "the node is bare"
     offline_pip(two_sites.home("b"), WHEELHOUSE)  # the site has no index: its people staged the wheels
-    distfiles = two_sites.home("b") / ".vc3tui" / "builder" / "distfiles"
-    distfiles.mkdir(parents=True)
-    shutil.copy(PIP_WHEEL, distfiles)
-    for path in (distfiles.parent.parent, distfiles.parent, distfiles, distfiles / PIP_WHEEL.name):
-        shutil.chown(path, USER, USER)
+    stage(PIP_WHEEL, two_sites.home("b") / ".vc3tui" / "builder", "distfiles", owner=USER)  # for the nodes' python, which has no ensurepip
     monkeypatch.setenv("VC3TUI_HOME", str(tmp_path / "vc3home"))
     blueprint = dask_blueprint("bare", "b", 2)
     with two_sites.net.entered("laptop"):

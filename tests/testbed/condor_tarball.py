@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from tests.builder_site import stage
 from tests.testbed import root_with
 from tests.testbed.condor import HTCONDOR
 from vc3tui.engine.paths import shipped_dir
@@ -129,9 +130,5 @@ def _tar(directory: Path) -> bytes:
 def offer(tarball: Path, builder_root: Path, owner: str | None = None) -> None:
     """Put the tarball where a site's builder finds it: its recipe in ROOT/recipes.d, the file in
     ROOT/distfiles (as a site's people would, for nodes with no way out)."""
-    for folder, source, name in (("recipes.d", tarball.with_suffix("").with_suffix(".json"), "htcondor.json"), ("distfiles", tarball, tarball.name)):
-        (builder_root / folder).mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, builder_root / folder / name)
-        if owner:
-            for path in (builder_root, builder_root / folder, builder_root / folder / name):
-                shutil.chown(path, owner, owner)
+    stage(tarball.with_suffix("").with_suffix(".json"), builder_root, "recipes.d", "htcondor.json", owner)
+    stage(tarball, builder_root, "distfiles", owner=owner)

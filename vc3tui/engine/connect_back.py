@@ -4,9 +4,9 @@ this machine's own (which their validation found unreachable: `Allocation.reach`
 
 Only a middleware whose workers dial the manager, and nothing dials back, can cross such a one-way
 path: Work Queue's workers connect to the manager's port; HTCondor's glideins dial the head's one
-shared port, and the head reaches them back through the connection each keeps open (CCB). The relay's port is kept with the head
-(`relay-ALLOCATION`), so a relay rebuilt after a reconnect listens at the same address and the
-workers' retries find it again.
+shared port, and the head reaches them back through the connection each keeps open (CCB). The
+relay's port is kept with the head (`relay-ALLOCATION`), so a relay rebuilt after a reconnect
+listens at the same address and the workers' retries find it again.
 """
 
 from __future__ import annotations

@@ -255,8 +255,9 @@ class HeadStart:
         if located:
             first = not head.address
             head.address, head.ports = located.address, {**head.ports, **located.ports}
-            for use in cluster.blueprint.allocations if first else ():
-                self.secrets.copy(cluster, use.name, located=True)
+            if first:
+                for use in cluster.blueprint.allocations:
+                    self.secrets.copy(cluster, use.name, located=True)
         if await self._ready(cluster, site):
             self.changes.move(cluster, ClusterState.RUNNING, f"{cluster.blueprint.middleware} manager ready at {head.address}")
         return first

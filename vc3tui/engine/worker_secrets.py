@@ -18,7 +18,7 @@ class WorkerSecrets:
         self.redactor = redactor
         self.middleware = middleware
         self._copies: dict[str, asyncio.Task[None]] = {}  # allocation -> its copy
-        self._copied: dict[str, set[str]] = {}  # allocation -> the secrets its copy found
+        self._copied: dict[str, set[str]] = {}  # allocation -> the secrets its site has from the head
 
     async def close(self) -> None:
         for task in self._copies.values():
@@ -64,6 +64,7 @@ class WorkerSecrets:
     async def _copy(self, cluster: Cluster, allocation: str) -> None:
         site, head = self.sites.site(cluster, allocation), self.sites.head_site(cluster)
         if not self.middleware.worker_secrets or site.workdir == head.workdir:
+            self._copied[allocation] = set(self.middleware.worker_secrets)  # nothing to copy: none is missing
             return
         found = await self.on_head(cluster)
         self._copied[allocation] = set(found)

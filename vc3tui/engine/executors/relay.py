@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 RELAY = """\
 import errno, os, signal, socket, sys, threading, time
-listen_host, listen_port, target = sys.argv[1], int(sys.argv[2]), sys.argv[3].rpartition(":")
-target, shared = (target[0] or "127.0.0.1", int(target[2])), sys.argv[4:] == ["shared"]
+listen_host, listen_port, shared = sys.argv[1], int(sys.argv[2]), sys.argv[4:] == ["shared"]
+target_host, _, target_port = sys.argv[3].rpartition(":")
+target = (target_host or "127.0.0.1", int(target_port))
 def stale_relays(port):
     held = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -223,18 +223,15 @@ def parse_workers(text: str) -> list[WorkerInfo]:
 def parse_held(text: str) -> list[str]:
     """`condor_q -af:t ClusterId ProcId HoldReasonCode HoldReasonSubCode HoldReason` of held jobs
     -> one line per cause (HTCondor's own code and subcode), with its first job's reason."""
-    causes: dict[tuple[str, str], list[str]] = {}
-    reasons: dict[tuple[str, str], str] = {}
+    causes: dict[tuple[str, str], tuple[str, list[str]]] = {}  # (code, subcode) -> (reason, jobs)
     for line in text.splitlines():
         fields = line.split("\t", 4)
         if len(fields) == 5:
-            cause = (fields[2], fields[3])
-            causes.setdefault(cause, []).append(f"{fields[0]}.{fields[1]}")
-            reasons.setdefault(cause, fields[4].strip())
+            causes.setdefault((fields[2], fields[3]), (fields[4].strip(), []))[1].append(f"{fields[0]}.{fields[1]}")
     lines = []
-    for cause, jobs in sorted(causes.items(), key=lambda item: -len(item[1])):
+    for reason, jobs in sorted(causes.values(), key=lambda cause: -len(cause[1])):
         listed = ", ".join(jobs[:3]) + ", …" * (len(jobs) > 3)
-        lines.append(f"{len(jobs)} job{'s' * (len(jobs) != 1)} held ({listed}): {reasons[cause]}")
+        lines.append(f"{len(jobs)} job{'s' * (len(jobs) != 1)} held ({listed}): {reason}")
     return lines
 
 
